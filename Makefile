@@ -1,0 +1,28 @@
+# effowt: the two commands of the README.
+#   make demo   set up .venv (first time) and track + score the embedded MiniOWT clip
+#   make test   set up .venv (first time) and run the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.effowt-installed
+export HF_HUB_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: demo test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+demo: $(STAMP)
+	$(VENV)/bin/effowt demo --out demo-output
+
+clean:
+	rm -rf demo-output .pytest_cache

@@ -1,0 +1,64 @@
+"""The ``effowt`` command line: ``effowt <command> [args]``.
+
+Each command lives in ``effowt.commands.<module>`` with two functions,
+``add_arguments(parser)`` and ``run(args) -> int``; it is imported only when
+invoked, so ``effowt --help`` stays fast. Errors derived from
+:class:`effowt.errors.EffOWTError` print as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from effowt import __version__
+from effowt.errors import EffOWTError
+
+# command name -> (module under effowt.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "params": ("params", "count total and trainable parameters per transfer mode"),
+    "synth": ("synth", "generate the MiniOWT synthetic open-world tracking world"),
+    "pretrain-vlm": ("pretrain_vlm", "pretrain the tiny CLIP-style VLM on MiniOWT"),
+    "train": ("train", "train a transfer mode on COCO-format data"),
+    "track": ("track", "track a video, frame folder or TAO split"),
+    "eval": ("evaluate", "score tracks with TrackEval's TAO_OW OWTA / D.Re / A.Acc"),
+    "bench": ("bench", "efficiency, speed, accuracy and ablation benchmarks"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effowt",
+        description="Open-world tracking with a side network beside a frozen VLM (EffOWT).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {n:<14}{h}" for n, (_, h) in COMMANDS.items()),
+    )
+    parser.add_argument("--version", action="version", version=f"effowt {__version__}")
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="command")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``effowt`` console script; tests call it with a list."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        _top_parser().parse_args(argv or ["--help"])
+        return 2
+    name, rest = argv[0], argv[1:]
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(f"effowt.commands.{module_name}")
+    parser = argparse.ArgumentParser(prog=f"effowt {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except EffOWTError as err:
+        print(f"effowt {name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Configuration: dataclasses loaded from YAML presets, with ``key=value`` overrides.
+
+Every field has a default, so a preset only names what differs. Unknown keys are
+errors (a typo must never be silently ignored). The resolved config is written
+beside every output with :func:`save_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+from effowt.errors import ConfigError
+from effowt.fileio import atomic_write_text
+
+TRANSFER_MODES = ("side", "head", "full", "lora")
+STAGES = ("s4", "s8", "s16")
+
+
+@dataclass
+class BackboneConfig:
+    """The frozen vision-language backbone.
+
+    ``name`` is ``"<library>:<model>"``: ``timm:eva02_large_patch14_clip_224``,
+    ``open_clip:ViT-B-16``, ``open_clip:EffOWT-Tiny`` (our tiny VLM config).
+    ``weights`` is a local file (safetensors, or ``.pt/.bin`` read with
+    ``weights_only=True``); ``None`` means random initialisation (with a warning).
+    ``taps`` are the indices of the transformer blocks whose outputs feed the side
+    network (or, for the last one, the simple pyramid of the other modes).
+    ``model_kwargs`` go to the library's constructor (tiny test models).
+    ``dtype`` is the precision the frozen backbone runs in.
+    """
+
+    name: str = "timm:vit_tiny_patch16_224"
+    weights: str | None = None
+    taps: list[int] = field(default_factory=lambda: [2, 5, 8, 11])
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
+
+
+@dataclass
+class SideConfig:
+    """The EffOWT side network (used in ``side`` mode only).
+
+    ``reduction`` is r: the side width is ``embed_dim // r`` unless ``width`` is set.
+    ``stage_taps`` says how many backbone taps (in order) feed each of the stages
+    s4, s8, s16; their sum must equal ``len(backbone.taps)``. Each tap drives one
+    gated side block. ``sim_stages`` lists the stages whose token mixer is SIM
+    (the others use self-attention); ``sim_pattern`` is ``lines`` (horizontal,
+    vertical, diagonal, anti-diagonal), ``axial`` (horizontal + vertical),
+    ``wide`` (lines widened to bands, meant for small maps) or ``dense`` (a full
+    token-mixing MLP). ``sim_grid`` is the fixed token grid of the s4 stage's SIM
+    (other stages scale it by their stride). ``hybrid=False`` removes every
+    convolution (pure-Transformer ablation). ``init`` is ``prune`` (structural
+    pruning of the backbone's weights, Ladder Side-Tuning style) or ``random``.
+    """
+
+    reduction: int = 4
+    width: int | None = None
+    stage_taps: list[int] = field(default_factory=lambda: [2, 1, 1])
+    hybrid: bool = True
+    sim_stages: list[str] = field(default_factory=lambda: ["s4"])
+    sim_pattern: str = "lines"
+    sim_grid: int = 56
+    sim_band: int = 1
+    gates: bool = True
+    gate_temperature: float = 0.1
+    fusion: bool = True
+    init: str = "prune"
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    depth_per_tap: int = 1
+    grad_checkpointing: bool = False
+
+
+@dataclass
+class HeadConfig:
+    """Feature pyramid fed to the heads, the detection head and the ReID head.
+
+    ``channels`` is the pyramid width (a multiple of 32: FCOS uses GroupNorm(32)).
+    ``strides`` are the pyramid levels given to FCOS. ``det_convs`` is the depth of
+    each FCOS tower. The ReID head pools ``reid_roi x reid_roi`` with RoIAlign from
+    the stride-``reid_stride`` level into a ``reid_dim`` L2-normalised embedding.
+    """
+
+    channels: int = 64
+    strides: list[int] = field(default_factory=lambda: [8, 16, 32])
+    det_convs: int = 2
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.6
+    detections_per_img: int = 300
+    topk_candidates: int = 1000
+    center_sampling_radius: float = 1.5
+    reid_stride: int = 8
+    reid_roi: int = 4
+    reid_hidden: int = 256
+    reid_dim: int = 128
+
+
+@dataclass
+class LoraConfig:
+    """LoRA on the backbone (``lora`` mode), injected with peft.
+
+    ``target_modules=None`` picks the attention projections of the backbone family.
+    """
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list[str] | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The whole model: backbone, transfer mode, neck and heads."""
+
+    mode: str = "side"
+    image_size: int = 224
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    side: SideConfig = field(default_factory=SideConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+
+@dataclass
+class DataConfig:
+    """Two-view training data augmentation (static images as pseudo-clips)."""
+
+    image_size: int = 224
+    scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    ratio: list[float] = field(default_factory=lambda: [0.75, 1.333])
+    hflip: float = 0.5
+    color_jitter: float = 0.3
+    min_box_size: float = 2.0
+    num_workers: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation. ``schedule`` is ``cosine`` or ``step``; ``amp`` is ``none``,
+    ``bf16`` or ``fp16`` (fp16/bf16 autocast only on CUDA)."""
+
+    batch_size: int = 4
+    max_steps: int = 1000
+    lr: float = 2e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    schedule: str = "cosine"
+    step_milestones: list[float] = field(default_factory=lambda: [0.75, 0.9])
+    clip_grad: float = 1.0
+    accumulate: int = 1
+    amp: str = "none"
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 200
+    det_weight: float = 1.0
+    reid_weight: float = 1.0
+    reid_aux_weight: float = 0.5
+    reid_temperature: float = 0.07
+
+
+@dataclass
+class TrackerConfig:
+    """Online association thresholds (see ``effowt.tracking.tracker``)."""
+
+    det_thresh: float = 0.3
+    init_thresh: float = 0.5
+    match_thresh: float = 0.5
+    iou_gate: float = 0.0
+    nms_thresh: float = 0.7
+    momentum: float = 0.8
+    max_lost: int = 10
+    max_dets: int = 300
+
+
+@dataclass
+class EffOWTConfig:
+    """Everything a run needs; one YAML preset fills it."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+
+def preset_names() -> list[str]:
+    """Names of the YAML presets shipped in ``effowt/configs``."""
+    folder = resources.files("effowt") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> EffOWTConfig:
+    """Load a preset by name (``paper``, ``clip-b16``, ``mini``) or a YAML file path,
+    then apply ``section.key=value`` overrides (values parsed as YAML)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        text = path.read_text()
+        source = str(path)
+    else:
+        preset = resources.files("effowt") / "configs" / f"{name_or_path}.yaml"
+        if not preset.is_file():
+            raise ConfigError(
+                f"unknown config {name_or_path!r}: not a file and not a preset "
+                f"(presets: {', '.join(preset_names())})"
+            )
+        text = preset.read_text()
+        source = f"preset {name_or_path}"
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: invalid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping")
+    cfg = from_dict(EffOWTConfig, data, source)
+    return apply_overrides(cfg, overrides)
+
+
+def apply_overrides(cfg: EffOWTConfig, overrides: list[str] | tuple[str, ...]) -> EffOWTConfig:
+    """Return a copy of ``cfg`` with ``a.b.c=value`` overrides applied."""
+    data = to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"override {item!r}: unknown key {key!r}")
+            node = node[part]
+        if not isinstance(node, dict) or parts[-1] not in node:
+            raise ConfigError(f"override {item!r}: unknown key {key!r}")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return from_dict(EffOWTConfig, data, "overrides")
+
+
+def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types are errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(prefix + k for k in unknown)} "
+            f"(valid: {', '.join(sorted(names))})"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, source, prefix + name)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, source, key + ".")
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{source}: {key} may not be null")
+    if args and type(None) in args:  # Optional[X]
+        inner = [a for a in args if a is not type(None)][0]
+        return _coerce(inner, value, source, key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        return [_coerce(args[0], v, source, key) for v in value] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is Any or (isinstance(hint, type) and isinstance(value, hint)):
+        if hint is int and isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be int, got {value!r}")
+        return value
+    raise ConfigError(f"{source}: {key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (YAML/JSON serialisable)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: EffOWTConfig, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML, atomically."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
