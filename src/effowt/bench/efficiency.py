@@ -1,0 +1,196 @@
+"""``effowt bench efficiency``: trainable parameters, peak training memory and step time per
+transfer mode, on the same random batch, each mode in a fresh process.
+
+Why a fresh process: PyTorch's allocators (and glibc on CPU) do not hand memory
+back, so a second mode measured in the same process would inherit the first's
+peak. The parent only spawns workers and writes the report.
+
+Memory figures:
+- CUDA: ``torch.cuda.max_memory_allocated`` over the timed steps, reset after
+  building the model (weights included, as the paper counts training memory).
+- CPU: ``peak_mem_bytes`` is the process's peak RSS (``ru_maxrss``: weights,
+  activations, optimizer state, allocator slack, the Python runtime);
+  ``step_mem_bytes`` is that peak minus the RSS measured just before the first
+  step (what training adds on top of the built model). Both are reported; the
+  ratios use ``peak_mem_bytes``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
+from effowt.errors import ConfigError, EffOWTError
+from effowt.fileio import atomic_write_json, atomic_write_text
+
+
+def random_batch(batch: int, image_size: int, boxes_per_image: int = 8, seed: int = 0) -> tuple[torch.Tensor, list[dict]]:
+    """A deterministic synthetic two-view batch: ``2 * batch`` images [0, 1] and targets whose
+    instance ids pair image ``i`` with image ``i + batch`` (the two views)."""
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.rand(2 * batch, 3, image_size, image_size, generator=gen)
+    targets = []
+    for view in range(2):
+        for i in range(batch):
+            xy = torch.rand(boxes_per_image, 2, generator=gen) * image_size * 0.7
+            wh = torch.rand(boxes_per_image, 2, generator=gen) * image_size * 0.25 + 8
+            boxes = torch.cat([xy, (xy + wh).clamp(max=image_size - 1)], dim=1)
+            ids = torch.arange(boxes_per_image) + i * boxes_per_image
+            targets.append({"boxes": boxes, "instance_ids": ids})
+    return images, targets
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int, warmup: int, device: str, overrides: list[str]) -> dict[str, Any]:
+    """Build one transfer mode and time ``steps`` training steps (forward + backward +
+    AdamW) after ``warmup`` steps. Runs in the current process: call it in a fresh one."""
+    from effowt.models import build_model
+    from effowt.models.params import count_parameters
+
+    cfg = apply_overrides(load_config(config, overrides), [f"model.mode={mode}", f"model.image_size={image_size}"])
+    torch.manual_seed(0)
+    model = build_model(cfg.model).to(device)
+    model.train()
+    counts = count_parameters(model)
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
+    images, targets = random_batch(batch, image_size)
+    images = images.to(device)
+    targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+    cuda = device.startswith("cuda")
+
+    def step() -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        losses = model(images, targets)
+        loss = sum(losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    rss_before = _rss_bytes()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(warmup):
+        step()
+    times = [step() for _ in range(steps)]
+    result = {
+        "trainable": counts["trainable"],
+        "total": counts["total"],
+        "step_s": statistics.median(times),
+        "images_per_s": 2 * batch / statistics.median(times),
+    }
+    if cuda:
+        result["peak_mem_bytes"] = int(torch.cuda.max_memory_allocated())
+        result["memory_kind"] = "cuda_max_memory_allocated"
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        result["peak_mem_bytes"] = int(peak)
+        result["step_mem_bytes"] = int(max(0, peak - rss_before))
+        result["memory_kind"] = "peak_rss"
+    return result
+
+
+def run_efficiency(config: str, modes: list[str], image_size: int, batch: int, steps: int, warmup: int, device: str, out_dir: str | Path | None, overrides: list[str] = ()) -> dict[str, Any]:
+    """Measure each mode in a fresh subprocess; write ``efficiency.json`` and ``efficiency.md``."""
+    unknown = [m for m in modes if m not in TRANSFER_MODES]
+    if unknown:
+        raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
+    cfg = apply_overrides(load_config(config), list(overrides))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EffOWTError("--device cuda asked for, but no CUDA device is available")
+    report: dict[str, Any] = {
+        "setup": {
+            "config": config,
+            "backbone": cfg.model.backbone.name,
+            "device": device if not device.startswith("cuda") else torch.cuda.get_device_name(),
+            "image_size": image_size,
+            "batch": batch,
+            "images_per_step": 2 * batch,
+            "steps": steps,
+            "warmup": warmup,
+            "overrides": list(overrides),
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+        },
+        "modes": {},
+    }
+    for mode in modes:
+        job = dict(config=config, mode=mode, image_size=image_size, batch=batch, steps=steps, warmup=warmup, device=device, overrides=list(overrides))
+        proc = subprocess.run(
+            [sys.executable, "-m", "effowt.bench.efficiency", json.dumps(job)],
+            capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        if proc.returncode != 0:
+            raise EffOWTError(f"efficiency worker for mode {mode!r} failed:\n{proc.stderr.strip()[-2000:]}")
+        report["modes"][mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  {mode:<5} {_row(report['modes'][mode])}", flush=True)
+    modes_ = report["modes"]
+    if "side" in modes_ and "full" in modes_:
+        side, full = modes_["side"], modes_["full"]
+        report["ratios"] = {
+            "trainable_side_over_full": side["trainable"] / full["trainable"],
+            "memory_side_over_full": side["peak_mem_bytes"] / full["peak_mem_bytes"],
+            "step_time_side_over_full": side["step_s"] / full["step_s"],
+        }
+        if "step_mem_bytes" in side and full.get("step_mem_bytes"):
+            report["ratios"]["step_memory_side_over_full"] = side["step_mem_bytes"] / full["step_mem_bytes"]
+    report["config"] = to_dict(cfg)
+    if out_dir is not None:
+        out = Path(out_dir)
+        atomic_write_json(out / "efficiency.json", report)
+        atomic_write_text(out / "efficiency.md", efficiency_markdown(report))
+    return report
+
+
+def _row(m: dict[str, Any]) -> str:
+    return (f"trainable {m['trainable'] / 1e6:8.2f} M / {m['total'] / 1e6:8.2f} M  "
+            f"peak mem {m['peak_mem_bytes'] / 2**20:9.0f} MiB  step {m['step_s']:7.3f} s")
+
+
+def efficiency_markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown table (one row per mode, then the side/full ratios)."""
+    s = report["setup"]
+    lines = [
+        f"# Efficiency: {s['backbone']} at {s['image_size']} px, batch {s['batch']} x 2 views, {s['device']}",
+        "",
+        "| mode | trainable | total | trainable % | peak memory (MiB) | step (s) | images/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    full_trainable = report["modes"].get("full", {}).get("trainable")
+    for mode, m in report["modes"].items():
+        pct = f"{100 * m['trainable'] / full_trainable:.2f}" if full_trainable else "-"
+        lines.append(
+            f"| {mode} | {m['trainable']:,} | {m['total']:,} | {pct} | {m['peak_mem_bytes'] / 2**20:.0f} | {m['step_s']:.3f} | {m['images_per_s']:.2f} |"
+        )
+    if "ratios" in report:
+        lines += ["", "| side / full | value |", "|---|---:|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in report["ratios"].items()]
+    kind = next(iter(report["modes"].values()), {}).get("memory_kind", "")
+    lines += ["", f"Memory: `{kind}` (see `effowt.bench.efficiency`)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    job = json.loads(sys.argv[1])
+    print(json.dumps(measure_mode(**job)))
