@@ -1,0 +1,35 @@
+"""``effowt eval``: OWTA / D.Re / A.Acc for known, unknown and all objects (TrackEval TAO_OW)."""
+
+from __future__ import annotations
+
+import argparse
+
+from effowt.evaluation.owta import format_table, owta_report, write_report
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gt", required=True, help="TAO-format ground-truth json")
+    parser.add_argument("--pred", required=True, help="TAO-format results json (flat list)")
+    parser.add_argument("--out", default=None,
+                        help="folder for metrics.json and metrics.md (default: print only)")
+    parser.add_argument("--max-detections", type=_non_negative, default=300,
+                        help="boxes per image that count, highest scores first (0 = all; "
+                             "TAO-OW uses 300, OWTB used 1000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics, gt_dets = owta_report(args.gt, args.pred, max_detections=args.max_detections)
+    note = (f"Ground truth: {args.gt}; results: {args.pred}; at most {args.max_detections or 'all'} "
+            f"boxes per image; values are means over the 19 IoU thresholds of HOTA.")
+    print(format_table(metrics, gt_dets))
+    print(note)
+    if args.out:
+        write_report(metrics, gt_dets, args.out, note)
+    return 0
