@@ -167,7 +167,25 @@ class TrainConfig:
 
 @dataclass
 class TrackerConfig:
-    """Online association thresholds (see ``effowt.tracking.tracker``)."""
+    """Online association thresholds (see ``effowt.tracking.association``).
+
+    ``det_thresh``: detections scoring below it are dropped before anything else.
+    ``nms_thresh``: IoU of class-agnostic NMS among the remaining detections.
+    ``max_dets``: at most this many detections (highest scores) are tracked and
+    reported per frame. ``init_thresh``: an unmatched detection starts a new track
+    only with a score at least this. ``match_thresh``: minimum bi-softmax (QDTrack)
+    similarity for a detection-track pair. ``temperature``: the embedding dot
+    products are divided by it before the bi-softmax (match the ReID loss's
+    temperature). ``min_cosine``: minimum raw cosine similarity of a pair (the
+    bi-softmax alone is 1.0 for a lone detection and a lone track, however
+    different). ``iou_gate``: a pair whose IoU with the track's box is below it
+    cannot match, unless the track is lost (0 disables the gate). ``motion``:
+    gate against a constant-velocity prediction of the track's box instead of its
+    last box. ``momentum``: weight of the new detection's embedding in the track's
+    embedding, ``e = (1 - momentum) * e + momentum * new`` (QDTrack's convention).
+    ``max_lost``: a track unmatched for more than this many consecutive frames is
+    deleted; until then it is lost and can be re-found by appearance.
+    """
 
     det_thresh: float = 0.3
     init_thresh: float = 0.5
@@ -177,6 +195,9 @@ class TrackerConfig:
     momentum: float = 0.8
     max_lost: int = 10
     max_dets: int = 300
+    temperature: float = 0.07
+    min_cosine: float = 0.3
+    motion: bool = True
 
 
 @dataclass
