@@ -144,7 +144,11 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     """Optimisation. ``schedule`` is ``cosine`` or ``step``; ``amp`` is ``none``,
-    ``bf16`` or ``fp16`` (fp16/bf16 autocast only on CUDA)."""
+    ``bf16`` or ``fp16`` (fp16/bf16 autocast only on CUDA). ``batch_size`` is images
+    per process and micro-batch (each gives two views); ``accumulate`` micro-batches
+    make one optimizer step. ``clip_grad <= 0`` disables clipping.
+    ``ddp_find_unused`` is DistributedDataParallel's ``find_unused_parameters``
+    (needed only if some trainable parameter gets no gradient in a step)."""
 
     batch_size: int = 4
     max_steps: int = 1000
@@ -163,6 +167,7 @@ class TrainConfig:
     reid_weight: float = 1.0
     reid_aux_weight: float = 0.5
     reid_temperature: float = 0.07
+    ddp_find_unused: bool = False
 
 
 @dataclass
