@@ -87,6 +87,8 @@ class HeadConfig:
     ``strides`` are the pyramid levels given to FCOS. ``det_convs`` is the depth of
     each FCOS tower. The ReID head pools ``reid_roi x reid_roi`` with RoIAlign from
     the stride-``reid_stride`` level into a ``reid_dim`` L2-normalised embedding.
+    ``reid_temperature`` is the temperature of the contrastive ReID loss (the model
+    computes that loss, so it reads it from here).
     """
 
     channels: int = 64
@@ -101,6 +103,7 @@ class HeadConfig:
     reid_roi: int = 4
     reid_hidden: int = 256
     reid_dim: int = 128
+    reid_temperature: float = 0.07
 
 
 @dataclass
