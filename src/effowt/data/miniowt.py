@@ -34,8 +34,8 @@ keeps its track id when it reappears.
 
 Videos are H.264 in RGB (``libx264rgb``, ``crf=0``: lossless, single-threaded,
 bit-exact flags), so decoding ``val/videos/<video>.mp4`` gives exactly the
-PNG frames. Every random draw derives from ``numpy.random.default_rng((seed,
-split, index))``, PNGs carry no metadata and json is written with sorted keys:
+PNG frames. Every random draw derives from :func:`split_rng` ``(seed, split,
+index)``, PNGs carry no metadata and json is written with sorted keys:
 the same seed gives byte-identical files.
 """
 
@@ -92,6 +92,12 @@ MIN_VISIBLE_PIXELS = 6
 VIDEO_FPS = 10
 
 _SPLIT_CODES = {"train": 1, "pretrain": 2, "val": 3}
+
+
+def split_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random source of image / video ``index`` of ``split`` (train, pretrain, val):
+    every item is generated from its own stream, independent of the others."""
+    return np.random.default_rng((seed, _SPLIT_CODES[split], index))
 
 
 @dataclass(frozen=True)
@@ -346,7 +352,7 @@ def _write_coco_split(
     images, annotations = [], []
     ann_id = 1
     for i in range(count):
-        rng = np.random.default_rng((seed, _SPLIT_CODES[split], i))
+        rng = split_rng(seed, split, i)
         img, objs = render_still(rng, size, **still_kwargs)
         name = f"{i:06d}.png"
         atomic_write_bytes(split_dir / "images" / name, _png_bytes(img))
@@ -508,7 +514,7 @@ def _write_val_split(
     videos, images, annotations, tracks = [], [], [], []
     image_id = ann_id = track_base = 0
     for v in range(num_videos):
-        rng = np.random.default_rng((seed, _SPLIT_CODES["val"], v))
+        rng = split_rng(seed, "val", v)
         gt = simulate_video(rng, size, num_frames)
         name = f"video_{v:03d}"
         videos.append({
