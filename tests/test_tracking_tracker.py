@@ -1,0 +1,147 @@
+"""Tracker around a duck-typed fake model: resizing, box mapping, timings, memory, errors."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from effowt.config import TrackerConfig
+from effowt.errors import DataError, EffOWTError
+from effowt.tracking import Tracker, default_run_dir
+from effowt.tracking import tracker as tracker_module
+
+DIM = 8
+
+
+def unit(i: int) -> list:
+    v = [0.0] * DIM
+    v[i % DIM] = 1.0
+    return v
+
+
+class FakeModel:
+    """``model(images) -> [dict(boxes, scores, embeddings)]``; ``script(call, h, w)``
+    gives (boxes in the input image's pixels, scores, embeddings) for each call."""
+
+    def __init__(self, script):
+        self.script = script
+        self.calls = 0
+        self.shapes = []
+
+    def eval(self):
+        return self
+
+    def __call__(self, images):
+        self.shapes.append(tuple(images.shape))
+        boxes, scores, embs = self.script(self.calls, *images.shape[-2:])
+        self.calls += 1
+        return [{"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                 "scores": torch.tensor(scores, dtype=torch.float32),
+                 "embeddings": torch.tensor(embs, dtype=torch.float32).reshape(len(scores), DIM)}]
+
+
+class StagedFakeModel(FakeModel):
+    """Adds the EffOWT stage methods; ``heads`` returns the scripted detections."""
+
+    def preprocess(self, images):
+        return images
+
+    def backbone_features(self, x):
+        return [x]
+
+    def neck(self, x, taps):
+        return {"p8": taps[0]}
+
+    def heads(self, pyramid, image_sizes):
+        assert image_sizes == [tuple(pyramid["p8"].shape[-2:])]
+        return self(pyramid["p8"])
+
+
+def test_resize_and_map_boxes_back_to_frame_pixels():
+    model = FakeModel(lambda call, h, w: ([[8, 4, 24, 20]], [0.9], [unit(0)]))
+    tracker = Tracker(model, TrackerConfig(), image_size=64)
+    tracks = tracker.update(np.zeros((100, 200, 3), np.uint8))
+    assert model.shapes == [(1, 3, 32, 64)]  # longest side 64, aspect kept
+    assert len(tracks) == 1 and tracks[0].track_id == 1
+    np.testing.assert_allclose(tracks[0].box, [25, 12.5, 75, 62.5])
+    assert tracks[0].embedding is None
+    assert tracker.update(np.zeros((100, 200, 3), np.uint8), keep_embeddings=True)[0].embedding \
+        is not None
+
+
+def test_boxes_are_clipped_to_the_frame():
+    model = FakeModel(lambda call, h, w: ([[-5, -5, 70, 40]], [0.9], [unit(0)]))
+    box = Tracker(model, TrackerConfig(), image_size=64).update(np.zeros((32, 64, 3), np.uint8))[0].box
+    np.testing.assert_allclose(box, [0, 0, 64, 32])
+
+
+def test_stage_timings_accumulate():
+    model = StagedFakeModel(lambda call, h, w: ([[8, 4, 24, 20]], [0.9], [unit(0)]))
+    tracker = Tracker(model, TrackerConfig(), image_size=64, time_stages=True)
+    for _ in range(3):
+        tracker.update(np.zeros((48, 64, 3), np.uint8))
+    assert tracker.timings["frames"] == 3
+    assert set(tracker.timings) == {"preprocess", "backbone", "neck", "heads", "association",
+                                    "frames"}
+    assert all(v >= 0 for v in tracker.timings.values()) and tracker.timings["preprocess"] > 0
+    with pytest.raises(ValueError, match="time_stages"):
+        Tracker(FakeModel(None), TrackerConfig(), image_size=64, time_stages=True)
+
+
+def test_ids_per_instance_and_reset():
+    script = lambda call, h, w: ([[8, 4, 24, 20], [30, 4, 46, 20]], [0.9, 0.8], [unit(0), unit(1)])
+    a = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
+    b = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
+    frame = np.zeros((32, 64, 3), np.uint8)
+    assert [t.track_id for t in a.update(frame)] == [1, 2]
+    assert [t.track_id for t in a.update(frame)] == [1, 2]
+    assert [t.track_id for t in b.update(frame)] == [1, 2]
+    a.reset()
+    a.update(frame)
+    assert [t.track_id for t in a.update(frame)] == [1, 2]
+
+
+def test_bad_frames_are_clear_errors():
+    tracker = Tracker(FakeModel(lambda *a: ([], [], [])), TrackerConfig(), image_size=64)
+    for bad in (np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32),
+                np.zeros((0, 10, 3), np.uint8), "frame.jpg"):
+        with pytest.raises(DataError, match="uint8"):
+            tracker.update(bad)
+    assert tracker.update(np.zeros((10, 10, 3), np.uint8)) == []
+
+
+def test_default_run_dir_missing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(tracker_module.resources, "files", lambda package: tmp_path)
+    with pytest.raises(EffOWTError, match="default checkpoint"):
+        default_run_dir()
+    run = tmp_path / "assets" / "effowt-mini"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("{}\n")
+    assert default_run_dir() == run
+
+
+def test_long_stream_keeps_state_and_memory_flat():
+    """Objects appear, live 6 frames and leave; dead tracks must be dropped."""
+
+    def script(call, h, w):
+        alive = [k for k in range(call - 5, call + 1) if k >= 0]
+        boxes = [[(7 * k) % 40, (3 * k) % 20, (7 * k) % 40 + 20, (3 * k) % 20 + 10] for k in alive]
+        embs = [unit(k) for k in alive]
+        return boxes, [0.9] * len(alive), embs
+
+    cfg = TrackerConfig(max_lost=3, nms_thresh=1.0, min_cosine=0.5)
+    tracker = Tracker(FakeModel(script), cfg, image_size=64)
+    frames = (np.full((32, 64, 3), i % 255, np.uint8) for i in range(1200))
+    sizes = []
+    tracemalloc.start()
+    for i, frame in enumerate(frames):
+        tracker.update(frame)
+        if i == 199:
+            base = tracemalloc.get_traced_memory()[0]
+        sizes.append(len(tracker.associator.tracks))
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert max(sizes) <= 6 + 6 * (cfg.max_lost + 1)
+    assert max(sizes[200:]) <= max(sizes[:200])
+    assert grown < 256 * 1024, f"memory grew by {grown} bytes over 1000 frames"
