@@ -1,0 +1,120 @@
+"""Process-group set-up for ``torchrun`` (DistributedDataParallel).
+
+``torchrun --nproc_per_node=K -m effowt train ...`` sets ``RANK``, ``WORLD_SIZE``
+and ``LOCAL_RANK`` (plus ``MASTER_ADDR``/``MASTER_PORT``) in every process; a plain
+``effowt train`` has none of them and runs as a world of one without a process
+group. The backend is NCCL on CUDA and gloo on CPU. Rank 0 alone logs, shows
+progress and writes checkpoints; :func:`barrier` keeps the others in step around
+those writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from effowt.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits: its rank in a world of ``world_size`` processes and
+    the device it trains on (``cuda:<local_rank>`` under torchrun on GPUs)."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def enabled(self) -> bool:
+        """True when a process group is running (more than one process)."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that logs and writes files (rank 0)."""
+        return self.rank == 0
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
+
+
+def resolve_device(device: str | None) -> str:
+    """``"cpu"`` or ``"cuda"``; ``None`` picks CUDA when available."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but CUDA is not available")
+    return device
+
+
+def init_distributed(device: str | None = None) -> DistEnv:
+    """Read ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and start the process group when
+    the world has more than one process (NCCL on CUDA, gloo on CPU)."""
+    kind = resolve_device(device)
+    world_size = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    if kind == "cuda":
+        torch.cuda.set_device(local_rank)
+        torch_device = torch.device("cuda", local_rank)
+    else:
+        torch_device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(
+            backend="nccl" if kind == "cuda" else "gloo",
+            rank=rank,
+            world_size=world_size,
+            device_id=torch_device if kind == "cuda" else None,
+        )
+    return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=torch_device)
+
+
+def barrier(env: DistEnv) -> None:
+    """Wait for every process (no-op in a world of one)."""
+    if env.enabled:
+        if env.device.type == "cuda":
+            dist.barrier(device_ids=[env.device.index])
+        else:
+            dist.barrier()
+
+
+def all_reduce_mean(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
+    """Mean of ``tensor`` over all processes (returned as a new tensor)."""
+    out = tensor.detach().clone()
+    if env.enabled:
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        out /= env.world_size
+    return out
+
+
+def cleanup(env: DistEnv) -> None:
+    """Tear the process group down (no-op when none was started)."""
+    if env.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextmanager
+def distributed(device: str | None = None) -> Iterator[DistEnv]:
+    """Context manager around :func:`init_distributed` / :func:`cleanup`, so the
+    process group is torn down on success and on error alike."""
+    env = init_distributed(device)
+    try:
+        yield env
+    finally:
+        cleanup(env)

@@ -1,0 +1,399 @@
+"""The training loop: two-view COCO data, weighted losses, AdamW, checkpoints.
+
+:func:`train` is what ``effowt train`` (and ``torchrun ... -m effowt train``)
+runs: it prepares the run folder, builds the dataset and the model, and hands
+them to :class:`Trainer`.
+
+Reproducibility: at the start of every optimizer step the torch, numpy and
+python generators are re-seeded from ``(train.seed, step, rank)``; the data order
+is a function of ``(seed, epoch)`` and the dataset's augmentation of
+``(seed, index, epoch)`` (see :mod:`effowt.training.loader`). A resumed run
+therefore continues bit for bit like an uninterrupted one on CPU (GPU kernels
+may be non-deterministic). RNG states are saved in ``train_state.pt`` as well.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from effowt.config import EffOWTConfig, load_config, to_dict
+from effowt.errors import ConfigError, EffOWTError, WeightsError
+from effowt.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from effowt.training.checkpoint import (
+    CONFIG_FILE,
+    EFFICIENCY_FILE,
+    LOSS_PLOT_FILE,
+    METRICS_FILE,
+    STATE_FILE,
+    WEIGHTS_FILE,
+    assert_finite_weights,
+    backbone_identity,
+    build_seeded_model,
+    has_checkpoint,
+    load_train_state,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from effowt.training.distributed import DistEnv, all_reduce_mean, barrier, distributed
+from effowt.training.efficiency import StepTimer, count_parameters, format_report, peak_memory, reset_peak_memory
+from effowt.training.loader import EpochLoader
+from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, validate_train_config, weighted_loss
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
+    """Create ``run_dir`` and prove it writable with a probe file, before any
+    training; refuse to start a fresh run over an existing checkpoint and to
+    resume without one."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-probe"
+        atomic_write_text(probe, "ok\n")
+        probe.unlink()
+    except OSError as err:
+        raise EffOWTError(f"{run_dir}: output folder is not writable ({err.strerror or err})") from None
+    if resume and not has_checkpoint(run_dir):
+        raise EffOWTError(f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume")
+    if not resume and (run_dir / WEIGHTS_FILE).exists():
+        raise EffOWTError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose another --out")
+    return run_dir
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_resume_config(cfg: EffOWTConfig, run_dir: Path) -> None:
+    """A resumed run must keep the saved model and data settings (``ConfigError``
+    naming the keys that differ); ``train.*`` changes, such as a larger
+    ``max_steps``, are allowed with a warning."""
+    saved = _flat(to_dict(load_config(str(run_dir / CONFIG_FILE))))
+    now = _flat(to_dict(cfg))
+    changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+    fixed = [k for k in changed if not k.startswith(("train.", "tracker."))]
+    if fixed:
+        raise ConfigError(
+            f"{run_dir / CONFIG_FILE}: cannot resume with different settings: "
+            + ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in fixed)
+        )
+    if changed:
+        warnings.warn(f"resuming {run_dir} with changed settings: {', '.join(changed)}", UserWarning, stacklevel=2)
+
+
+def seed_step(seed: int, step: int, rank: int) -> None:
+    """Seed torch, numpy and python from ``(seed, step, rank)``."""
+    value = ((seed * 1_000_003 + step) * 1009 + rank) % (2**32)
+    torch.manual_seed(value)
+    np.random.seed(value)
+    random.seed(value)
+
+
+def plot_losses(metrics_path: Path, out_path: Path) -> None:
+    """Loss curves (total and each term against step) from ``metrics.jsonl`` to a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "event" not in r]
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    steps = [r["step"] for r in rows]
+    for key in ("total", *LOSS_TERMS):
+        ax.plot(steps, [r[key] for r in rows], label=key, linewidth=2.0 if key == "total" else 1.0)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (unweighted terms; total is weighted)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(out_path, buffer.getvalue())
+
+
+class Trainer:
+    """Optimise ``model``'s trainable parameters on ``dataset`` into ``run_dir``.
+
+    ``model`` follows the EffOWT contract (``trainable_parameters``,
+    ``trainable_state_dict``, loss dict in train mode); ``collate_fn`` turns a list
+    of dataset items into ``(images FloatTensor[B,3,H,W], targets list[B])``. Rank 0
+    of ``env`` logs, shows progress and writes files. With ``resume`` the state in
+    ``run_dir`` is restored first.
+    """
+
+    def __init__(
+        self,
+        cfg: EffOWTConfig,
+        model: torch.nn.Module,
+        dataset: torch.utils.data.Dataset,
+        collate_fn: Any,
+        run_dir: str | Path,
+        env: DistEnv,
+        resume: bool = False,
+    ) -> None:
+        tcfg = cfg.train
+        self.cfg = cfg
+        self.env = env
+        self.run_dir = Path(run_dir)
+        self.model = model.to(env.device)
+        self.params = list(self.model.trainable_parameters())
+        self.optimizer = build_optimizer(self.params, tcfg)
+        self.scheduler = build_scheduler(self.optimizer, tcfg)
+        cuda = env.device.type == "cuda"
+        if tcfg.amp != "none" and not cuda:
+            warnings.warn(f"train.amp={tcfg.amp} ignored on CPU (autocast is used on CUDA only)", UserWarning, stacklevel=2)
+        self.amp_dtype = AMP_DTYPES.get(tcfg.amp) if cuda else None
+        self.scaler = torch.amp.GradScaler(env.device.type, enabled=self.amp_dtype is torch.float16)
+        self.loader = EpochLoader(
+            dataset,
+            batch_size=tcfg.batch_size,
+            collate_fn=collate_fn,
+            seed=tcfg.seed,
+            rank=env.rank,
+            world_size=env.world_size,
+            num_workers=cfg.data.num_workers,
+            pin_memory=cuda,
+        )
+        self.identity = backbone_identity(self.model)
+        self.step = 0
+        self.saved_step: int | None = None
+        if resume:
+            self._restore()
+        self.ddp = (
+            DistributedDataParallel(
+                self.model,
+                device_ids=[env.device.index] if cuda else None,
+                find_unused_parameters=tcfg.ddp_find_unused,
+            )
+            if env.enabled
+            else None
+        )
+
+    def _restore(self) -> None:
+        meta = load_weights(self.run_dir / WEIGHTS_FILE, self.model)
+        state = load_train_state(self.run_dir / STATE_FILE)
+        if state["step"] != meta["step"]:
+            raise EffOWTError(
+                f"{self.run_dir}: {WEIGHTS_FILE} (step {meta['step']}) and {STATE_FILE} "
+                f"(step {state['step']}) disagree; the checkpoint is incomplete"
+            )
+        if state["world_size"] != self.env.world_size:
+            warnings.warn(
+                f"resuming a {state['world_size']}-process run with {self.env.world_size} process(es): "
+                "the data order differs from an uninterrupted run",
+                UserWarning,
+                stacklevel=3,
+            )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.loader.load_state_dict(state["data"])
+        set_rng_state(state["rng"])
+        self.step = self.saved_step = int(state["step"])
+
+    def _train_state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "data": self.loader.state_dict(),
+            "rng": rng_state(),
+            "world_size": self.env.world_size,
+        }
+
+    def checkpoint(self) -> None:
+        """Write the checkpoint of the current step (rank 0; every rank first checks
+        that the weights are finite, so all stop together if they are not)."""
+        barrier(self.env)
+        try:
+            if self.env.is_main:
+                save_checkpoint(self.run_dir, self.model, self.cfg, self.step, self._train_state(), self.identity)
+            else:
+                assert_finite_weights(self.model, self.step)
+        except WeightsError as err:
+            raise EffOWTError(f"{err}; {self._stopped()}") from None
+        barrier(self.env)
+        self.saved_step = self.step
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.env.is_main:
+            with open(self.run_dir / METRICS_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _efficiency(self, phase: str, timer: StepTimer | None) -> dict[str, Any]:
+        report = {
+            "event": "efficiency",
+            "phase": phase,
+            "step": self.step,
+            "mode": self.cfg.model.mode,
+            "device": str(self.env.device),
+            "world_size": self.env.world_size,
+            "batch_size": self.cfg.train.batch_size,
+            "amp": self.cfg.train.amp if self.amp_dtype is not None else "none",
+            **count_parameters(self.model, self.params),
+            **peak_memory(self.env.device),
+            **(timer.summary() if timer is not None else {"step_s": None, "images_per_s": None}),
+        }
+        if self.env.is_main:
+            tqdm.write(format_report(report))
+            self._log(report)
+        return report
+
+    def _stopped(self) -> str:
+        if self.saved_step is None:
+            return "training stopped, no checkpoint had been written yet"
+        return f"training stopped, the last good checkpoint (step {self.saved_step}) in {self.run_dir} is kept"
+
+    def _train_step(self, batches: Any) -> tuple[dict[str, float], int]:
+        """One optimizer step over ``accumulate`` micro-batches; returns the logged
+        values (averaged over micro-batches and processes) and the local image count."""
+        tcfg = self.cfg.train
+        device = self.env.device
+        net = self.ddp if self.ddp is not None else self.model
+        self.optimizer.zero_grad(set_to_none=True)
+        sums = torch.zeros(len(LOSS_TERMS) + 1, device=device)
+        n_images = 0
+        for micro in range(tcfg.accumulate):
+            images, targets = next(batches)
+            images = images.to(device, non_blocking=True)
+            targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
+            sync = self.ddp.no_sync() if self.ddp is not None and micro < tcfg.accumulate - 1 else nullcontext()
+            autocast = (
+                torch.autocast(device_type=device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
+            )
+            with sync:
+                with autocast:
+                    losses = net(images, targets)
+                losses = {k: v.float() for k, v in losses.items()}
+                total = weighted_loss(losses, tcfg)
+                self.scaler.scale(total / tcfg.accumulate).backward()
+            sums += torch.stack([losses[k].detach() for k in LOSS_TERMS] + [total.detach()])
+            n_images += images.shape[0]
+        values = all_reduce_mean(sums / tcfg.accumulate, self.env).tolist()
+        for name, value in zip((*LOSS_TERMS, "total"), values):
+            if not math.isfinite(value):
+                raise EffOWTError(f"step {self.step + 1}: loss term {name} is {value}; {self._stopped()}")
+        self.scaler.unscale_(self.optimizer)
+        max_norm = tcfg.clip_grad if tcfg.clip_grad > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
+        if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
+            raise EffOWTError(f"step {self.step + 1}: gradient norm is {grad_norm}; {self._stopped()}")
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        record = dict(zip((*LOSS_TERMS, "total"), values))
+        record.update(lr=lr, grad_norm=grad_norm)
+        return record, n_images
+
+    def fit(self) -> dict[str, Any]:
+        """Train from the current step to ``train.max_steps``; returns the end
+        efficiency report plus the last logged values under ``"last"``."""
+        tcfg = self.cfg.train
+        self.model.train()
+        self._efficiency("start", None)
+        reset_peak_memory(self.env.device)
+        timer = StepTimer()
+        batches = iter(self.loader)
+        bar = tqdm(
+            total=tcfg.max_steps,
+            initial=self.step,
+            desc="train",
+            dynamic_ncols=True,
+            disable=None if self.env.is_main else True,
+        )
+        last: dict[str, Any] = {}
+        window: list[float] = []
+        with bar:
+            while self.step < tcfg.max_steps:
+                seed_step(tcfg.seed, self.step, self.env.rank)
+                timer.start()
+                record, n_images = self._train_step(batches)
+                self.step += 1
+                images = n_images * self.env.world_size
+                window.append(timer.stop(images))
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['total']:.4f}", img_s=f"{images / window[-1]:.1f}")
+                if self.step % tcfg.log_every == 0 or self.step == tcfg.max_steps:
+                    step_s = sum(window) / len(window)
+                    last = {
+                        "step": self.step,
+                        **record,
+                        "images_per_s": images / step_s,
+                        "step_s": step_s,
+                        "epoch": self.loader.epoch,
+                    }
+                    self._log(last)
+                    window = []
+                if self.step % tcfg.checkpoint_every == 0:
+                    self.checkpoint()
+        if self.saved_step != self.step:
+            self.checkpoint()
+        report = self._efficiency("end", timer)
+        if self.env.is_main:
+            atomic_write_json(self.run_dir / EFFICIENCY_FILE, report)
+            plot_losses(self.run_dir / METRICS_FILE, self.run_dir / LOSS_PLOT_FILE)
+        return {**report, "last": last}
+
+
+def _truncate_metrics(path: Path, step: int, resume: bool) -> None:
+    """Start ``metrics.jsonl`` afresh, or on resume drop what was logged after the
+    checkpoint's step (those steps are trained again)."""
+    if not resume or not path.exists():
+        atomic_write_text(path, "")
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+
+def train(
+    cfg: EffOWTConfig,
+    ann_file: str | Path,
+    image_dir: str | Path,
+    run_dir: str | Path,
+    resume: bool = False,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train ``cfg.model`` on the COCO-format set ``ann_file`` / ``image_dir`` into
+    ``run_dir`` (resuming its checkpoint with ``resume``); also under ``torchrun``.
+
+    ``device`` is ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available). Returns
+    the end-of-run efficiency report with the last logged values under ``"last"``.
+    """
+    from effowt.data.coco import TwoViewCocoDataset, collate_two_views
+
+    validate_train_config(cfg.train)
+    with distributed(device) as env:
+        run_dir = Path(run_dir)
+        if env.is_main:
+            prepare_run_dir(run_dir, resume)
+            if resume:
+                check_resume_config(cfg, run_dir)
+        barrier(env)
+        dataset = TwoViewCocoDataset(str(ann_file), str(image_dir), cfg.data)
+        model = build_seeded_model(cfg)
+        trainer = Trainer(cfg, model, dataset, collate_two_views, run_dir, env, resume=resume)
+        if env.is_main:
+            _truncate_metrics(run_dir / METRICS_FILE, trainer.step, resume)
+        return trainer.fit()

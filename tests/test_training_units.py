@@ -1,0 +1,228 @@
+"""Unit tests of the training helpers: schedule, optimizer groups, loss weights,
+resumable data order, checkpoint files and their error messages.
+
+A tiny stand-in model implementing the EffOWT model contract keeps these
+independent of the real model (which tests/test_training.py trains end to end).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from effowt.config import EffOWTConfig, TrainConfig
+from effowt.errors import ConfigError, EffOWTError, WeightsError
+from effowt.training.checkpoint import (
+    STATE_FILE,
+    WEIGHTS_FILE,
+    load_train_state,
+    load_weights,
+    read_weights,
+    save_checkpoint,
+    save_run,
+)
+from effowt.training.loader import EpochLoader
+from effowt.training.optim import LOSS_TERMS, build_optimizer, lr_factor, validate_train_config, weighted_loss
+from effowt.training.trainer import prepare_run_dir
+
+
+class StandIn(nn.Module):
+    """Frozen conv 'backbone' + trainable neck/head, following the model contract."""
+
+    def __init__(self, sha: str | None = None) -> None:
+        super().__init__()
+        self.backbone = nn.Conv2d(3, 4, 3, padding=1).requires_grad_(False)
+        self.neck = nn.Conv2d(4, 4, 1)
+        self.norm = nn.LayerNorm(4)
+        self.head = nn.Linear(4, len(LOSS_TERMS))
+        self.sha = sha
+
+    def forward(self, images: torch.Tensor, targets: list[dict]) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            f = self.backbone(images)
+        out = self.head(self.norm(self.neck(f).mean((2, 3))))
+        return {k: out[:, i].pow(2).mean() for i, k in enumerate(LOSS_TERMS)}
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: p for k, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
+        own = self.trainable_state_dict()
+        if set(sd) != set(own):
+            raise WeightsError(f"missing {sorted(set(own) - set(sd))}, unexpected {sorted(set(sd) - set(own))}")
+        with torch.no_grad():
+            for k, v in sd.items():
+                if v.shape != own[k].shape:
+                    raise WeightsError(f"{k}: shape {tuple(v.shape)} != {tuple(own[k].shape)}")
+                own[k].copy_(v)
+
+    def backbone_identity(self) -> dict:
+        return {"name": "standin", "weights_sha256": self.sha}
+
+
+def test_lr_warmup_then_cosine_to_zero() -> None:
+    cfg = TrainConfig(max_steps=10, warmup_steps=2, schedule="cosine")
+    factors = [lr_factor(s, cfg) for s in range(10)]
+    assert factors[:3] == [0.5, 1.0, 1.0]
+    assert all(a >= b for a, b in zip(factors[2:], factors[3:]))
+    assert lr_factor(10, cfg) == pytest.approx(0.0)
+
+
+def test_lr_step_schedule_milestones() -> None:
+    cfg = TrainConfig(max_steps=10, warmup_steps=0, schedule="step", step_milestones=[0.5, 0.8])
+    assert [lr_factor(s, cfg) for s in (0, 4, 5, 7, 8, 9)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+@pytest.mark.parametrize("key,value", [("schedule", "linear"), ("amp", "fp8"), ("accumulate", 0), ("lr", 0.0)])
+def test_bad_train_values_rejected(key: str, value: object) -> None:
+    cfg = TrainConfig(**{key: value})
+    with pytest.raises(ConfigError, match=f"train.{key}"):
+        validate_train_config(cfg)
+
+
+def test_no_weight_decay_on_norms_biases_and_gates() -> None:
+    model = StandIn()
+    model.gate_alpha = nn.Parameter(torch.zeros(1))
+    opt = build_optimizer(model.trainable_parameters(), TrainConfig(weight_decay=0.05))
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    all_params = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert decayed == {id(model.neck.weight), id(model.head.weight)}
+    assert id(model.gate_alpha) in all_params - decayed
+    assert id(model.norm.weight) in all_params - decayed
+    assert id(model.backbone.weight) not in all_params
+
+
+def test_weighted_loss_uses_the_three_weights() -> None:
+    losses = {k: torch.tensor(float(i + 1)) for i, k in enumerate(LOSS_TERMS)}  # 1, 2, 3, 4, 5
+    cfg = TrainConfig(det_weight=2.0, reid_weight=0.5, reid_aux_weight=0.1)
+    assert weighted_loss(losses, cfg).item() == pytest.approx(2 * (1 + 2 + 3) + 0.5 * 4 + 0.1 * 5)
+    with pytest.raises(KeyError, match="loss_reid_aux"):
+        weighted_loss({k: v for k, v in losses.items() if k != "loss_reid_aux"}, cfg)
+
+
+class _Indices(torch.utils.data.Dataset):
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.epochs: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def _take(loader: EpochLoader, n: int) -> list[list[int]]:
+    it = iter(loader)
+    return [next(it) for _ in range(n)]
+
+
+def test_loader_resumes_mid_epoch_at_the_same_batch() -> None:
+    def make() -> EpochLoader:
+        return EpochLoader(_Indices(7), batch_size=2, collate_fn=list, seed=3)
+
+    full = make()
+    reference = _take(full, 8)  # 3 batches per epoch (drop_last): crosses two epoch boundaries
+    assert sorted(i for b in reference[:3] for i in b) != sorted(range(7))  # one image dropped per epoch
+    assert reference[:3] != reference[3:6]  # a new order each epoch
+    assert full.dataset.epochs == [0, 1, 2]
+    first = make()
+    head = _take(first, 4)
+    state = first.state_dict()
+    assert state == {"epoch": 1, "batch_in_epoch": 1}
+    second = make()
+    second.load_state_dict(state)
+    assert head + _take(second, 4) == reference
+
+
+def test_loader_splits_ranks_disjointly() -> None:
+    batches = [EpochLoader(_Indices(8), 2, list, seed=0, rank=r, world_size=2) for r in (0, 1)]
+    seen = [set(i for b in _take(loader, 2) for i in b) for loader in batches]
+    assert seen[0].isdisjoint(seen[1]) and len(seen[0] | seen[1]) == 8
+
+
+def test_loader_rejects_set_smaller_than_a_batch() -> None:
+    with pytest.raises(EffOWTError, match="fewer than one batch"):
+        EpochLoader(_Indices(3), batch_size=2, collate_fn=list, seed=0, world_size=2)
+
+
+def test_checkpoint_roundtrip_and_metadata(tmp_path) -> None:
+    model = StandIn(sha="abc")
+    opt = torch.optim.AdamW(model.trainable_parameters())
+    save_checkpoint(tmp_path, model, EffOWTConfig(), step=7, train_state={"optimizer": opt.state_dict()})
+    tensors, meta = read_weights(tmp_path / WEIGHTS_FILE)
+    assert set(tensors) == set(model.trainable_state_dict())  # trainable weights only
+    assert meta["step"] == "7" and json.loads(meta["backbone"]) == {"name": "standin", "weights_sha256": "abc"}
+    assert load_train_state(tmp_path / STATE_FILE)["step"] == 7
+    other = StandIn(sha="abc")
+    assert load_weights(tmp_path / WEIGHTS_FILE, other)["step"] == 7
+    for k, v in model.trainable_state_dict().items():
+        assert torch.equal(v, other.trainable_state_dict()[k])
+
+
+def test_nan_weights_never_overwrite_a_checkpoint(tmp_path) -> None:
+    model = StandIn()
+    save_run(tmp_path, model, EffOWTConfig(), step=1)
+    before = (tmp_path / WEIGHTS_FILE).read_bytes()
+    with torch.no_grad():
+        model.head.bias[0] = float("nan")
+    with pytest.raises(WeightsError, match="head.bias is not finite"):
+        save_checkpoint(tmp_path, model, EffOWTConfig(), step=2, train_state={})
+    assert (tmp_path / WEIGHTS_FILE).read_bytes() == before
+
+
+def test_backbone_identity_mismatch_is_an_error(tmp_path) -> None:
+    save_run(tmp_path, StandIn(sha="aaa"), EffOWTConfig())
+    with pytest.raises(WeightsError, match=r"last\.safetensors.*sha256 aaa"):
+        load_weights(tmp_path / WEIGHTS_FILE, StandIn(sha="bbb"))
+
+
+def test_random_backbone_warns_and_says_whether_it_matches(tmp_path) -> None:
+    model = StandIn()
+    save_run(tmp_path, model, EffOWTConfig())
+    twin = StandIn()
+    twin.backbone.load_state_dict(model.backbone.state_dict())
+    with pytest.warns(UserWarning, match="match the saved fingerprint"):
+        load_weights(tmp_path / WEIGHTS_FILE, twin)
+    with pytest.warns(UserWarning, match="DIFFER"):
+        load_weights(tmp_path / WEIGHTS_FILE, StandIn())
+
+
+def test_strict_load_names_file_and_keys(tmp_path) -> None:
+    save_run(tmp_path, StandIn(sha="x"), EffOWTConfig())
+    wider = StandIn(sha="x")
+    wider.extra = nn.Linear(2, 2)
+    with pytest.raises(WeightsError, match=r"last\.safetensors.*extra\.weight"):
+        load_weights(tmp_path / WEIGHTS_FILE, wider)
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        load_weights(tmp_path / WEIGHTS_FILE, StandIn(sha="x"))
+
+
+def test_train_state_is_never_unpickled(tmp_path) -> None:
+    import pickle
+
+    (tmp_path / STATE_FILE).write_bytes(pickle.dumps({"step": 1, "thing": object}, protocol=2))
+    with pytest.raises(WeightsError, match="not a readable training state"):
+        load_train_state(tmp_path / STATE_FILE)
+
+
+def test_run_dir_checks(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(EffOWTError, match="not writable"):
+        prepare_run_dir(blocker / "run", resume=False)
+    with pytest.raises(EffOWTError, match="no checkpoint"):
+        prepare_run_dir(tmp_path / "empty", resume=True)
+    save_run(tmp_path / "done", StandIn(), EffOWTConfig())
+    with pytest.raises(EffOWTError, match="already holds a checkpoint"):
+        prepare_run_dir(tmp_path / "done", resume=False)
