@@ -1,0 +1,50 @@
+"""Frozen vision-language backbones behind one small interface.
+
+``create_backbone(cfg)`` looks up the library prefix of ``cfg.name``
+(``timm:``, ``open_clip:``) in :data:`BACKBONE_REGISTRY` and builds the adapter.
+Building never downloads anything: weights come only from ``cfg.weights``, a
+local file; without one the backbone is random (with a loud warning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from effowt.backbones.base import FrozenBackbone
+from effowt.config import BackboneConfig
+from effowt.errors import ConfigError
+
+BackboneBuilder = Callable[[BackboneConfig, str], FrozenBackbone]
+
+
+def _timm(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
+    from effowt.backbones.timm_backbone import build_timm
+
+    return build_timm(cfg, model_name)
+
+
+def _open_clip(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
+    from effowt.backbones.open_clip_backbone import build_open_clip
+
+    return build_open_clip(cfg, model_name)
+
+
+# library prefix -> builder(cfg, model name after the prefix)
+BACKBONE_REGISTRY: dict[str, BackboneBuilder] = {"timm": _timm, "open_clip": _open_clip}
+
+
+def register_backbone(prefix: str, builder: BackboneBuilder) -> None:
+    """Make ``<prefix>:<model>`` names buildable by ``builder(cfg, model)``."""
+    BACKBONE_REGISTRY[prefix] = builder
+
+
+def create_backbone(cfg: BackboneConfig) -> FrozenBackbone:
+    """Build the frozen backbone named ``cfg.name`` (``"<library>:<model>"``), frozen and in eval mode."""
+    prefix, sep, model_name = cfg.name.partition(":")
+    if not sep or prefix not in BACKBONE_REGISTRY or not model_name:
+        valid = ", ".join(f"{p}:<model>" for p in BACKBONE_REGISTRY)
+        raise ConfigError(f"model.backbone.name: unknown backbone {cfg.name!r} (valid forms: {valid})")
+    return BACKBONE_REGISTRY[prefix](cfg, model_name)
+
+
+__all__ = ["BACKBONE_REGISTRY", "FrozenBackbone", "create_backbone", "register_backbone"]

@@ -1,0 +1,180 @@
+"""The EffOWT model: frozen backbone -> neck (side network or simple pyramid) -> heads."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from effowt.backbones import FrozenBackbone
+from effowt.errors import WeightsError
+from effowt.heads import DetectionHead, ReIDHead, reid_losses
+
+MAX_LISTED_KEYS = 5
+
+
+class EffOWT(nn.Module):
+    """Open-world detector + ReID embedder built on a frozen vision-language backbone.
+
+    ``forward`` composes exactly :meth:`preprocess`, :meth:`backbone_features`,
+    :meth:`neck` and :meth:`heads` (the speed benchmark times them separately).
+
+    Args:
+        mode: transfer mode (``side``, ``head``, ``full``, ``lora``), for messages and
+            :meth:`trainable_state_dict`.
+        backbone: the backbone adapter, already frozen or unfrozen for ``mode``.
+        neck_name: ``"side"`` or ``"pyramid"``, the attribute the neck is stored under.
+        neck: module ``(x, taps) -> OrderedDict {"p<s>": [B, C, H/s, W/s]}``.
+        detector, reid: the heads.
+        reid_temperature: temperature of the contrastive ReID loss.
+
+    Attributes:
+        backbone_grad: run the backbone with autograd (``full``/``lora``). When False
+            the backbone runs under ``torch.no_grad()``: no activation is kept for
+            backward, which is where the side network's memory saving comes from.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        backbone: FrozenBackbone,
+        neck_name: str,
+        neck: nn.Module,
+        detector: DetectionHead,
+        reid: ReIDHead,
+        reid_temperature: float,
+        pad_multiple: int = 32,
+    ) -> None:
+        super().__init__()
+        self.mode = mode
+        self.backbone = backbone
+        self.neck_name = neck_name
+        self.add_module(neck_name, neck)
+        self.detector = detector
+        self.reid = reid
+        self.reid_temperature = reid_temperature
+        self.pad_multiple = pad_multiple
+        self.backbone_grad = mode in ("full", "lora")
+        self.register_buffer("pixel_mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalise with the backbone's mean/std and zero-pad bottom/right to a
+        multiple of ``pad_multiple`` (32, or the largest pyramid stride).
+
+        Args:
+            images: FloatTensor[B, 3, H, W], RGB in [0, 1].
+
+        Returns:
+            FloatTensor[B, 3, H', W'] with H', W' the padded sizes.
+        """
+        if not (
+            isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] == 3
+            and images.is_floating_point()
+        ):
+            got = f"{images.dtype} tensor of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"EffOWT expects images as a float tensor of shape [B, 3, H, W] in [0, 1]; got {got}")
+        x = (images.float() - self.pixel_mean) / self.pixel_std
+        m = self.pad_multiple
+        return F.pad(x, (0, -x.shape[-1] % m, 0, -x.shape[-2] % m))
+
+    def backbone_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Tapped backbone maps, list of FloatTensor[B, D, h, w]; under ``no_grad``
+        unless :attr:`backbone_grad`."""
+        with torch.set_grad_enabled(self.backbone_grad and torch.is_grad_enabled()):
+            return self.backbone(x)
+
+    def neck(self, x: torch.Tensor, taps: list[torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+        """Feature pyramid ``{"p8": [B, C, H'/8, W'/8], ...}`` (side network or simple pyramid)."""
+        return getattr(self, self.neck_name)(x, taps)
+
+    def heads(
+        self, pyramid: OrderedDict[str, torch.Tensor], image_sizes: list[tuple[int, int]]
+    ) -> list[dict[str, torch.Tensor]]:
+        """Detections with embeddings, per image: ``{"boxes": FloatTensor[N, 4]
+        [x1, y1, x2, y2] px in the unpadded image (clipped to ``image_sizes``),
+        "scores": [N], "embeddings": [N, E] L2-normalised}``."""
+        dets = self.detector.detect(pyramid, image_sizes)
+        embeddings = self.reid(pyramid, [d["boxes"] for d in dets])
+        return [{**d, "embeddings": e} for d, e in zip(dets, embeddings)]
+
+    def losses(
+        self,
+        pyramid: OrderedDict[str, torch.Tensor],
+        image_sizes: list[tuple[int, int]],
+        targets: list[dict[str, torch.Tensor]],
+    ) -> dict[str, torch.Tensor]:
+        """Unweighted losses ``loss_cls``, ``loss_box``, ``loss_ctr``, ``loss_reid``,
+        ``loss_reid_aux``. ReID RoIs are the ground-truth boxes."""
+        device = pyramid[next(iter(pyramid))].device
+        boxes = [t["boxes"].to(device=device, dtype=torch.float32).reshape(-1, 4) for t in targets]
+        losses = self.detector.losses(pyramid, image_sizes, boxes)
+        embeddings = torch.cat(self.reid(pyramid, boxes))
+        ids = torch.cat([t["instance_ids"].to(device=device, dtype=torch.int64).reshape(-1) for t in targets])
+        image_index = torch.cat([torch.full((len(b),), i, dtype=torch.int64, device=device) for i, b in enumerate(boxes)])
+        losses["loss_reid"], losses["loss_reid_aux"] = reid_losses(embeddings, ids, image_index, self.reid_temperature)
+        return losses
+
+    def forward(
+        self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]] | None = None
+    ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
+        """Training (``self.training``): loss dict, see :meth:`losses`; ``targets`` is a
+        list of B dicts ``{"boxes": FloatTensor[N, 4] xyxy px, "instance_ids": LongTensor[N]}``.
+        Eval: detections, see :meth:`heads`."""
+        x = self.preprocess(images)
+        image_sizes = [tuple(images.shape[-2:])] * images.shape[0]
+        pyramid = self.neck(x, self.backbone_features(x))
+        if not self.training:
+            return self.heads(pyramid, image_sizes)
+        if targets is None or len(targets) != images.shape[0]:
+            got = "None" if targets is None else f"{len(targets)} targets"
+            raise ValueError(f"EffOWT in training mode needs one target dict per image ({images.shape[0]}); got {got}")
+        return self.losses(pyramid, image_sizes, targets)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters with ``requires_grad``: what the optimizer gets."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint must hold: every trainable parameter and every buffer
+        outside the frozen backbone (``full`` mode: the whole state dict)."""
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {
+            k: v.detach()
+            for k, v in self.state_dict().items()
+            if self.mode == "full" or k in trainable or not k.startswith("backbone.")
+        }
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a :meth:`trainable_state_dict`; strict: missing, unexpected or
+        mis-shaped keys raise WeightsError listing the first few."""
+        own = self.trainable_state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+        problems = []
+        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected)):
+            if keys:
+                problems.append(f"{label}: {_few(keys)}")
+        if mismatched:
+            problems.append(
+                "shape mismatch: "
+                + _few([f"{k} (checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)})" for k in mismatched])
+            )
+        if problems:
+            raise WeightsError(
+                f"trainable weights do not fit this model (mode {self.mode!r}, backbone "
+                f"{self.backbone.name!r}): " + "; ".join(problems)
+            )
+        self.load_state_dict(state, strict=False)
+
+    def backbone_identity(self) -> dict[str, str | None]:
+        """``{"name", "weights_sha256"}`` of the backbone, recorded in checkpoints."""
+        return self.backbone.identity()
+
+
+def _few(items: list[str]) -> str:
+    more = f" ... (+{len(items) - MAX_LISTED_KEYS} more)" if len(items) > MAX_LISTED_KEYS else ""
+    return ", ".join(items[:MAX_LISTED_KEYS]) + more

@@ -1,0 +1,81 @@
+"""``build_model``: assemble EffOWT for one transfer mode.
+
+| mode   | trainable                         | neck                  | backbone forward        |
+|--------|-----------------------------------|-----------------------|-------------------------|
+| side   | side network (+ fusion), heads    | ``SideNetwork``        | ``no_grad``, eval       |
+| head   | simple pyramid, heads             | ``SimpleFeaturePyramid`` | ``no_grad``, eval     |
+| full   | everything                        | ``SimpleFeaturePyramid`` | with grad             |
+| lora   | LoRA on the backbone, pyramid, heads | ``SimpleFeaturePyramid`` | with grad (through LoRA) |
+"""
+
+from __future__ import annotations
+
+from peft import LoraConfig as PeftLoraConfig
+from peft import inject_adapter_in_model
+
+from effowt.backbones import FrozenBackbone, create_backbone
+from effowt.config import TRANSFER_MODES, HeadConfig, ModelConfig
+from effowt.errors import ConfigError
+from effowt.heads import DetectionHead, ReIDHead
+from effowt.models.effowt import EffOWT
+from effowt.models.necks import SimpleFeaturePyramid
+
+
+def check_head_config(cfg: HeadConfig) -> None:
+    """ConfigError for head settings the modules cannot honour."""
+    if cfg.channels <= 0 or cfg.channels % 32:
+        raise ConfigError(f"model.head.channels={cfg.channels}: must be a positive multiple of 32 (GroupNorm(32))")
+    if not cfg.strides or sorted(set(cfg.strides)) != list(cfg.strides):
+        raise ConfigError(f"model.head.strides={cfg.strides}: must be non-empty and strictly increasing")
+    if cfg.reid_stride not in cfg.strides:
+        raise ConfigError(f"model.head.reid_stride={cfg.reid_stride}: must be one of model.head.strides {cfg.strides}")
+    if cfg.det_convs < 0:
+        raise ConfigError(f"model.head.det_convs={cfg.det_convs}: must be >= 0")
+
+
+def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: float, targets: list[str] | None) -> None:
+    """Add peft LoRA adapters in place to ``backbone.model``; only they train."""
+    target_modules = list(targets) if targets else backbone.lora_targets
+    peft_cfg = PeftLoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
+    try:
+        inject_adapter_in_model(peft_cfg, backbone.model)
+    except ValueError as err:
+        raise ConfigError(f"model.lora.target_modules={target_modules} on {backbone.name}: {err}") from None
+    backbone.requires_grad_(False)
+    for name, param in backbone.named_parameters():
+        if "lora_" in name:
+            param.requires_grad_(True)
+    backbone.frozen = False  # follow train()/eval(): LoRA dropout is active in training
+
+
+def build_model(cfg: ModelConfig) -> EffOWT:
+    """Build the backbone (weights from ``cfg.backbone.weights``), the neck of
+    ``cfg.mode`` and the heads, and mark what trains. Never downloads."""
+    if cfg.mode not in TRANSFER_MODES:
+        raise ConfigError(f"model.mode: unknown transfer mode {cfg.mode!r} (valid: {', '.join(TRANSFER_MODES)})")
+    check_head_config(cfg.head)
+    backbone = create_backbone(cfg.backbone)
+    if cfg.mode == "side":
+        from effowt.side import SideNetwork, prune_init_
+
+        neck_name = "side"
+        neck = SideNetwork(cfg.side, backbone.embed_dim, len(backbone.taps), cfg.head.channels, list(cfg.head.strides))
+        if cfg.side.init == "prune":
+            prune_init_(neck, backbone.block_weights, backbone.taps)
+    else:
+        neck_name = "pyramid"
+        neck = SimpleFeaturePyramid(backbone.embed_dim, backbone.patch_size, cfg.head.channels, list(cfg.head.strides))
+    if cfg.mode == "full":
+        backbone.unfreeze()
+    elif cfg.mode == "lora":
+        inject_lora(backbone, cfg.lora.rank, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.target_modules)
+    return EffOWT(
+        mode=cfg.mode,
+        backbone=backbone,
+        neck_name=neck_name,
+        neck=neck,
+        detector=DetectionHead(cfg.head),
+        reid=ReIDHead(cfg.head),
+        reid_temperature=cfg.head.reid_temperature,
+        pad_multiple=max(32, max(cfg.head.strides)),
+    )
