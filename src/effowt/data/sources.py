@@ -66,7 +66,7 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: image file not found")
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
+            return np.array(img.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"{path}: unreadable image: {err}") from None
 
