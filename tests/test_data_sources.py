@@ -109,7 +109,8 @@ def test_tao_json_source_in_frame_order_with_image_ids(tmp_path: Path) -> None:
 @pytest.mark.parametrize("breakage, message", [
     (lambda d: d.pop("tracks"), "missing key.*tracks"),
     (lambda d: d.pop("videos"), "missing key.*videos"),
-    (lambda d: d["annotations"][1]["bbox"].__setitem__(2, -5), r"annotations\[1\] \(id 2\).*width and height"),
+    (lambda d: d["annotations"][1]["bbox"].__setitem__(2, -5),
+     r"annotations\[1\] \(id 2\).*width and height"),
     (lambda d: d["annotations"][2]["bbox"].__setitem__(3, 0), r"annotations\[2\] \(id 3\).*width and height"),
     (lambda d: d["images"][0].__setitem__("video_id", 99), r"images\[0\] \(id 12\).*unknown video_id 99"),
     (lambda d: d["annotations"][0].__setitem__("image_id", 5), "unknown image_id 5"),

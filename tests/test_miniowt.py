@@ -122,8 +122,9 @@ def _trackeval_owta(world: dict[str, Path], tmp_path: Path, subset: str) -> tupl
     ]
     (tmp_path / "trk" / "perfect" / "data").mkdir(parents=True)
     (tmp_path / "trk" / "perfect" / "data" / "r.json").write_text(json.dumps(perfect))
-    eval_cfg = {"USE_PARALLEL": False, "LOG_ON_ERROR": None, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
-                "TIME_PROGRESS": False, "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False}
+    eval_cfg = {"USE_PARALLEL": False, "LOG_ON_ERROR": None, "PRINT_RESULTS": False,
+                "PRINT_CONFIG": False, "TIME_PROGRESS": False, "OUTPUT_SUMMARY": False,
+                "OUTPUT_DETAILED": False, "PLOT_CURVES": False}
     data_cfg = {"GT_FOLDER": str(tmp_path / "gt"), "TRACKERS_FOLDER": str(tmp_path / "trk"),
                 "OUTPUT_FOLDER": str(tmp_path / "out"), "PRINT_CONFIG": False, "SUBSET": subset}
     with contextlib.redirect_stdout(io.StringIO()):

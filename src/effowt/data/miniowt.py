@@ -582,7 +582,8 @@ def generate_miniowt(
         raise ValueError(f"frames must be >= 1 when val_videos > 0, got {frames}")
     out = Path(out_dir)
     total = train_images + pretrain_images + val_videos * frames
-    with tqdm(total=total, desc="MiniOWT", unit="img", disable=None if progress is None else not progress) as bar:
+    disable = None if progress is None else not progress
+    with tqdm(total=total, desc="MiniOWT", unit="img", disable=disable) as bar:
         train_json = _write_coco_split(
             out / "train", seed, "train", train_images, size, known_only=True, bar=bar,
             min_objects=2, max_objects=8, min_rel=0.08, max_rel=0.3, inside=False,

@@ -159,7 +159,8 @@ class VideoFileSource(VideoSource):
                     index += 1
         if declared and packets < declared:
             raise DataError(
-                f"{self.path}: truncated: the file ends after {packets} of the {declared} frames its header declares"
+                f"{self.path}: truncated: the file ends after {packets} of the {declared} frames "
+                "its header declares"
             )
 
 

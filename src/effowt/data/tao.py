@@ -136,7 +136,8 @@ class TaoDataset:
             if int(ann["image_id"]) not in images:
                 raise DataError(f"{ident}: unknown image_id {ann['image_id']}")
             bbox = ann["bbox"]
-            if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+            if not (isinstance(bbox, list) and len(bbox) == 4
+                    and all(isinstance(v, (int, float)) for v in bbox)):
                 raise DataError(f"{ident}: bbox must be [x, y, w, h] numbers, got {bbox!r}")
             if bbox[2] <= 0 or bbox[3] <= 0:
                 raise DataError(f"{ident}: bbox width and height must be > 0, got {bbox}")
