@@ -1,0 +1,54 @@
+"""Fusion of a side connection's output ``f_b`` with the side stream ``f_s``.
+
+:class:`GateFusion` is the seed's formula ``f_s^{i+1} = g_i f_b^i + (1 - g_i) f_s^i``
+with ``g_i = sigmoid(alpha_i / T)``, one learnable scalar ``alpha_i`` per side
+connection, initialised to 0 (so ``g = 0.5``: an exact average at the start) and
+``T = SideConfig.gate_temperature`` (0.1), as in Ladder Side-Tuning. LST puts
+``g`` on the side term (``g f_s + (1 - g) f_b``); we follow the EffOWT seed and
+put it on the backbone term. The two are the same family (``g <-> 1 - g``, i.e.
+``alpha <-> -alpha``) and coincide at initialisation.
+
+:class:`SumFusion` is the ``no_gate`` ablation: ``f_b + f_s``, no parameter.
+:func:`build_fusion_gate` picks one of the two at construction so that the side
+network's forward has no branch on the setting.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class GateFusion(nn.Module):
+    """``g * f_b + (1 - g) * f_s`` with ``g = sigmoid(alpha / T)``; shapes ``[B, C, H, W]``."""
+
+    def __init__(self, temperature: float = 0.1) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"gate_temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+        self.alpha = nn.Parameter(torch.zeros(()))
+
+    @property
+    def gate(self) -> Tensor:
+        """The current gate value ``g`` in (0, 1) (a 0-dim tensor)."""
+        return torch.sigmoid(self.alpha / self.temperature)
+
+    def forward(self, f_b: Tensor, f_s: Tensor) -> Tensor:
+        g = self.gate
+        return g * f_b + (1 - g) * f_s
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+class SumFusion(nn.Module):
+    """``f_b + f_s`` (the ``no_gate`` ablation); no parameter."""
+
+    def forward(self, f_b: Tensor, f_s: Tensor) -> Tensor:
+        return f_b + f_s
+
+
+def build_fusion_gate(gates: bool, temperature: float) -> nn.Module:
+    """:class:`GateFusion` when ``gates`` else :class:`SumFusion`."""
+    return GateFusion(temperature) if gates else SumFusion()
