@@ -63,3 +63,18 @@ def test_track_video_file_synthesises_ids(world, tmp_path, capsys):
     assert {r["video_id"] for r in results} == {1}
     assert {r["image_id"] for r in results} <= {1_000_001 + i for i in range(4)}
     assert json.loads((out / "videos.json").read_text())[0]["synthetic_ids"] is True
+
+
+def test_from_pretrained_applies_overrides(world):
+    import numpy as np
+
+    from effowt.tracking import Tracker
+
+    tracker = Tracker.from_pretrained(world["run"], tracker_overrides={"max_dets": 3})
+    assert tracker.cfg.max_dets == 3 and tracker.cfg.det_thresh == 0.0  # run's cfg + override
+    assert tracker.image_size == 128
+    tracks = tracker.update(np.zeros((48, 80, 3), np.uint8))
+    assert 0 < len(tracks) <= 3
+    assert all(0 <= t.box[0] <= t.box[2] <= 80 and 0 <= t.box[1] <= t.box[3] <= 48 for t in tracks)
+    with pytest.raises(ValueError, match="max_det"):
+        Tracker.from_pretrained(world["run"], tracker_overrides={"max_det": 3})

@@ -251,7 +251,8 @@ def speed_summary(totals: dict[str, float], frames: int, wall_s: float, device: 
                   workers: int) -> dict[str, Any]:
     """``{"frames", "wall_s", "frames_per_s", "device", "workers", "per_frame_ms": {stage:
     ms}}``; stages: ``preprocess``, ``backbone``, ``neck`` (side network or simple
-    pyramid), ``heads``, ``association``, ``io`` (decode + write) and ``total``."""
+    pyramid), ``heads``, ``association``, ``io`` (decode + write) and ``total`` (their
+    sum); ``wall_s`` is elapsed time including model loading."""
     per_frame = {stage: round(1000 * s / frames, 3) if frames else 0.0
                  for stage, s in totals.items()}
     per_frame["total"] = round(sum(per_frame.values()), 3)

@@ -84,10 +84,10 @@ class Tracker:
         with ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied."""
         from effowt.training.checkpoint import load_run
 
-        model, run_cfg = load_run(default_run_dir() if run_dir is None else run_dir, device=device)
         unknown = sorted(set(tracker_overrides or {}) - set(TrackerConfig.__dataclass_fields__))
         if unknown:
             raise ValueError(f"unknown tracker config field(s): {', '.join(unknown)}")
+        model, run_cfg = load_run(default_run_dir() if run_dir is None else run_dir, device=device)
         cfg = dataclasses.replace(run_cfg.tracker, **(tracker_overrides or {}))
         return cls(model, cfg, run_cfg.model.image_size, device=device, time_stages=time_stages)
 
