@@ -44,7 +44,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -397,7 +397,6 @@ class _Mover:
     scale_amp: float
     scale_freq: float
     scale_phase: float
-    path: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass

@@ -148,7 +148,8 @@ class VideoFileSource(VideoSource):
                     break
                 except av.FFmpegError as err:
                     raise DataError(f"{self.path}: video breaks off after {index} frames: {err}") from None
-                packets += packet.size > 0
+                if packet.size:
+                    packets += 1
                 try:
                     decoded = packet.decode()
                 except av.FFmpegError as err:
