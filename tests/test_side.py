@@ -19,6 +19,7 @@ from effowt.side import (
     prune_init_,
     side_width,
 )
+from effowt.side.layers import resize
 from effowt.side.pruning import select_indices
 from effowt.side.sim import shear, unshear
 
@@ -145,13 +146,28 @@ def test_sim_parameter_counts_follow_the_pattern():
     assert SparseInteractionMLP(c, n, "lines").fuse.in_features == 5 * c
 
 
-def test_sim_resamples_when_map_differs_from_grid():
+@pytest.mark.parametrize("size", [(12, 20), (6, 20), (4, 4)])
+def test_sim_resamples_when_map_differs_from_grid(size):
     sim = SparseInteractionMLP(4, 8, "lines")
-    x = torch.randn(2, 4, 12, 20, requires_grad=True)
+    x = torch.randn(2, 4, *size, requires_grad=True)
     y = sim(x)
     assert y.shape == x.shape
     y.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in sim.parameters())
+
+
+def test_resize_averages_when_shrinking():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.equal(resize(x, (2, 2)), torch.tensor([[[[2.5, 4.5], [10.5, 12.5]]]]))
+    assert resize(x, (2, 8)).shape == (1, 1, 2, 8)
+    assert resize(x, (4, 4)) is x
+
+
+def test_runs_under_bfloat16_autocast():
+    net = SideNetwork(small_cfg(), D, 4, 32, [8, 16, 32])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(*inputs(batch=1))
+    assert all(torch.isfinite(v.float()).all() for v in out.values())
 
 
 def test_pure_transformer_has_no_conv_but_the_stem():
@@ -258,6 +274,8 @@ def test_prune_init_copies_expected_slices():
             assert torch.equal(block.norm1.weight, w["norm1"][s])
         else:  # SIM block: its token mixer and norm1 keep their init
             assert torch.equal(block.norm1.weight, torch.ones(4))
+    out = net(torch.randn(1, 3, 64, 64), [torch.randn(1, 8, 4, 4) for _ in range(4)])
+    assert all(torch.isfinite(v).all() for v in out.values())
 
 
 def test_importance_changes_the_selection():

@@ -54,14 +54,20 @@ class Mlp(nn.Module):
 
 
 def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinearly resample an NCHW map to ``size`` (``(H, W)``); a no-op when it fits.
+    """Resample an NCHW map to ``size`` (``(H, W)``); a no-op when it already fits.
 
-    Downsampling uses ``antialias=True`` so that a large map is averaged, not
-    aliased, when it is brought down to a smaller grid.
+    Growing is bilinear interpolation. Shrinking is adaptive average pooling (a
+    box filter over the source pixels of each target pixel): plain bilinear
+    sampling would skip pixels and alias when shrinking by more than 2x, and
+    bilinear with ``antialias=True`` lacks bfloat16 support on CPU. A map that
+    shrinks along one axis and grows along the other is pooled, then interpolated.
     """
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    h, w = x.shape[-2:]
+    if size[0] < h or size[1] < w:
+        x = F.adaptive_avg_pool2d(x, (min(h, size[0]), min(w, size[1])))
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return x
 
 
 def to_tokens(x: Tensor) -> Tensor:

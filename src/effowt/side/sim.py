@@ -23,9 +23,10 @@ Our choices (the paper is silent):
 * **A fixed square token grid.** Feature maps vary in size and aspect ratio
   (multi-scale training), but a weight matrix needs a fixed line length. Each
   SIM runs on an ``N x N`` grid (``SideConfig.sim_grid`` at stride 4, scaled by
-  ``4 / stride`` in other stages): the block input is bilinearly resampled to the
-  grid (antialiased when shrinking), mixed, and the mixed maps are resampled back
-  to the map's size. The identity branch is NOT resampled: it enters the fusing
+  ``4 / stride`` in other stages): the block input is resampled to the grid
+  (bilinear when growing, area-averaged when shrinking, see
+  :func:`effowt.side.layers.resize`), mixed, and the mixed maps are resampled
+  back to the map's size. The identity branch is NOT resampled: it enters the fusing
   projection at full resolution, so detail finer than the grid is kept and only
   the long-range interaction is computed on the grid. Non-square maps are
   stretched onto the square grid, so "diagonal" means diagonal in grid space.
