@@ -22,8 +22,8 @@ Our choices (the paper is silent; numbers at the paper scale, EVA-02-L/14,
 * **Where the blocks go (``stage_depths``).** Ladders alone cost 4 C^2 = 0.26 M
   each (1.57 M for six); a side block costs 0.53 M (attention, mlp_ratio 2) or
   0.61 M (SIM: its ``5C -> C`` fusing projection is 0.33 M). One block per tap
-  would be >= 4.6 M for the side network alone, over the paper's 1.3 % of 304 M
-  (~4 M with ~0.8 M of heads). So by default taps are gated into the stream
+  (the LST layout) measures 5.2-5.3 M for the side network alone, over the
+  paper's 1.3 % of 304 M (~4 M including ~0.7 M of heads). So by default taps are gated into the stream
   one after the other and each stage owns its blocks, run once after its last
   tap: ``stage_taps = [4, 1, 1]``, ``stage_depths = [1, 1, 0]``,
   ``depth_per_tap = 0``. The s16 stage is the stride-2 downsampler plus the

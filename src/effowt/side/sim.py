@@ -162,6 +162,7 @@ class SparseInteractionMLP(nn.Module):
     ``fuse(cat[x, up(mix_1(down(x))), ..., up(mix_M(down(x)))])`` where ``down``/``up``
     resample between the map and the ``grid x grid`` token grid (no-ops when the
     map is the grid's size) and ``fuse`` is a ``(1 + M) C -> C`` per-pixel linear map.
+    ``pattern`` is one of :data:`SIM_PATTERNS`; ``band`` is used by ``wide`` only.
     See the module docstring for the patterns and the choices behind them.
     """
 
