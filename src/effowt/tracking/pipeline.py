@@ -172,16 +172,18 @@ def _where(err: BaseException) -> str:
 
 
 def _track_shard(shard: int, workers: int, source: str, frames_root: str | None, out_dir: str,
-                 run_dir: str | None, device: str, render: bool,
-                 overrides: dict[str, Any]) -> list[VideoOutcome]:
-    """One worker: load the model and track every ``workers``-th video of the source."""
+                 run_dir: str | None, device: str, render: bool, overrides: dict[str, Any],
+                 videos: list[Any] | None = None) -> list[VideoOutcome]:
+    """One worker: load the model and track every ``workers``-th video of the source
+    (``videos``: the already opened source, in-process only)."""
     import torch
 
     from effowt.data.sources import open_source
 
     if workers > 1:
         torch.set_num_threads(max(1, torch.get_num_threads() // workers))
-    videos = open_source(source, frames_root)
+    if videos is None:
+        videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=device, time_stages=True,
                                       tracker_overrides=overrides)
     mine = [(i, v) for i, v in enumerate(videos) if i % workers == shard]
@@ -202,13 +204,13 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     root = None if frames_root is None else str(frames_root)
     run = None if run_dir is None else str(run_dir)
     overrides = {} if max_dets is None else {"max_dets": int(max_dets)}
-    n_videos = len(open_source(source, root))  # fails early and clearly on a bad source
-    workers = min(workers, n_videos)
+    videos = open_source(source, root)  # fails early and clearly on a bad source
+    workers = min(workers, len(videos))
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     args = (source, root, str(out), run, device, render, overrides)
     if workers == 1:
-        outcomes = _track_shard(0, 1, *args)
+        outcomes = _track_shard(0, 1, *args, videos=videos)
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
