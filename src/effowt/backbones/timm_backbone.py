@@ -60,19 +60,18 @@ class TimmBackbone(FrozenBackbone):
             taps=cfg.taps,
             mean=mean or tuple(pretrained_cfg.get("mean", IMAGENET_INCEPTION[0])),
             std=std or tuple(pretrained_cfg.get("std", IMAGENET_INCEPTION[1])),
-            lora_targets=["attn.qkv", "attn.proj"] if fused else ["attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.proj"],
+            lora_targets=[f"attn.{n}" for n in (("qkv", "proj") if fused else ("q_proj", "k_proj", "v_proj", "proj"))],
             dtype=parse_dtype(cfg.dtype),
         )
         self.model = model
         if cfg.weights:
             filter_fn = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
             own = set(model.state_dict())
-            self.weights_sha256 = load_weights_into(
-                model,
-                cfg.weights,
-                prefixes=self.weight_prefixes,
-                convert=(lambda sd: _drop_head(filter_fn(sd, model), own)) if filter_fn else lambda sd: _drop_head(sd, own),
-            )
+
+            def convert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+                return _drop_head(filter_fn(state, model) if filter_fn else state, own)
+
+            self.weights_sha256 = load_weights_into(model, cfg.weights, prefixes=self.weight_prefixes, convert=convert)
         else:
             warn_random_init(cfg.name)
         model.prune_intermediate_layers(indices=self.taps, prune_norm=True, prune_head=True)

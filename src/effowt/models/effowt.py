@@ -70,11 +70,10 @@ class EffOWT(nn.Module):
         Returns:
             FloatTensor[B, 3, H', W'] with H', W' the padded sizes.
         """
-        if not (
-            isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] == 3
-            and images.is_floating_point()
-        ):
-            got = f"{images.dtype} tensor of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        if not isinstance(images, torch.Tensor):
+            raise ValueError(f"EffOWT expects images as a float tensor [B, 3, H, W]; got {type(images).__name__}")
+        if images.dim() != 4 or images.shape[1] != 3 or not images.is_floating_point():
+            got = f"{images.dtype} tensor of shape {tuple(images.shape)}"
             raise ValueError(f"EffOWT expects images as a float tensor of shape [B, 3, H, W] in [0, 1]; got {got}")
         x = (images.float() - self.pixel_mean) / self.pixel_std
         m = self.pad_multiple
@@ -113,7 +112,9 @@ class EffOWT(nn.Module):
         losses = self.detector.losses(pyramid, image_sizes, boxes)
         embeddings = torch.cat(self.reid(pyramid, boxes))
         ids = torch.cat([t["instance_ids"].to(device=device, dtype=torch.int64).reshape(-1) for t in targets])
-        image_index = torch.cat([torch.full((len(b),), i, dtype=torch.int64, device=device) for i, b in enumerate(boxes)])
+        image_index = torch.cat(
+            [torch.full((len(b),), i, dtype=torch.int64, device=device) for i, b in enumerate(boxes)]
+        )
         losses["loss_reid"], losses["loss_reid_aux"] = reid_losses(embeddings, ids, image_index, self.reid_temperature)
         return losses
 

@@ -54,7 +54,9 @@ class SimpleFeaturePyramid(nn.Module):
         self.levels = nn.ModuleDict()
         for s in strides:
             rescale, width = _rescale(embed_dim, s / self.base)
-            self.levels[f"p{s}"] = nn.Sequential(rescale, _conv_norm(width, channels, 1), _conv_norm(channels, channels, 3))
+            self.levels[f"p{s}"] = nn.Sequential(
+                rescale, _conv_norm(width, channels, 1), _conv_norm(channels, channels, 3)
+            )
 
     def forward(self, x: torch.Tensor, taps: list[torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
         """``x``: the preprocessed input [B, 3, H, W] (H, W multiples of the largest
