@@ -111,27 +111,26 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
     writer = VideoWriter(out / "render" / f"{stem}.mp4",
                          getattr(video, "fps", None) or DEFAULT_FPS) if render else None
     try:
-        bar = tqdm(total=len(video), desc=stem[:40], unit="frame", position=position,
-                   leave=False, disable=None)
-        iterator = iter(video)
-        while True:
-            start = time.perf_counter()
-            frame = next(iterator, None)
-            io_s += time.perf_counter() - start
-            if frame is None:
-                break
-            tracks = tracker.update(frame.image)
-            start = time.perf_counter()
-            image_id = (video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1
-                        if frame.image_id is None else int(frame.image_id))
-            records += tao_records(tracks, video_id, image_id)
-            mot_chunks.append(mot_lines(frame.index, tracks))
-            if writer is not None:
-                writer.write(draw_tracks(frame.image, tracks))
-            io_s += time.perf_counter() - start
-            frames += 1
-            bar.update()
-        bar.close()
+        with tqdm(total=len(video), desc=stem[:40], unit="frame", position=position,
+                  leave=False, disable=None) as bar:
+            iterator = iter(video)
+            while True:
+                start = time.perf_counter()
+                frame = next(iterator, None)
+                io_s += time.perf_counter() - start
+                if frame is None:
+                    break
+                tracks = tracker.update(frame.image)
+                start = time.perf_counter()
+                image_id = (video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1
+                            if frame.image_id is None else int(frame.image_id))
+                records += tao_records(tracks, video_id, image_id)
+                mot_chunks.append(mot_lines(frame.index, tracks))
+                if writer is not None:
+                    writer.write(draw_tracks(frame.image, tracks))
+                io_s += time.perf_counter() - start
+                frames += 1
+                bar.update()
         if frames == 0:
             raise DataError(f"{video.name}: video has no frames")
         start = time.perf_counter()
