@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = pretrain_vlm(
         root / "pretrain" / "annotations.json",
-        root / "pretrain",
+        root / "pretrain" / "images",
         args.out,
         cfg,
         known_ids=known_category_ids(root / "train" / "annotations.json"),
