@@ -41,6 +41,7 @@ from effowt import __version__
 from effowt.config import EffOWTConfig, load_config, save_config
 from effowt.errors import WeightsError
 from effowt.fileio import atomic_write_bytes
+from effowt.models import build_model
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "last.safetensors"
@@ -181,8 +182,6 @@ def build_seeded_model(cfg: EffOWTConfig) -> torch.nn.Module:
     """``build_model(cfg.model)`` under ``torch.manual_seed(cfg.train.seed)`` without
     disturbing the caller's RNG: the same seed gives the same randomly initialised
     (frozen) weights, which a checkpoint does not store."""
-    from effowt.models import build_model
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         return build_model(cfg.model)

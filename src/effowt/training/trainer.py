@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from effowt.config import EffOWTConfig, load_config, to_dict
+from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from effowt.training.checkpoint import (
@@ -381,8 +382,6 @@ def train(
     ``device`` is ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available). Returns
     the end-of-run efficiency report with the last logged values under ``"last"``.
     """
-    from effowt.data.coco import TwoViewCocoDataset, collate_two_views
-
     validate_train_config(cfg.train)
     with distributed(device) as env:
         run_dir = Path(run_dir)
@@ -391,7 +390,7 @@ def train(
             if resume:
                 check_resume_config(cfg, run_dir)
         barrier(env)
-        dataset = TwoViewCocoDataset(str(ann_file), str(image_dir), cfg.data)
+        dataset = TwoViewCocoDataset(ann_file, image_dir, cfg.data, seed=cfg.train.seed)
         model = build_seeded_model(cfg)
         trainer = Trainer(cfg, model, dataset, collate_two_views, run_dir, env, resume=resume)
         if env.is_main:
