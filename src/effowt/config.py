@@ -30,7 +30,8 @@ class BackboneConfig:
     ``name`` is ``"<library>:<model>"``: ``timm:eva02_large_patch14_clip_224``,
     ``open_clip:ViT-B-16``, ``open_clip:EffOWT-Tiny`` (our tiny VLM config).
     ``weights`` is a local file (safetensors, or ``.pt/.bin`` read with
-    ``weights_only=True``); ``None`` means random initialisation (with a warning).
+    ``weights_only=True``; ``effowt:REL`` names a file shipped in the package);
+    ``None`` means random initialisation (with a warning).
     ``taps`` are the indices of the transformer blocks whose outputs feed the side
     network (or, for the last one, the simple pyramid of the other modes).
     ``model_kwargs`` go to the library's constructor (tiny test models).
@@ -174,7 +175,6 @@ class TrainConfig:
     det_weight: float = 1.0
     reid_weight: float = 1.0
     reid_aux_weight: float = 0.5
-    reid_temperature: float = 0.07
     ddp_find_unused: bool = False
 
 

@@ -29,7 +29,6 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -61,20 +60,13 @@ class PretrainConfig:
     seed: int = 0
 
 
-def register_open_clip_configs() -> None:
-    """Make ``EffOWT-Tiny`` (and any JSON in ``effowt/configs/open_clip``) known to open_clip."""
-    import open_clip
-
-    folder = Path(str(resources.files("effowt") / "configs" / "open_clip"))
-    if TINY_VLM_NAME not in open_clip.list_models():
-        open_clip.add_model_config(folder)
-
-
 def create_tiny_vlm() -> torch.nn.Module:
     """A randomly initialised tiny open_clip ``CLIP`` model (never downloads)."""
     import open_clip
 
-    register_open_clip_configs()
+    from effowt.backbones.open_clip_backbone import register_package_configs
+
+    register_package_configs()
     return open_clip.create_model(TINY_VLM_NAME, pretrained=None)
 
 

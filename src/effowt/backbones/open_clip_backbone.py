@@ -50,7 +50,8 @@ def register_open_clip_configs(path: str | Path) -> None:
         _registered.add(path)
 
 
-def _register_package_configs() -> None:
+def register_package_configs() -> None:
+    """Register effowt's own open_clip model configs (``effowt/configs/open_clip``)."""
     folder = resources.files("effowt") / "configs" / "open_clip"
     if folder.is_dir():
         register_open_clip_configs(Path(str(folder)))
@@ -134,7 +135,7 @@ class OpenClipBackbone(FrozenBackbone):
 
 def build_open_clip(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
     """``open_clip:<config>`` -> an open_clip backbone; never downloads."""
-    _register_package_configs()
+    register_package_configs()
     base = open_clip.get_model_config(model_name)
     if base is None:
         raise ConfigError(

@@ -7,7 +7,8 @@ open_clip / timm / training checkpoint: a ``state_dict``/``model``/``module``
 nesting is unwrapped, a ``module.`` prefix (DataParallel) is dropped, and when
 keys carry a prefix naming the vision tower (``visual.trunk.``, ``visual.``,
 ``trunk.``) only those keys are kept (the text tower of a CLIP checkpoint is
-ignored). Every remaining key must match the module exactly.
+ignored). Every remaining key must match the module exactly. A path
+``effowt:REL`` names a file shipped inside the package (the tiny VLM).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Callable, Iterable
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -26,6 +28,7 @@ from effowt.errors import WeightsError
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 NESTING_KEYS = ("state_dict", "model", "module")
 MAX_LISTED_KEYS = 5
+PACKAGE_SCHEME = "effowt:"
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
@@ -37,9 +40,18 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def resolve_weights_path(path: str | Path) -> Path:
+    """``effowt:REL`` names a file shipped inside the effowt package (the tiny VLM:
+    ``effowt:assets/tiny-vlm.safetensors``); any other path is used as given."""
+    text = str(path)
+    if text.startswith(PACKAGE_SCHEME):
+        return Path(str(resources.files("effowt") / text[len(PACKAGE_SCHEME) :]))
+    return Path(path)
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a safetensors or torch weight file, unwrapped from common nestings."""
-    path = Path(path)
+    path = resolve_weights_path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: backbone weight file not found")
     suffix = path.suffix.lower()
@@ -104,6 +116,7 @@ def load_weights_into(
     timm ``checkpoint_filter_fn`` that resamples position embeddings).
     Raises WeightsError naming the file and the first offending keys with shapes.
     """
+    path = resolve_weights_path(path)
     state = strip_prefixes(read_state_dict(path), prefixes)
     state = {k: v for k, v in state.items() if not ignore(k)}
     if convert is not None:

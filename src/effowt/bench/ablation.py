@@ -1,0 +1,169 @@
+"""``effowt bench ablation --world mini``: the paper's design questions, with error bars.
+
+Every variant is the ``miniowt`` side-mode config plus named overrides, trained on
+the same MiniOWT train split with the same step budget, tracked and scored on the
+same val split, once per seed. Results per (variant, seed) live in their own folder
+and are never re-run once finished, so an interrupted benchmark resumes.
+
+``pure_transformer`` removes every convolution but the patchify stem. Its patch
+merging costs more parameters than the depthwise downsamplers, so its side width
+is chosen (multiples of 8, counted on the meta device) to bring its trainable
+parameters within 5 % of ``default``'s: the nearest width wins and the chosen
+width is recorded in the variant's ``overrides``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from effowt.bench.experiment import World, run_experiment
+from effowt.bench.world import ensure_world, world_config
+from effowt.config import EffOWTConfig, apply_overrides, to_dict
+from effowt.errors import ConfigError
+from effowt.fileio import atomic_write_json, atomic_write_text
+
+METRICS = ("OWTA", "DetRe", "AssA")
+PARAM_MATCH_TOLERANCE = 0.05
+
+VARIANTS: dict[str, list[str]] = {
+    "default": [],
+    "r2": ["model.side.reduction=2"],
+    "r8": ["model.side.reduction=8"],
+    "sim_none": ["model.side.sim_stages=[]"],
+    "sim_s8": ["model.side.sim_stages=[s8]"],
+    "sim_s16": ["model.side.sim_stages=[s16]"],
+    "sim_all": ["model.side.sim_stages=[s4, s8, s16]"],
+    "sim_axial": ["model.side.sim_pattern=axial"],
+    "mlp_dense": ["model.side.sim_pattern=dense"],
+    "pure_transformer": ["model.side.hybrid=false"],
+    "no_gate": ["model.side.gates=false"],
+    "no_fusion": ["model.side.fusion=false"],
+    "random_init": ["model.side.init=random"],
+    "sim_s16_wide": ["model.side.sim_stages=[s16]", "model.side.sim_pattern=wide"],
+}
+PARAM_MATCHED = {"pure_transformer"}
+
+
+def trainable_parameters(cfg: EffOWTConfig) -> int:
+    """Trainable parameters of ``cfg.model`` (built on the meta device: instant)."""
+    from effowt.models.params import build_for_counting, count_parameters
+
+    return count_parameters(build_for_counting(cfg.model, cfg.model.mode))["trainable"]
+
+
+def match_width(cfg: EffOWTConfig, target: int) -> tuple[EffOWTConfig, int]:
+    """The side width (multiple of 8) whose trainable count is nearest ``target``."""
+    embed_dim_guess = max(8, 8 * round(target ** 0.5 / 8))
+    best: tuple[int, int] | None = None
+    for width in range(8, 4 * embed_dim_guess + 8, 8):
+        count = trainable_parameters(apply_overrides(cfg, [f"model.side.width={width}"]))
+        if best is None or abs(count - target) < abs(best[1] - target):
+            best = (width, count)
+        if count > target:
+            break
+    assert best is not None
+    return apply_overrides(cfg, [f"model.side.width={best[0]}"]), best[0]
+
+
+def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[EffOWTConfig, list[str]]]:
+    """Config and effective overrides of each named variant; unknown names or keys
+    fail here, before any training."""
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ConfigError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    resolved = {}
+    default_count = trainable_parameters(base)
+    for name in names:
+        overrides = list(VARIANTS[name])
+        cfg = apply_overrides(base, overrides)
+        if name in PARAM_MATCHED:
+            cfg, width = match_width(cfg, default_count)
+            overrides.append(f"model.side.width={width}")
+            count = trainable_parameters(cfg)
+            if abs(count - default_count) > PARAM_MATCH_TOLERANCE * default_count:
+                raise ConfigError(f"variant {name}: no side width brings {count:,} trainable parameters within 5 % of default's {default_count:,}")
+        resolved[name] = (cfg, overrides)
+    return resolved
+
+
+def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int, data: str | Path | None = None,
+                 device: str = "cpu", workers: int = 1, overrides: list[str] = ()) -> dict[str, Any]:
+    """Run every (variant, seed) not yet finished, then write ``ablation.json/.md/.png``."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    out = Path(out_dir)
+    base = world_config(budget, 0, overrides)
+    variants = resolve_variants(names, base)
+    world = World(ensure_world(out / "world", data))
+    report: dict[str, Any] = {
+        "setup": {"world": str(world.root), "budget_steps": budget, "seeds": seeds, "device": device,
+                  "backbone": base.model.backbone.name, "overrides": list(overrides)},
+        "variants": {},
+    }
+    for name, (cfg, variant_overrides) in variants.items():
+        results = []
+        for seed in range(seeds):
+            print(f"[ablation] {name} seed {seed}", flush=True)
+            seeded = apply_overrides(cfg, [f"train.seed={seed}"])
+            results.append(run_experiment(seeded, world, out / "runs" / name / f"seed{seed}", device=device, workers=workers))
+        report["variants"][name] = summarise(variant_overrides, list(range(seeds)), results)
+        atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
+    atomic_write_text(out / "ablation.md", ablation_markdown(report))
+    plot_ablation(report, out / "ablation.png")
+    return report
+
+
+def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation over seeds (std 0 for a single seed)."""
+
+    def stats(values: list[float]) -> dict[str, float]:
+        return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+    summary: dict[str, Any] = {
+        "overrides": {o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides},
+        "trainable": results[0]["trainable"],
+        "seeds": seeds,
+        "train_s": statistics.fmean(r["train_s"] for r in results),
+    }
+    for split in ("known", "unknown"):
+        summary[split] = {k: stats([r[split][k] for r in results]) for k in METRICS}
+    return summary
+
+
+def ablation_markdown(report: dict[str, Any]) -> str:
+    """One row per variant: mean ± std (%) of OWTA / D.Re / A.Acc, known and unknown."""
+    s = report["setup"]
+    lines = [
+        f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {s['seeds']} seeds, {s['device']})",
+        "",
+        "| variant | known OWTA | known D.Re | known A.Acc | unknown OWTA | unknown D.Re | unknown A.Acc | trainable | train (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in report["variants"].items():
+        cells = [f"{100 * v[split][k]['mean']:.1f} ± {100 * v[split][k]['std']:.1f}" for split in ("known", "unknown") for k in METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {v['trainable']:,} | {v['train_s']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_ablation(report: dict[str, Any], path: Path) -> None:
+    """Unknown-category OWTA per variant, mean with a standard-deviation error bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["variants"])
+    means = [100 * report["variants"][n]["unknown"]["OWTA"]["mean"] for n in names]
+    stds = [100 * report["variants"][n]["unknown"]["OWTA"]["std"] for n in names]
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(names) + 2), 3.5))
+    ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=["tab:orange" if n == "default" else "tab:blue" for n in names])
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_ylabel("unknown OWTA (%)")
+    ax.set_title(f"MiniOWT ablations ({report['setup']['seeds']} seeds, mean ± std)")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
