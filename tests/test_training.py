@@ -12,11 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import timm
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 
 import effowt.training.trainer as trainer_module
 from effowt.cli import main
+from effowt.config import load_config
+from effowt.errors import WeightsError
 from effowt.training.checkpoint import (
     CONFIG_FILE,
     EFFICIENCY_FILE,
@@ -24,8 +28,10 @@ from effowt.training.checkpoint import (
     METRICS_FILE,
     STATE_FILE,
     WEIGHTS_FILE,
+    build_seeded_model,
     load_run,
     read_weights,
+    save_run,
 )
 
 TINY = ["model.image_size=64", "data.image_size=64", "train.batch_size=2", "train.warmup_steps=0"]
@@ -257,3 +263,25 @@ def test_two_process_gloo_run_writes_one_checkpoint(coco, tmp_path) -> None:
     report = json.loads((run / EFFICIENCY_FILE).read_text())
     assert report["world_size"] == 2
     assert proc.stdout.count("efficiency [end]") + proc.stderr.count("efficiency [end]") == 1
+
+
+def test_load_run_resolves_relative_backbone_weights_and_checks_identity(tmp_path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = load_config("mini", TINY)
+    vit = timm.create_model(cfg.model.backbone.name.split(":")[1], pretrained=False, **cfg.model.backbone.model_kwargs)
+    backbone_state = {k: v.contiguous() for k, v in vit.state_dict().items()}
+    save_file(backbone_state, run / "backbone.safetensors")
+    cfg.model.backbone.weights = "backbone.safetensors"  # relative: found beside config.yaml
+    monkeypatch.chdir(run)
+    model = build_seeded_model(cfg)
+    save_run(run, model, cfg, step=5)
+    monkeypatch.chdir(tmp_path)
+    loaded, loaded_cfg = load_run(run)
+    assert loaded_cfg.model.backbone.weights == str(run / "backbone.safetensors")
+    assert loaded.backbone_identity() == model.backbone_identity()
+    assert all(torch.equal(v, loaded.trainable_state_dict()[k]) for k, v in model.trainable_state_dict().items())
+
+    save_file({k: v + 1 for k, v in backbone_state.items()}, run / "backbone.safetensors")
+    with pytest.raises(WeightsError, match=r"last\.safetensors: trained with backbone weights sha256"):
+        load_run(run)

@@ -158,7 +158,7 @@ def test_loader_rejects_set_smaller_than_a_batch() -> None:
 def test_checkpoint_roundtrip_and_metadata(tmp_path) -> None:
     model = StandIn(sha="abc")
     opt = torch.optim.AdamW(model.trainable_parameters())
-    save_checkpoint(tmp_path, model, EffOWTConfig(), step=7, train_state={"optimizer": opt.state_dict()})
+    save_checkpoint(tmp_path, model, step=7, train_state={"optimizer": opt.state_dict()})
     tensors, meta = read_weights(tmp_path / WEIGHTS_FILE)
     assert set(tensors) == set(model.trainable_state_dict())  # trainable weights only
     assert meta["step"] == "7" and json.loads(meta["backbone"]) == {"name": "standin", "weights_sha256": "abc"}
@@ -176,7 +176,7 @@ def test_nan_weights_never_overwrite_a_checkpoint(tmp_path) -> None:
     with torch.no_grad():
         model.head.bias[0] = float("nan")
     with pytest.raises(WeightsError, match="head.bias is not finite"):
-        save_checkpoint(tmp_path, model, EffOWTConfig(), step=2, train_state={})
+        save_checkpoint(tmp_path, model, step=2, train_state={})
     assert (tmp_path / WEIGHTS_FILE).read_bytes() == before
 
 

@@ -275,17 +275,16 @@ def assert_finite_weights(model: torch.nn.Module, step: int) -> None:
 def save_checkpoint(
     run_dir: str | Path,
     model: torch.nn.Module,
-    cfg: EffOWTConfig,
     step: int,
     train_state: dict[str, Any],
     identity: dict[str, Any] | None = None,
 ) -> None:
-    """Write config, trainable weights and training state of ``step`` into
-    ``run_dir``. Refuses (``WeightsError``, nothing written) when a trainable
-    weight is NaN or infinite, so a diverged run never overwrites its last good
-    checkpoint."""
+    """Write the training state and trainable weights of ``step`` into ``run_dir``
+    (the trainer writes ``config.yaml`` once, at the start). Refuses
+    (``WeightsError``, nothing written) when a trainable weight is NaN or infinite,
+    so a diverged run never overwrites its last good checkpoint. ``identity`` is
+    :func:`backbone_identity` (computed when not given)."""
     assert_finite_weights(model, step)
     run_dir = Path(run_dir)
-    save_config(cfg, run_dir / CONFIG_FILE)
     save_train_state(run_dir / STATE_FILE, {**train_state, "step": int(step)})
     save_weights(run_dir / WEIGHTS_FILE, model, step, identity)

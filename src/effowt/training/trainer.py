@@ -28,7 +28,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from effowt.config import EffOWTConfig, load_config, to_dict
+from effowt.config import EffOWTConfig, load_config, save_config, to_dict
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -229,7 +229,7 @@ class Trainer:
         barrier(self.env)
         try:
             if self.env.is_main:
-                save_checkpoint(self.run_dir, self.model, self.cfg, self.step, self._train_state(), self.identity)
+                save_checkpoint(self.run_dir, self.model, self.step, self._train_state(), self.identity)
             else:
                 assert_finite_weights(self.model, self.step)
         except WeightsError as err:
@@ -389,6 +389,7 @@ def train(
             prepare_run_dir(run_dir, resume)
             if resume:
                 check_resume_config(cfg, run_dir)
+            save_config(cfg, run_dir / CONFIG_FILE)
         barrier(env)
         dataset = TwoViewCocoDataset(ann_file, image_dir, cfg.data, seed=cfg.train.seed)
         model = build_seeded_model(cfg)
