@@ -136,8 +136,8 @@ def test_run_folder_contents_and_load_run(coco, tmp_path, captured) -> None:
     events = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
     assert [e["phase"] for e in events if e.get("event") == "efficiency"] == ["start", "end"]
     report = json.loads((run / EFFICIENCY_FILE).read_text())
-    assert report["peak_mem_kind"] == "process_peak_rss" and report["peak_mem_bytes"] > 0
-    assert 0 < report["trainable_params"] < report["total_params"]
+    assert report["memory_kind"] == "peak_rss" and report["peak_mem_bytes"] > 0
+    assert 0 < report["trainable"] < report["total"]
     assert report["step_s"] > 0 and report["images_per_s"] > 0
 
     tensors, meta = read_weights(run / WEIGHTS_FILE)

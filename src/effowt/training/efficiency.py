@@ -3,7 +3,7 @@
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU (tensors only, reset
 right before the first step, so weights, optimizer state and activations count)
 and the process's peak resident set size (``resource.getrusage(...).ru_maxrss``:
-the whole process, since it started) on CPU; ``peak_mem_kind`` says which. Times
+the whole process, since it started) on CPU; ``memory_kind`` says which. Times
 are wall-clock seconds per optimizer step; the first step of a session is
 warm-up and is left out when there are others.
 """
@@ -17,16 +17,14 @@ from typing import Any
 
 import torch
 
+from effowt.models.params import count_parameters
 
-def count_parameters(model: torch.nn.Module, trainable: list[torch.nn.Parameter]) -> dict[str, Any]:
-    """Trainable / total parameter counts (unique tensors) and their ratio."""
-    total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    n_train = sum(p.numel() for p in {id(p): p for p in trainable}.values())
-    return {
-        "trainable_params": n_train,
-        "total_params": total,
-        "trainable_fraction": n_train / total if total else 0.0,
-    }
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, Any]:
+    """``trainable`` / ``total`` parameter counts (as ``effowt bench efficiency``
+    reports them) and ``trainable_fraction``."""
+    counts = count_parameters(model)
+    return {**counts, "trainable_fraction": counts["trainable"] / counts["total"] if counts["total"] else 0.0}
 
 
 def reset_peak_memory(device: torch.device) -> None:
@@ -36,12 +34,13 @@ def reset_peak_memory(device: torch.device) -> None:
 
 
 def peak_memory(device: torch.device) -> dict[str, Any]:
-    """``{"peak_mem_bytes": int, "peak_mem_kind": "cuda_max_memory_allocated" | "process_peak_rss"}``."""
+    """``{"peak_mem_bytes": int, "memory_kind": "cuda_max_memory_allocated" | "peak_rss"}``
+    (the keys of ``effowt bench efficiency``)."""
     if device.type == "cuda":
-        return {"peak_mem_bytes": int(torch.cuda.max_memory_allocated(device)), "peak_mem_kind": "cuda_max_memory_allocated"}
+        return {"peak_mem_bytes": int(torch.cuda.max_memory_allocated(device)), "memory_kind": "cuda_max_memory_allocated"}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return {"peak_mem_bytes": int(rss * scale), "peak_mem_kind": "process_peak_rss"}
+    return {"peak_mem_bytes": int(rss * scale), "memory_kind": "peak_rss"}
 
 
 class StepTimer:
@@ -77,11 +76,11 @@ class StepTimer:
 def format_report(report: dict[str, Any]) -> str:
     """One human-readable line of an efficiency report."""
     parts = [
-        f"trainable {report['trainable_params']:,} / total {report['total_params']:,} params "
+        f"trainable {report['trainable']:,} / total {report['total']:,} params "
         f"({100 * report['trainable_fraction']:.2f}%)"
     ]
     if report.get("peak_mem_bytes") is not None:
-        parts.append(f"peak memory {report['peak_mem_bytes'] / 2**20:.0f} MiB ({report['peak_mem_kind']})")
+        parts.append(f"peak memory {report['peak_mem_bytes'] / 2**20:.0f} MiB ({report['memory_kind']})")
     if report.get("step_s") is not None:
         parts.append(f"{report['step_s']:.3f} s/step, {report['images_per_s']:.1f} images/s")
     return f"efficiency [{report['phase']}]: " + ", ".join(parts)

@@ -50,7 +50,7 @@ from effowt.training.checkpoint import (
     set_rng_state,
 )
 from effowt.training.distributed import DistEnv, all_reduce_mean, barrier, distributed
-from effowt.training.efficiency import StepTimer, count_parameters, format_report, peak_memory, reset_peak_memory
+from effowt.training.efficiency import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
 from effowt.training.loader import EpochLoader
 from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, validate_train_config, weighted_loss
 
@@ -252,7 +252,7 @@ class Trainer:
             "world_size": self.env.world_size,
             "batch_size": self.cfg.train.batch_size,
             "amp": self.cfg.train.amp if self.amp_dtype is not None else "none",
-            **count_parameters(self.model, self.params),
+            **parameter_counts(self.model),
             **peak_memory(self.env.device),
             **(timer.summary() if timer is not None else {"step_s": None, "images_per_s": None}),
         }
