@@ -30,6 +30,7 @@ from effowt.training.checkpoint import (
     WEIGHTS_FILE,
     build_seeded_model,
     load_run,
+    load_train_state,
     read_weights,
     save_run,
 )
@@ -123,7 +124,7 @@ def test_each_mode_overfits_one_batch(mode, one_batch, tmp_path, captured) -> No
 
 def test_run_folder_contents_and_load_run(coco, tmp_path, captured) -> None:
     run = tmp_path / "run"
-    assert main(train_args(coco, run, "--max-steps", "3", overrides=("train.log_every=2",))) == 0
+    assert main(train_args(coco, run, "--max-steps", "3", overrides=("train.log_every=2", "train.accumulate=2"))) == 0
     assert {p.name for p in run.iterdir()} == {
         CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE, EFFICIENCY_FILE, LOSS_PLOT_FILE
     }
@@ -142,6 +143,8 @@ def test_run_folder_contents_and_load_run(coco, tmp_path, captured) -> None:
 
     tensors, meta = read_weights(run / WEIGHTS_FILE)
     assert meta["step"] == "3"
+    # 3 steps x 2 accumulated micro-batches, 2 batches per epoch: the end of epoch 2
+    assert load_train_state(run / STATE_FILE)["data"] == {"epoch": 2, "batch_in_epoch": 2}
     trained = captured[0]
     assert set(tensors) == set(trained.trainable_state_dict())
     with pytest.warns(UserWarning, match="match the saved fingerprint"):

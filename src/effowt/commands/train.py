@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out exactly")
     parser.add_argument("--backbone-weights", help="local backbone weight file (overrides model.backbone.weights)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=1e-4")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value",
+        help="config overrides after the options, values parsed as YAML, e.g. train.lr=0.0001 train.accumulate=2",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
