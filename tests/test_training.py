@@ -248,6 +248,7 @@ def test_bad_inputs_fail_before_training(coco, tmp_path, monkeypatch, capsys) ->
         assert main(args) == 2, message
         err = capsys.readouterr().err.strip()
         assert err.startswith("effowt train: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "r3" / CONFIG_FILE).exists()  # nothing written for a run that never started
 
 
 def test_two_process_gloo_run_writes_one_checkpoint(coco, tmp_path) -> None:

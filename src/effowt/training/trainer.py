@@ -242,7 +242,7 @@ class Trainer:
             with open(self.run_dir / METRICS_FILE, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def _efficiency(self, phase: str, timer: StepTimer | None) -> dict[str, Any]:
+    def _efficiency(self, phase: str, timer: StepTimer) -> dict[str, Any]:
         report = {
             "event": "efficiency",
             "phase": phase,
@@ -254,7 +254,7 @@ class Trainer:
             "amp": self.cfg.train.amp if self.amp_dtype is not None else "none",
             **parameter_counts(self.model),
             **peak_memory(self.env.device),
-            **(timer.summary() if timer is not None else {"step_s": None, "images_per_s": None}),
+            **timer.summary(),
         }
         if self.env.is_main:
             tqdm.write(format_report(report))
@@ -313,9 +313,9 @@ class Trainer:
         efficiency report plus the last logged values under ``"last"``."""
         tcfg = self.cfg.train
         self.model.train()
-        self._efficiency("start", None)
-        reset_peak_memory(self.env.device)
         timer = StepTimer()
+        self._efficiency("start", timer)
+        reset_peak_memory(self.env.device)
         batches = iter(self.loader)
         bar = tqdm(
             total=tcfg.max_steps,
@@ -389,9 +389,10 @@ def train(
             prepare_run_dir(run_dir, resume)
             if resume:
                 check_resume_config(cfg, run_dir)
-            save_config(cfg, run_dir / CONFIG_FILE)
         barrier(env)
         dataset = TwoViewCocoDataset(ann_file, image_dir, cfg.data, seed=cfg.train.seed)
+        if env.is_main:
+            save_config(cfg, run_dir / CONFIG_FILE)
         model = build_seeded_model(cfg)
         trainer = Trainer(cfg, model, dataset, collate_two_views, run_dir, env, resume=resume)
         if env.is_main:
