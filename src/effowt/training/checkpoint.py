@@ -2,7 +2,8 @@
 
 A run folder ``RUN`` holds
 
-- ``config.yaml``: the resolved :class:`~effowt.config.EffOWTConfig`;
+- ``config.yaml``: the resolved :class:`~effowt.config.EffOWTConfig` (written once
+  when a training starts, or by :func:`save_run`);
 - ``last.safetensors``: ``model.trainable_state_dict()`` only, with metadata
   ``step``, ``backbone`` (json: the backbone's identity, name + sha256 of its
   weight file) and ``effowt_version``. The frozen backbone is not stored: it is
@@ -10,10 +11,12 @@ A run folder ``RUN`` holds
 - ``train_state.pt`` (training runs only): optimizer, scheduler, GradScaler, RNG
   states, data position and step -- plain tensors and containers, read back
   with ``torch.load(weights_only=True)``; nothing else is ever unpickled;
-- ``metrics.jsonl``, ``efficiency.json``, ``loss.png`` (written by the trainer).
+- ``metrics.jsonl`` (appended line by line), ``efficiency.json``, ``loss.png``
+  (written by the trainer).
 
-Every file is written atomically (temp file + rename), so a crash leaves the
-previous checkpoint whole.
+Config, weights and training state are written atomically (temp file + rename),
+so a crash leaves the previous checkpoint whole; the two checkpoint files both
+record the step, and resuming refuses a pair that disagrees.
 
 A backbone without a weight file (random initialisation, tiny test models) has
 no sha256; its identity then carries ``frozen_sha256``, a hash of the frozen
