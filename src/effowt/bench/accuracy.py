@@ -38,7 +38,7 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seed: int =
         cfg = apply_overrides(base, [f"model.mode={mode}"])
         print(f"[accuracy] mode {mode}: training {budget} steps, tracking, scoring", flush=True)
         result = run_experiment(cfg, world, out / "modes" / mode, device=device, workers=workers)
-        report["modes"][mode] = {k: result[k] for k in ("known", "unknown", "all", "trainable", "total", "peak_mem_bytes", "peak_mem_kind", "train_s")}
+        report["modes"][mode] = {k: result[k] for k in ("known", "unknown", "all", "trainable", "total", "peak_mem_bytes", "memory_kind", "train_s")}
     report["config"] = to_dict(base)
     atomic_write_json(out / "accuracy.json", report)
     atomic_write_text(out / "accuracy.md", accuracy_markdown(report))

@@ -1,9 +1,10 @@
 """One experiment of the accuracy and ablation benchmarks: train on MiniOWT ``train/``,
 track MiniOWT ``val/``, score it with the official TAO_OW OWTA.
 
-Each experiment owns a folder; its ``result.json`` is written last (atomically), so
-a finished experiment is recognised and never re-run, and an interrupted one
-starts again from its own checkpoint (``--resume`` semantics of the trainer).
+Each experiment owns a folder. ``train.json`` (the trainer's efficiency report
+and wall time) marks finished training, ``result.json`` (written last,
+atomically) a finished experiment: neither step is ever re-run, and an
+interrupted training resumes from its own checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from effowt.config import EffOWTConfig
 from effowt.fileio import atomic_write_json
 
 RESULT_FILE = "result.json"
+TRAIN_FILE = "train.json"
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,14 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device:
     done = out / RESULT_FILE
     if done.is_file():
         return json.loads(done.read_text())
-    run_dir, tracks_dir = out / "run", out / "tracks"
-    start = time.perf_counter()
-    report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir), device=device)
-    train_s = time.perf_counter() - start
+    run_dir, tracks_dir, trained = out / "run", out / "tracks", out / TRAIN_FILE
+    if trained.is_file():
+        report = json.loads(trained.read_text())
+    else:
+        start = time.perf_counter()
+        report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir), device=device)
+        report["train_s"] = time.perf_counter() - start
+        atomic_write_json(trained, report)
     track_report = track_source(world.val_json, tracks_dir, run_dir=run_dir, device=device, workers=workers)
     if track_report.failed:
         names = ", ".join(o.name for o in track_report.failed)
@@ -63,11 +69,11 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device:
     metrics = evaluate_owta(world.val_json, tracks_dir / "results.json")
     result = {
         **metrics,
-        "trainable": report["trainable_params"],
-        "total": report["total_params"],
+        "trainable": report["trainable"],
+        "total": report["total"],
         "peak_mem_bytes": report["peak_mem_bytes"],
-        "peak_mem_kind": report["peak_mem_kind"],
-        "train_s": round(train_s, 1),
+        "memory_kind": report["memory_kind"],
+        "train_s": round(report["train_s"], 1),
         "track_frames_per_s": track_report.speed.get("frames_per_s"),
     }
     atomic_write_json(done, result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +20,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     eff.add_argument("--out", default=None, help="folder for efficiency.json / efficiency.md")
     eff.add_argument("overrides", nargs="*", help="config overrides key=value")
 
+    speed = sub.add_parser("speed", help="per-frame inference time: backbone, side, heads, association")
+    speed.add_argument("--config", default="paper", help="preset name or YAML path")
+    speed.add_argument("--image-size", type=int, default=224)
+    speed.add_argument("--frames", type=int, default=10, help="timed frames (median reported)")
+    speed.add_argument("--warmup", type=int, default=2)
+    speed.add_argument("--device", default="cpu")
+    speed.add_argument("--json", default=None, help="write the report to this JSON file")
+    speed.add_argument("overrides", nargs="*", help="config overrides key=value")
+
+    for name, help_text in (("accuracy", "train, track and score side/head/full/lora on MiniOWT"),
+                            ("ablation", "the paper's design questions on MiniOWT, with seeds")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--world", default="mini", choices=["mini"], help="the benchmark world (MiniOWT)")
+        p.add_argument("--data", default=None, help="an existing `effowt synth` folder (default: generate one in OUT/world)")
+        p.add_argument("--budget", type=int, default=300, help="training steps per run")
+        p.add_argument("--out", default=f"benchmarks/{name}", help="output folder (finished runs are reused)")
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--workers", type=int, default=1, help="tracking processes per run")
+        p.add_argument("overrides", nargs="*", help="config overrides key=value (applied to every run)")
+    sub.choices["accuracy"].add_argument("--modes", default="side,head,full,lora")
+    sub.choices["accuracy"].add_argument("--seed", type=int, default=0)
+    sub.choices["ablation"].add_argument("--variants", default=None, help="comma-separated names (default: all)")
+    sub.choices["ablation"].add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant")
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
 
 def run(args: argparse.Namespace) -> int:
     if args.bench == "efficiency":
         from effowt.bench.efficiency import efficiency_markdown, run_efficiency
 
-        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-        report = run_efficiency(args.config, modes, args.image_size, args.batch, args.steps, args.warmup, args.device, args.out, args.overrides)
+        report = run_efficiency(args.config, _names(args.modes), args.image_size, args.batch, args.steps,
+                                args.warmup, args.device, args.out, args.overrides)
         print(efficiency_markdown(report))
+    elif args.bench == "speed":
+        from effowt.bench.speed import run_speed, speed_markdown, write_speed
+
+        report = run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides)
+        if args.json:
+            write_speed(report, args.json)
+        print(speed_markdown(report))
+    elif args.bench == "accuracy":
+        from effowt.bench.accuracy import accuracy_markdown, run_accuracy
+
+        report = run_accuracy(args.out, _names(args.modes), args.budget, args.seed, args.data, args.device,
+                              args.workers, args.overrides)
+        print(accuracy_markdown(report))
+        print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
+    else:
+        from effowt.bench.ablation import VARIANTS, ablation_markdown, run_ablation
+
+        names = _names(args.variants) if args.variants else list(VARIANTS)
+        report = run_ablation(args.out, names, args.seeds, args.budget, args.data, args.device, args.workers,
+                              args.overrides)
+        print(ablation_markdown(report))
+        print(f"wrote {Path(args.out) / 'ablation.json'}, ablation.md, ablation.png")
     return 0
