@@ -316,6 +316,11 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         return dict(value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if hint is Any or (isinstance(hint, type) and isinstance(value, hint)):
         if hint is int and isinstance(value, bool):
             raise ConfigError(f"{source}: {key} must be int, got {value!r}")
