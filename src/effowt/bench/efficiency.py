@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -61,6 +60,7 @@ def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int
     AdamW) after ``warmup`` steps. Runs in the current process: call it in a fresh one."""
     from effowt.models import build_model
     from effowt.models.params import count_parameters
+    from effowt.training.efficiency import peak_memory, reset_peak_memory
 
     cfg = apply_overrides(load_config(config, overrides), [f"model.mode={mode}", f"model.image_size={image_size}"])
     torch.manual_seed(0)
@@ -87,8 +87,7 @@ def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int
         return time.perf_counter() - start
 
     rss_before = _rss_bytes()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
+    reset_peak_memory(torch.device(device))
     for _ in range(warmup):
         step()
     times = [step() for _ in range(steps)]
@@ -97,15 +96,10 @@ def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int
         "total": counts["total"],
         "step_s": statistics.median(times),
         "images_per_s": 2 * batch / statistics.median(times),
+        **peak_memory(torch.device(device)),
     }
-    if cuda:
-        result["peak_mem_bytes"] = int(torch.cuda.max_memory_allocated())
-        result["memory_kind"] = "cuda_max_memory_allocated"
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        result["peak_mem_bytes"] = int(peak)
-        result["step_mem_bytes"] = int(max(0, peak - rss_before))
-        result["memory_kind"] = "peak_rss"
+    if not cuda:
+        result["step_mem_bytes"] = int(max(0, result["peak_mem_bytes"] - rss_before))
     return result
 
 
