@@ -1,0 +1,33 @@
+"""The shipped checkpoint and `effowt demo` (what `make demo` runs)."""
+
+import json
+
+import numpy as np
+
+from effowt.cli import main
+from effowt.tracking import Tracker
+
+
+def test_shipped_checkpoint_tracks_frames():
+    tracker = Tracker.from_pretrained()
+    frame = np.zeros((96, 128, 3), dtype=np.uint8)
+    frame[30:60, 40:70] = (230, 40, 40)
+    tracks = [tracker.update(frame) for _ in range(3)]
+    for frame_tracks in tracks:
+        for t in frame_tracks:
+            assert t.box.shape == (4,) and 0 <= t.box[0] < t.box[2] <= 128 and 0 <= t.box[1] < t.box[3] <= 96
+
+
+def test_demo_writes_tracks_video_and_metrics(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"known", "unknown"}
+    for split in ("known", "unknown"):
+        assert set(metrics[split]) == {"OWTA", "DetRe", "AssA"}
+        assert 0.0 <= metrics[split]["OWTA"] <= 1.0
+    results = json.loads((out / "results.json").read_text())
+    assert results and {"video_id", "image_id", "track_id", "bbox", "score", "category_id"} <= set(results[0])
+    assert sorted(p.suffix for p in (out / "render").iterdir()) == [".mp4", ".mp4"]
+    printed = capsys.readouterr().out
+    assert "OWTA" in printed and "unknown" in printed
