@@ -102,14 +102,14 @@ def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int,
                   "backbone": base.model.backbone.name, "overrides": list(overrides)},
         "variants": {},
     }
-    for name, (cfg, variant_overrides) in variants.items():
-        results = []
-        for seed in range(seeds):
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for seed in range(seeds):  # seed-major: a stopped run still has every variant at equal seeds
+        for name, (cfg, variant_overrides) in variants.items():
             print(f"[ablation] {name} seed {seed}", flush=True)
             seeded = apply_overrides(cfg, [f"train.seed={seed}"])
-            results.append(run_experiment(seeded, world, out / "runs" / name / f"seed{seed}", device=device, workers=workers))
-        report["variants"][name] = summarise(variant_overrides, list(range(seeds)), results)
-        atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
+            results[name].append(run_experiment(seeded, world, out / "runs" / name / f"seed{seed}", device=device, workers=workers))
+            report["variants"][name] = summarise(variant_overrides, list(range(len(results[name]))), results[name])
+            atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
     atomic_write_text(out / "ablation.md", ablation_markdown(report))
     plot_ablation(report, out / "ablation.png")
     return report
