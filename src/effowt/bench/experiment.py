@@ -66,7 +66,10 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device:
     if track_report.failed:
         names = ", ".join(o.name for o in track_report.failed)
         raise RuntimeError(f"{out}: tracking failed for {names}")
-    metrics = evaluate_owta(world.val_json, tracks_dir / "results.json")
+    if track_report.boxes:
+        metrics = evaluate_owta(world.val_json, tracks_dir / "results.json")
+    else:  # a model that detects nothing scores zero (TrackEval refuses an empty results file)
+        metrics = {split: {"OWTA": 0.0, "DetRe": 0.0, "AssA": 0.0} for split in ("known", "unknown", "all")}
     result = {
         **metrics,
         "trainable": report["trainable"],
