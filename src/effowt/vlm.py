@@ -62,12 +62,9 @@ class PretrainConfig:
 
 def create_tiny_vlm() -> torch.nn.Module:
     """A randomly initialised tiny open_clip ``CLIP`` model (never downloads)."""
-    import open_clip
+    from effowt.backbones.open_clip_backbone import create_open_clip_model
 
-    from effowt.backbones.open_clip_backbone import register_package_configs
-
-    register_package_configs()
-    return open_clip.create_model(TINY_VLM_NAME, pretrained=None)
+    return create_open_clip_model(TINY_VLM_NAME)
 
 
 def caption(category_name: str) -> str:

@@ -22,6 +22,7 @@ Two kinds of vision tower:
 from __future__ import annotations
 
 import copy
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,26 @@ def register_package_configs() -> None:
     folder = resources.files("effowt") / "configs" / "open_clip"
     if folder.is_dir():
         register_open_clip_configs(Path(str(folder)))
+
+
+def _drop_no_weights_notice(record: logging.LogRecord) -> bool:
+    return "No pretrained weights loaded" not in record.getMessage()
+
+
+def create_open_clip_model(name: str, **kwargs: Any) -> nn.Module:
+    """``open_clip.create_model(name, pretrained=None, **kwargs)``, never downloading.
+
+    open_clip logs "No pretrained weights loaded" on the root logger for every
+    build without ``pretrained``; effowt loads weights itself (and warns loudly
+    when there are none), so that notice is filtered out here.
+    """
+    register_package_configs()
+    root = logging.getLogger()
+    root.addFilter(_drop_no_weights_notice)
+    try:
+        return open_clip.create_model(name, pretrained=None, **kwargs)
+    finally:
+        root.removeFilter(_drop_no_weights_notice)
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -153,9 +174,7 @@ def build_open_clip(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
     try:
         # top-level keys replace open_clip's config entries: pass the merged ones;
         # build on the current default device (``meta`` when counting parameters)
-        clip = open_clip.create_model(
-            model_name, pretrained=None, device=torch.empty(0).device, **{k: model_cfg[k] for k in kwargs}
-        )
+        clip = create_open_clip_model(model_name, device=torch.empty(0).device, **{k: model_cfg[k] for k in kwargs})
     except (RuntimeError, TypeError, ValueError, AssertionError) as err:
         raise ConfigError(f"model.backbone.name={cfg.name}: cannot build open_clip model: {err}") from None
     visual = clip.visual
