@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from effowt.commands import int_at_least
 from effowt.evaluation.owta import format_table, owta_report, write_report
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred", required=True, help="TAO-format results json (flat list)")
     parser.add_argument("--out", default=None,
                         help="folder for metrics.json and metrics.md (default: print only)")
-    parser.add_argument("--max-detections", type=_non_negative, default=300,
+    parser.add_argument("--max-detections", type=int_at_least(0), default=300,
                         help="boxes per image that count, highest scores first (0 = all; "
                              "TAO-OW uses 300, OWTB used 1000)")
 

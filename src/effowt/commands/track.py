@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from effowt.commands import int_at_least
 from effowt.tracking.pipeline import track_source
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
                         help="output folder: results.json, mot/, partial/, speed.json, render/")
     parser.add_argument("--render", action="store_true", help="also write annotated mp4 videos")
-    parser.add_argument("--max-dets", type=_positive, default=None,
+    parser.add_argument("--max-dets", type=int_at_least(1), default=None,
                         help="boxes per frame (default: the run's tracker.max_dets)")
     parser.add_argument("--frames-root", default=None,
                         help="folder TAO frame paths are relative to (default: the json's folder)")
-    parser.add_argument("--workers", type=_positive, default=1,
+    parser.add_argument("--workers", type=int_at_least(1), default=1,
                         help="processes to shard the videos across (each loads the model)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
 
