@@ -132,11 +132,18 @@ def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, An
     return summary
 
 
+def _seeds_done(report: dict[str, Any]) -> str:
+    """Seeds finished by every variant, and the number asked for when fewer (a stopped run)."""
+    done = min(len(v["seeds"]) for v in report["variants"].values())
+    asked = report["setup"]["seeds"]
+    return str(done) if done == asked else f"{done} of {asked}"
+
+
 def ablation_markdown(report: dict[str, Any]) -> str:
     """One row per variant: mean ± std (%) of OWTA / D.Re / A.Acc, known and unknown."""
     s = report["setup"]
     lines = [
-        f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {s['seeds']} seeds, {s['device']})",
+        f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {_seeds_done(report)} seeds, {s['device']})",
         "",
         "| variant | known OWTA | known D.Re | known A.Acc | unknown OWTA | unknown D.Re | unknown A.Acc | trainable | train (s) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -161,7 +168,7 @@ def plot_ablation(report: dict[str, Any], path: Path) -> None:
     ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=["tab:orange" if n == "default" else "tab:blue" for n in names])
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
-    ax.set_title(f"MiniOWT ablations ({report['setup']['seeds']} seeds, mean ± std)")
+    ax.set_title(f"MiniOWT ablations ({_seeds_done(report)} seeds, mean ± std)")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120)
