@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import World, run_experiment
+from effowt.bench.experiment import World, run_experiment_in_subprocess
 from effowt.bench.world import ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
@@ -107,7 +107,7 @@ def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int,
         for name, (cfg, variant_overrides) in variants.items():
             print(f"[ablation] {name} seed {seed}", flush=True)
             seeded = apply_overrides(cfg, [f"train.seed={seed}"])
-            results[name].append(run_experiment(seeded, world, out / "runs" / name / f"seed{seed}", device=device, workers=workers))
+            results[name].append(run_experiment_in_subprocess(seeded, world, out / "runs" / name / f"seed{seed}", device=device, workers=workers))
             report["variants"][name] = summarise(variant_overrides, list(range(len(results[name]))), results[name])
             atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
     atomic_write_text(out / "ablation.md", ablation_markdown(report))

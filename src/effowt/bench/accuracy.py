@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import World, run_experiment
+from effowt.bench.experiment import World, run_experiment_in_subprocess
 from effowt.bench.world import ensure_world, world_config
 from effowt.config import TRANSFER_MODES, apply_overrides, to_dict
 from effowt.errors import ConfigError
@@ -37,7 +37,7 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seed: int =
     for mode in modes:
         cfg = apply_overrides(base, [f"model.mode={mode}"])
         print(f"[accuracy] mode {mode}: training {budget} steps, tracking, scoring", flush=True)
-        result = run_experiment(cfg, world, out / "modes" / mode, device=device, workers=workers)
+        result = run_experiment_in_subprocess(cfg, world, out / "modes" / mode, device=device, workers=workers)
         report["modes"][mode] = {k: result[k] for k in ("known", "unknown", "all", "trainable", "total", "peak_mem_bytes", "memory_kind", "train_s")}
     report["config"] = to_dict(base)
     atomic_write_json(out / "accuracy.json", report)

@@ -10,12 +10,16 @@ interrupted training resumes from its own checkpoint.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from effowt.config import EffOWTConfig
+from effowt.config import EffOWTConfig, from_dict, to_dict
+from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
 
 RESULT_FILE = "result.json"
@@ -81,3 +85,25 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device:
     }
     atomic_write_json(done, result)
     return result
+
+
+def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str | Path, device: str = "cpu",
+                                 workers: int = 1) -> dict[str, Any]:
+    """:func:`run_experiment` in a fresh Python process, so that its peak memory
+    (process RSS on CPU) belongs to this experiment alone and not to the runs
+    before it; returns the same result."""
+    out = Path(out_dir)
+    done = out / RESULT_FILE
+    if not done.is_file():
+        job = {"config": to_dict(cfg), "world": str(world.root), "out": str(out), "device": device, "workers": workers}
+        proc = subprocess.run([sys.executable, "-m", "effowt.bench.experiment", json.dumps(job)],
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if proc.returncode != 0 or not done.is_file():
+            raise EffOWTError(f"{out}: experiment failed (exit status {proc.returncode}; its output is above)")
+    return json.loads(done.read_text())
+
+
+if __name__ == "__main__":
+    job = json.loads(sys.argv[1])
+    run_experiment(from_dict(EffOWTConfig, job["config"], "experiment job"), World(Path(job["world"])), job["out"],
+                   device=job["device"], workers=job["workers"])
