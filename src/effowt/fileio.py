@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -39,3 +40,10 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """JSON variant of :func:`atomic_write_bytes` (indented, UTF-8)."""
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def atomic_save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Save a matplotlib ``Figure`` as PNG via :func:`atomic_write_bytes`."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())

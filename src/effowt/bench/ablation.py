@@ -22,7 +22,7 @@ from effowt.bench.experiment import World, run_experiment_in_subprocess
 from effowt.bench.world import ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
-from effowt.fileio import atomic_write_json, atomic_write_text
+from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 
 METRICS = ("OWTA", "DetRe", "AssA")
 PARAM_MATCH_TOLERANCE = 0.05
@@ -156,21 +156,18 @@ def ablation_markdown(report: dict[str, Any]) -> str:
 
 def plot_ablation(report: dict[str, Any], path: Path) -> None:
     """Unknown-category OWTA per variant, mean with a standard-deviation error bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     names = list(report["variants"])
     means = [100 * report["variants"][n]["unknown"]["OWTA"]["mean"] for n in names]
     stds = [100 * report["variants"][n]["unknown"]["OWTA"]["std"] for n in names]
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(names) + 2), 3.5))
+    fig = Figure(figsize=(max(5, 0.6 * len(names) + 2), 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
     ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=["tab:orange" if n == "default" else "tab:blue" for n in names])
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
     ax.set_title(f"MiniOWT ablations ({_seeds_done(report)} seeds, mean ± std)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    atomic_save_figure(fig, path, dpi=120)

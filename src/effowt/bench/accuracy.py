@@ -15,7 +15,7 @@ from effowt.bench.experiment import World, run_experiment_in_subprocess
 from effowt.bench.world import ensure_world, world_config
 from effowt.config import TRANSFER_MODES, apply_overrides, to_dict
 from effowt.errors import ConfigError
-from effowt.fileio import atomic_write_json, atomic_write_text
+from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 
 METRICS = ("OWTA", "DetRe", "AssA")
 
@@ -65,13 +65,13 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
 
 def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     """Grouped bars: OWTA for known and unknown per mode."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     modes = list(report["modes"])
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
     width = 0.38
     for offset, split in ((-width / 2, "known"), (width / 2, "unknown")):
         values = [100 * report["modes"][m][split]["OWTA"] for m in modes]
@@ -82,8 +82,4 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     ax.set_title(f"MiniOWT, {report['setup']['budget_steps']} steps")
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    atomic_save_figure(fig, path, dpi=120)

@@ -14,7 +14,6 @@ may be non-deterministic). RNG states are saved in ``train_state.pt`` as well.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import random
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, WeightsError
-from effowt.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 from effowt.training.checkpoint import (
     CONFIG_FILE,
     EFFICIENCY_FILE,
@@ -128,9 +127,7 @@ def plot_losses(metrics_path: Path, out_path: Path) -> None:
     ax.set_ylabel("loss (unweighted terms; total is weighted)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    atomic_write_bytes(out_path, buffer.getvalue())
+    atomic_save_figure(fig, out_path)
 
 
 class Trainer:
