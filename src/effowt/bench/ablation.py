@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import World, run_experiment_in_subprocess
+from effowt.bench.experiment import run_experiment_in_subprocess
 from effowt.bench.world import ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
@@ -96,7 +96,7 @@ def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int,
     out = Path(out_dir)
     base = world_config(budget, 0, overrides)
     variants = resolve_variants(names, base)
-    world = World(ensure_world(out / "world", data))
+    world = ensure_world(out / "world", data)
     report: dict[str, Any] = {
         "setup": {"world": str(world.root), "budget_steps": budget, "seeds": seeds, "device": device,
                   "backbone": base.model.backbone.name, "overrides": list(overrides)},

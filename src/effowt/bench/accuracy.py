@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import World, run_experiment_in_subprocess
+from effowt.bench.experiment import run_experiment_in_subprocess
 from effowt.bench.world import ensure_world, world_config
 from effowt.config import TRANSFER_MODES, apply_overrides, to_dict
 from effowt.errors import ConfigError
@@ -27,7 +27,7 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seed: int =
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
     out = Path(out_dir)
-    world = World(ensure_world(out / "world", data))
+    world = ensure_world(out / "world", data)
     base = world_config(budget, seed, overrides)
     report: dict[str, Any] = {
         "setup": {"world": str(world.root), "budget_steps": budget, "seed": seed, "device": device,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effowt.bench.experiment import World
 from effowt.config import EffOWTConfig, apply_overrides, load_config
 from effowt.errors import DataError
 
@@ -17,21 +18,22 @@ WORLD_SETTINGS = dict(seed=0, size=128, train_images=1000, pretrain_images=0, va
 BENCH_PRESET = "miniowt"
 
 
-def ensure_world(folder: Path, data: str | Path | None) -> Path:
-    """Return the world's root: ``data`` when given (it must hold train/ and val/), else
+def ensure_world(folder: Path, data: str | Path | None) -> World:
+    """The benchmark world: ``data`` when given (it must hold train/ and val/), else
     ``folder``, generated with :data:`WORLD_SETTINGS` unless already there."""
     from effowt.data.miniowt import generate_miniowt
 
     if data is not None:
-        root = Path(data)
-        for part in ("train/annotations.json", "val/annotations.json"):
-            if not (root / part).is_file():
-                raise DataError(f"{root}: not a MiniOWT folder ({part} missing; make one with `effowt synth`)")
-        return root
-    if not (folder / "val" / "annotations.json").is_file():
+        world = World(Path(data))
+        for path in (world.train_json, world.val_json):
+            if not path.is_file():
+                raise DataError(f"{world.root}: not a MiniOWT folder ({path} missing; make one with `effowt synth`)")
+        return world
+    world = World(folder)
+    if not world.val_json.is_file():
         print(f"[bench] generating the MiniOWT world in {folder}", flush=True)
         generate_miniowt(folder, **WORLD_SETTINGS)
-    return folder
+    return world
 
 
 def world_config(budget: int, seed: int, overrides: list[str] | tuple[str, ...] = ()) -> EffOWTConfig:
