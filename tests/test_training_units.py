@@ -25,7 +25,14 @@ from effowt.training.checkpoint import (
     save_run,
 )
 from effowt.training.loader import EpochLoader
-from effowt.training.optim import LOSS_TERMS, build_optimizer, lr_factor, validate_train_config, weighted_loss
+from effowt.training.optim import (
+    LOSS_TERMS,
+    build_optimizer,
+    build_scheduler,
+    lr_factor,
+    validate_train_config,
+    weighted_loss,
+)
 from effowt.training.trainer import prepare_run_dir
 
 
@@ -48,6 +55,9 @@ class StandIn(nn.Module):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
+
+    def named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         return {k: p for k, p in self.named_parameters() if p.requires_grad}
@@ -79,7 +89,9 @@ def test_lr_step_schedule_milestones() -> None:
     assert [lr_factor(s, cfg) for s in (0, 4, 5, 7, 8, 9)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
 
 
-@pytest.mark.parametrize("key,value", [("schedule", "linear"), ("amp", "fp8"), ("accumulate", 0), ("lr", 0.0)])
+@pytest.mark.parametrize(
+    "key,value", [("schedule", "linear"), ("amp", "fp8"), ("accumulate", 0), ("lr", 0.0), ("backbone_lr_mult", 0.0)]
+)
 def test_bad_train_values_rejected(key: str, value: object) -> None:
     cfg = TrainConfig(**{key: value})
     with pytest.raises(ConfigError, match=f"train.{key}"):
@@ -89,13 +101,46 @@ def test_bad_train_values_rejected(key: str, value: object) -> None:
 def test_no_weight_decay_on_norms_biases_and_gates() -> None:
     model = StandIn()
     model.gate_alpha = nn.Parameter(torch.zeros(1))
-    opt = build_optimizer(model.trainable_parameters(), TrainConfig(weight_decay=0.05))
+    opt = build_optimizer(model.named_trainable_parameters(), TrainConfig(weight_decay=0.05))
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
     all_params = {id(p) for g in opt.param_groups for p in g["params"]}
     assert decayed == {id(model.neck.weight), id(model.head.weight)}
     assert id(model.gate_alpha) in all_params - decayed
     assert id(model.norm.weight) in all_params - decayed
     assert id(model.backbone.weight) not in all_params
+
+
+def test_backbone_parameters_train_at_lr_times_mult() -> None:
+    model = StandIn()
+    model.backbone.requires_grad_(True)
+    model.backbone.lora_A = nn.Parameter(torch.zeros(2, 2))  # LoRA matrices are new parts
+    cfg = TrainConfig(lr=1e-3, backbone_lr_mult=0.1, weight_decay=0.05)
+    opt = build_optimizer(model.named_trainable_parameters(), cfg)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lr_of[id(model.backbone.weight)] == pytest.approx(1e-4)
+    assert lr_of[id(model.backbone.bias)] == pytest.approx(1e-4)
+    assert lr_of[id(model.backbone.lora_A)] == pytest.approx(1e-3)
+    assert lr_of[id(model.neck.weight)] == lr_of[id(model.norm.bias)] == pytest.approx(1e-3)
+    assert sorted(g["name"] for g in opt.param_groups) == ["backbone/decay", "backbone/no_decay", "new/decay", "new/no_decay"]
+    scheduler = build_scheduler(opt, TrainConfig(lr=1e-3, backbone_lr_mult=0.1, warmup_steps=2, max_steps=10))
+    opt.step()
+    scheduler.step()  # step 1 of warm-up: factor 1.0, the ratio between groups is kept
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lr_of[id(model.backbone.weight)] == pytest.approx(0.1 * lr_of[id(model.neck.weight)])
+
+
+def test_full_mode_model_groups_its_backbone() -> None:
+    from effowt.config import load_config
+    from effowt.models.params import build_for_counting
+
+    cfg = load_config("mini", ["model.mode=full"]).train
+    model = build_for_counting(load_config("mini").model, "full")
+    opt = build_optimizer(model.named_trainable_parameters(), cfg)
+    backbone = {id(p) for p in model.backbone.parameters()}
+    for group in opt.param_groups:
+        in_backbone = {id(p) in backbone for p in group["params"]}
+        assert in_backbone == {group["name"].startswith("backbone/")}
+        assert group["lr"] == pytest.approx(cfg.lr * (cfg.backbone_lr_mult if group["name"].startswith("backbone/") else 1))
 
 
 def test_weighted_loss_uses_the_three_weights() -> None:

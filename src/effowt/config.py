@@ -152,7 +152,10 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation. ``schedule`` is ``cosine`` or ``step``; ``amp`` is ``none``,
+    """Optimisation. ``lr`` is the learning rate of the parts that are new (side
+    network, pyramid, heads, LoRA); pretrained backbone weights that train
+    (``full`` mode) get ``lr * backbone_lr_mult`` (see
+    :func:`effowt.training.optim.param_groups`). ``schedule`` is ``cosine`` or ``step``; ``amp`` is ``none``,
     ``bf16`` or ``fp16`` (fp16/bf16 autocast only on CUDA). ``batch_size`` is images
     per process and micro-batch (each gives two views); ``accumulate`` micro-batches
     make one optimizer step. ``clip_grad <= 0`` disables clipping.
@@ -162,6 +165,7 @@ class TrainConfig:
     batch_size: int = 4
     max_steps: int = 1000
     lr: float = 2e-4
+    backbone_lr_mult: float = 0.1
     weight_decay: float = 0.05
     warmup_steps: int = 50
     schedule: str = "cosine"

@@ -138,6 +138,11 @@ class EffOWT(nn.Module):
         """Parameters with ``requires_grad``: what the optimizer gets."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """``(name, parameter)`` of :meth:`trainable_parameters` (names tell the
+        optimizer which are pretrained backbone weights)."""
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """What a checkpoint must hold: every trainable parameter and every buffer
         outside the frozen backbone (``full`` mode: the whole state dict)."""

@@ -28,6 +28,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"train.warmup_steps must be >= 0, got {cfg.warmup_steps}")
     if cfg.lr <= 0:
         raise ConfigError(f"train.lr must be > 0, got {cfg.lr}")
+    if cfg.backbone_lr_mult <= 0:
+        raise ConfigError(f"train.backbone_lr_mult must be > 0, got {cfg.backbone_lr_mult}")
     if cfg.schedule not in SCHEDULES:
         raise ConfigError(f"train.schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
     if cfg.amp not in AMP_MODES:
@@ -49,27 +51,54 @@ def weighted_loss(losses: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Te
     return det * cfg.det_weight + losses["loss_reid"] * cfg.reid_weight + losses["loss_reid_aux"] * cfg.reid_aux_weight
 
 
-def param_groups(params: Iterable[torch.nn.Parameter], weight_decay: float) -> list[dict]:
-    """Split parameters into a decayed and an undecayed AdamW group.
+def is_pretrained(name: str) -> bool:
+    """Whether trainable parameter ``name`` (an ``EffOWT.named_parameters()`` name) is a
+    pretrained backbone weight: everything under ``backbone.`` except the LoRA
+    matrices peft injects there (``lora_``), which are new."""
+    return name.startswith("backbone.") and "lora_" not in name
 
-    Parameters with fewer than two dimensions -- biases, norm scales and shifts,
-    the side network's scalar gate logits alpha -- get no weight decay: shrinking
-    them towards zero changes what the layer computes rather than regularising it
-    (the timm / open_clip convention). Matrices and conv kernels (LoRA included)
-    are decayed.
+
+def param_groups(
+    named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg: TrainConfig
+) -> list[dict]:
+    """AdamW parameter groups: (new | pretrained) x (decayed | undecayed).
+
+    Learning rates: parts that are new (side network, pyramid, heads, LoRA) train at
+    ``train.lr``; pretrained backbone weights that train (``full`` mode) at
+    ``train.lr * train.backbone_lr_mult``, as detection fine-tuning does
+    (SimOWT / detectron2's ``BACKBONE_MULTIPLIER`` 0.1). Weight decay: parameters
+    with fewer than two dimensions -- biases, norm scales and shifts, the side
+    network's scalar gate logits alpha -- get none: shrinking them towards zero
+    changes what the layer computes rather than regularising it (the timm /
+    open_clip convention); matrices and conv kernels (LoRA included) are decayed.
+    Each group carries a ``"name"`` (``new/decay``, ``backbone/no_decay``, ...);
+    empty groups are left out.
     """
-    decay, no_decay = [], []
-    for p in params:
-        (decay if p.ndim >= 2 else no_decay).append(p)
+    groups: dict[tuple[str, str], list[torch.nn.Parameter]] = {
+        (part, decay): [] for part in ("new", "backbone") for decay in ("decay", "no_decay")
+    }
+    for name, p in named_params:
+        part = "backbone" if is_pretrained(name) else "new"
+        groups[(part, "decay" if p.ndim >= 2 else "no_decay")].append(p)
+    lrs = {"new": cfg.lr, "backbone": cfg.lr * cfg.backbone_lr_mult}
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "name": f"{part}/{decay}",
+            "params": params,
+            "lr": lrs[part],
+            "weight_decay": cfg.weight_decay if decay == "decay" else 0.0,
+        }
+        for (part, decay), params in groups.items()
+        if params
     ]
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over ``params`` (the model's trainable parameters only)."""
-    groups = [g for g in param_groups(params, cfg.weight_decay) if g["params"]]
+def build_optimizer(
+    named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg: TrainConfig
+) -> torch.optim.AdamW:
+    """AdamW over ``named_params`` (the model's trainable parameters only, with their
+    names), grouped by :func:`param_groups`."""
+    groups = param_groups(named_params, cfg)
     if not groups:
         raise ConfigError("the model has no trainable parameters")
     return torch.optim.AdamW(groups, lr=cfg.lr)

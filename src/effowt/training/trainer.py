@@ -133,7 +133,7 @@ def plot_losses(metrics_path: Path, out_path: Path) -> None:
 class Trainer:
     """Optimise ``model``'s trainable parameters on ``dataset`` into ``run_dir``.
 
-    ``model`` follows the EffOWT contract (``trainable_parameters``,
+    ``model`` follows the EffOWT contract (``named_trainable_parameters``,
     ``trainable_state_dict``, loss dict in train mode); ``collate_fn`` turns a list
     of dataset items into ``(images FloatTensor[B,3,H,W], targets list[B])``. Rank 0
     of ``env`` logs, shows progress and writes files. With ``resume`` the state in
@@ -155,8 +155,9 @@ class Trainer:
         self.env = env
         self.run_dir = Path(run_dir)
         self.model = model.to(env.device)
-        self.params = list(self.model.trainable_parameters())
-        self.optimizer = build_optimizer(self.params, tcfg)
+        named = self.model.named_trainable_parameters()
+        self.params = [p for _, p in named]
+        self.optimizer = build_optimizer(named, tcfg)
         self.scheduler = build_scheduler(self.optimizer, tcfg)
         cuda = env.device.type == "cuda"
         if tcfg.amp != "none" and not cuda:
