@@ -114,6 +114,26 @@ def test_side_mode_backbone_runs_without_grad_and_keeps_the_result() -> None:
     assert all(p.grad is None for p in model.backbone.parameters())
 
 
+def test_untrained_residual_side_model_equals_head_only_with_linear_pyramid() -> None:
+    torch.manual_seed(0)
+    side = _build(_cfg("side", side=dataclasses.replace(load_config("mini").model.side, output="residual")))
+    head = _build(_cfg("head", pyramid="linear"))
+    state = head.state_dict()
+    state.update({f"pyramid.{k}": v for k, v in side.side.output.base.state_dict().items()})
+    state.update({k: v for k, v in side.state_dict().items() if k.startswith(("detector.", "reid."))})
+    head.load_state_dict(state)
+    side.backbone.load_state_dict(head.backbone.state_dict())
+    side.eval(), head.eval()
+    images = torch.rand(2, 3, 64, 64)
+    x = side.preprocess(images)
+    side_pyramid = side.neck(x, side.backbone_features(x))
+    head_pyramid = head.neck(x, head.backbone_features(x))
+    assert list(side_pyramid) == list(head_pyramid)
+    assert all(torch.equal(side_pyramid[k], head_pyramid[k]) for k in side_pyramid)
+    for a, b in zip(side(images), head(images)):
+        assert torch.equal(a["boxes"], b["boxes"]) and torch.equal(a["embeddings"], b["embeddings"])
+
+
 def test_side_prune_init_copies_backbone_weights() -> None:
     pruned = _build(_cfg("side"))
     random = _build(dataclasses.replace(_cfg("side"), side=dataclasses.replace(_cfg("side").side, init="random")))
@@ -157,6 +177,11 @@ def test_training_needs_targets() -> None:
     model = _build(_cfg("head")).train()
     with pytest.raises(ValueError, match="one target dict per image"):
         model(torch.rand(2, 3, 64, 64))
+
+
+def test_bad_pyramid_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="model.pyramid"):
+        _build(_cfg("head", pyramid="fpn"))
 
 
 def test_unknown_mode_and_bad_heads_are_config_errors() -> None:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from effowt.config import SideConfig
+from effowt.errors import ConfigError
 from effowt.side import (
     Attention,
     GateFusion,
@@ -84,6 +85,34 @@ def test_gate_starts_as_exact_average_and_learns():
     with torch.no_grad():
         gate.alpha.fill_(2.0)  # g = sigmoid(20) ~ 1: all weight on the backbone term
     assert torch.allclose(gate(a, b), a, atol=1e-4)
+
+
+@pytest.mark.parametrize("init", [0.1, 0.5, 0.9])
+def test_gate_init_sets_the_starting_gate(init):
+    gate = GateFusion(temperature=0.1, init=init)
+    assert gate.gate.item() == pytest.approx(init, abs=1e-6)
+    net = SideNetwork(small_cfg(gate_init=init), D, 4, 32, [8, 16, 32])
+    gates = [m.gate.item() for m in net.modules() if isinstance(m, GateFusion)]
+    assert len(gates) == 4 and gates == pytest.approx([init] * 4, abs=1e-6)
+
+
+@pytest.mark.parametrize("key,value", [("gate_init", 1.0), ("gate_init", 0.0), ("output", "add")])
+def test_bad_start_settings_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"model.side.{key}"):
+        SideNetwork(small_cfg(**{key: value}), D, 4, 32, [8, 16, 32])
+
+
+def test_residual_output_starts_at_the_base_and_trains_the_scale_first():
+    net = SideNetwork(small_cfg(output="residual"), D, 4, 32, [8, 16, 32])
+    images, taps = inputs()
+    out = net(images, taps)
+    base = net.output.base(images, taps)
+    assert list(out) == list(base) == ["p8", "p16", "p32"]
+    assert all(torch.equal(out[k], base[k]) for k in out)
+    sum(v.square().sum() for v in out.values()).backward()
+    assert all(p.grad.abs().sum() > 0 for p in net.output.scale.values())
+    assert net.stem[0].weight.grad.abs().sum() == 0  # no signal through a zero scale yet
+    assert net.output.base.proj.weight.grad.abs().sum() > 0
 
 
 def test_no_gate_is_plain_sum():

@@ -64,6 +64,12 @@ class SideConfig:
     (other stages scale it by their stride). ``hybrid=False`` removes every
     convolution (pure-Transformer ablation). ``init`` is ``prune`` (structural
     pruning of the backbone's weights, Ladder Side-Tuning style) or ``random``.
+    ``gate_init`` is the gates' initial value ``g`` (on the backbone term), in (0, 1).
+    ``output`` is ``replace`` (the heads read the side network's fused pyramid: the
+    paper's layout) or ``residual`` (the heads read a linear pyramid of the
+    backbone's last tap plus the fused side pyramid scaled per channel, the scale
+    starting at ``residual_init``; with 0 the untrained model equals the head-only
+    model with ``model.pyramid=linear``); see ``effowt.side.anchor``.
     """
 
     reduction: int = 4
@@ -77,6 +83,9 @@ class SideConfig:
     sim_band: int = 1
     gates: bool = True
     gate_temperature: float = 0.1
+    gate_init: float = 0.5
+    output: str = "replace"
+    residual_init: float = 0.0
     fusion: bool = True
     init: str = "prune"
     num_heads: int = 4
@@ -127,9 +136,15 @@ class LoraConfig:
 
 @dataclass
 class ModelConfig:
-    """The whole model: backbone, transfer mode, neck and heads."""
+    """The whole model: backbone, transfer mode, neck and heads.
+
+    ``pyramid`` is the neck of the ``head``, ``full`` and ``lora`` modes: ``simple``
+    (ViTDet's simple feature pyramid) or ``linear`` (one linear map of the last tap,
+    resampled per level: the base path of ``model.side.output=residual``).
+    """
 
     mode: str = "side"
+    pyramid: str = "simple"
     image_size: int = 224
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     side: SideConfig = field(default_factory=SideConfig)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from peft import LoraConfig as PeftLoraConfig
 from peft import inject_adapter_in_model
+from torch import nn
 
 from effowt.backbones import FrozenBackbone, create_backbone
 from effowt.config import TRANSFER_MODES, HeadConfig, ModelConfig
@@ -19,6 +20,9 @@ from effowt.errors import ConfigError
 from effowt.heads import DetectionHead, ReIDHead
 from effowt.models.effowt import EffOWT
 from effowt.models.necks import SimpleFeaturePyramid
+from effowt.side.anchor import LinearPyramid
+
+PYRAMIDS = ("simple", "linear")
 
 
 def check_head_config(cfg: HeadConfig) -> None:
@@ -48,11 +52,21 @@ def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: floa
     backbone.frozen = False  # follow train()/eval(): LoRA dropout is active in training
 
 
+def build_pyramid(kind: str, embed_dim: int, patch_size: int, channels: int, strides: list[int]) -> nn.Module:
+    """The neck of the non-side modes (``kind`` checked by :func:`build_model`):
+    ``simple`` (:class:`SimpleFeaturePyramid`) or ``linear`` (:class:`~effowt.side.anchor.LinearPyramid`)."""
+    if kind == "simple":
+        return SimpleFeaturePyramid(embed_dim, patch_size, channels, strides)
+    return LinearPyramid(embed_dim, channels, strides)
+
+
 def build_model(cfg: ModelConfig) -> EffOWT:
     """Build the backbone (weights from ``cfg.backbone.weights``), the neck of
     ``cfg.mode`` and the heads, and mark what trains. Never downloads."""
     if cfg.mode not in TRANSFER_MODES:
         raise ConfigError(f"model.mode: unknown transfer mode {cfg.mode!r} (valid: {', '.join(TRANSFER_MODES)})")
+    if cfg.pyramid not in PYRAMIDS:
+        raise ConfigError(f"model.pyramid must be one of {', '.join(PYRAMIDS)}, got {cfg.pyramid!r}")
     check_head_config(cfg.head)
     backbone = create_backbone(cfg.backbone)
     if cfg.mode == "side":
@@ -64,7 +78,7 @@ def build_model(cfg: ModelConfig) -> EffOWT:
             prune_init_(neck, backbone.block_weights, backbone.taps)
     else:
         neck_name = "pyramid"
-        neck = SimpleFeaturePyramid(backbone.embed_dim, backbone.patch_size, cfg.head.channels, list(cfg.head.strides))
+        neck = build_pyramid(cfg.pyramid, backbone.embed_dim, backbone.patch_size, cfg.head.channels, list(cfg.head.strides))
     if cfg.mode == "full":
         backbone.unfreeze()
     elif cfg.mode == "lora":

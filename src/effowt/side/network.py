@@ -8,6 +8,8 @@ block order)::
     stage s8:  f_s = downsample(f_s); the same with its taps
     stage s16: f_s = downsample(f_s); the same with its taps
     fusion: the three stage maps -> {"p8": [B,out,H/8,W/8], "p16": ..., "p32": ...}
+    output: replace (the fused maps are the pyramid) | residual (last tap's linear
+            pyramid + scale * fused maps, scale starting at 0); see effowt.side.anchor
 
 ``SideConfig.stage_taps = [n4, n8, n16]`` hands the taps to the stages in order
 (shallow taps to the fine stage). Every tap has its own ladder
@@ -52,6 +54,7 @@ from torch import Tensor, nn
 
 from effowt.config import STAGES, SideConfig
 from effowt.errors import ConfigError
+from effowt.side.anchor import build_output
 from effowt.side.blocks import Attention, BlockSequence, ConvDownsample, PatchMerging, SideBlock
 from effowt.side.connections import SideConnection
 from effowt.side.fusion import MultiScaleFusion
@@ -59,6 +62,7 @@ from effowt.side.gates import build_fusion_gate
 from effowt.side.layers import LayerNorm2d
 from effowt.side.sim import SIM_PATTERNS, SparseInteractionMLP
 
+SIDE_OUTPUTS = ("replace", "residual")
 STAGE_STRIDES = {"s4": 4, "s8": 8, "s16": 16}
 
 
@@ -138,7 +142,8 @@ class SideNetwork(nn.Module):
             units = []
             for _ in range(cfg.stage_taps[k]):
                 blocks = self._blocks(name, cfg.depth_per_tap)
-                units.append(TapUnit(SideConnection(embed_dim, width), build_fusion_gate(cfg.gates, cfg.gate_temperature), blocks, tap))
+                gate = build_fusion_gate(cfg.gates, cfg.gate_temperature, cfg.gate_init)
+                units.append(TapUnit(SideConnection(embed_dim, width), gate, blocks, tap))
                 tap += 1
             downsample = nn.Identity() if k == 0 else (ConvDownsample(width) if cfg.hybrid else PatchMerging(width))
             init_tap = tap - 1 if tap else None
@@ -147,6 +152,7 @@ class SideNetwork(nn.Module):
         fused = list(STAGES) if cfg.fusion else [STAGES[-1]]
         self._first_fused = len(STAGES) - len(fused)
         self.fusion = MultiScaleFusion(width, out_channels, [STAGE_STRIDES[s] for s in fused], out_strides)
+        self.output = build_output(cfg.output, embed_dim, out_channels, out_strides, cfg.residual_init)
 
     def _blocks(self, stage: str, depth: int) -> BlockSequence:
         cfg = self.cfg
@@ -180,7 +186,7 @@ class SideNetwork(nn.Module):
             f_s = stage(f_s, taps[start:end])
             maps.append(f_s)
             start = end
-        return self.fusion(maps[self._first_fused :])
+        return self.output(self.fusion(maps[self._first_fused :]), images, taps)
 
     def blocks_with_taps(self) -> list[tuple[SideBlock, int | None]]:
         """Every side block with the tap index whose backbone block initialises it
@@ -202,7 +208,8 @@ class SideNetwork(nn.Module):
         """Parameter counts per stage ``{"s4": n, "s8": n, "s16": n}``.
 
         A stage counts its ladders, gates, blocks and the downsampler entering it.
-        The stem (before s4) and the fusion (after s16) are NOT counted; they are
+        The stem (before s4), the fusion (after s16) and the output's base path are NOT
+        counted; they are
         ``sum(p.numel() for p in self.parameters())`` minus the three.
         """
         return {name: sum(p.numel() for p in stage.parameters()) for name, stage in self.stages.items()}
@@ -223,6 +230,10 @@ def _validate(cfg: SideConfig, num_taps: int, out_strides: list[int]) -> None:
     unknown = sorted(set(cfg.sim_stages) - set(STAGES))
     if unknown:
         raise ConfigError(f"SideConfig.sim_stages: unknown stage(s) {unknown} (valid: {', '.join(STAGES)})")
+    if cfg.output not in SIDE_OUTPUTS:
+        raise ConfigError(f"model.side.output must be one of {', '.join(SIDE_OUTPUTS)}, got {cfg.output!r}")
+    if not 0.0 < cfg.gate_init < 1.0:
+        raise ConfigError(f"model.side.gate_init is the gates' initial value g, in (0, 1); got {cfg.gate_init}")
     if cfg.sim_pattern not in SIM_PATTERNS:
         raise ConfigError(f"SideConfig.sim_pattern must be one of {', '.join(SIM_PATTERNS)}, got {cfg.sim_pattern!r}")
     for stage in cfg.sim_stages:
