@@ -90,3 +90,64 @@ def test_ablation_end_to_end_on_a_tiny_world(tmp_path):
     finished = (out / "runs" / "default" / "seed0" / "result.json").stat().st_mtime_ns
     assert main(args) == 0  # resumes: finished (variant, seed) results are kept, not re-run
     assert (out / "runs" / "default" / "seed0" / "result.json").stat().st_mtime_ns == finished
+
+
+def test_tuning_grid_points_and_bad_grids():
+    from effowt.bench.accuracy import TUNING_GRIDS, grid_points, parse_grid
+
+    grids = parse_grid(["side:model.side.gate_init=0.5,0.9", "train.lr=1e-3,2e-3"], ["side", "head"])
+    assert grids["side"]["model.side.gate_init"] == [0.5, 0.9] and grids["head"]["train.lr"] == [1e-3, 2e-3]
+    assert "model.side.gate_init" not in grids["head"]
+    points = grid_points({"a": [1, 2], "b": ["x", "y", "z"]})
+    assert points[:3] == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 1, "b": "z"}] and len(points) == 6
+    assert all(len(grid_points(g)) == len(grid_points(TUNING_GRIDS["side"])) for g in TUNING_GRIDS.values())
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--modes", "side,bogus"], "unknown mode"),
+    (["--grid", "train.lr="], "at least one value"),
+    (["--grid", "bogus:train.lr=1"], "unknown mode"),
+    (["--grid", "model.nope=1,2"], "unknown key"),
+    (["model.side.nope=1"], "unknown key"),
+    (["--trials", "7"], "fewer than --trials"),
+    (["--budget", "10"], "multiple of 4"),
+])
+def test_accuracy_bad_arguments_fail_before_anything_is_written(tmp_path, capsys, args, message):
+    out = tmp_path / "acc"
+    assert main(["bench", "accuracy", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_accuracy_protocol_end_to_end_on_tiny_worlds(tmp_path):
+    world, val_world = tmp_path / "world", tmp_path / "val"
+    generate_miniowt(world, seed=3, size=128, train_images=8, pretrain_images=0, val_videos=1, frames=4)
+    generate_miniowt(val_world, seed=4, size=128, train_images=0, pretrain_images=0, val_videos=1, frames=4)
+    out = tmp_path / "accuracy"
+    args = ["bench", "accuracy", "--data", str(world), "--val-data", str(val_world), "--modes", "side",
+            "--budget", "4", "--seeds", "2", "--trials", "2", "--out", str(out), "train.batch_size=2",
+            "model.head.score_thresh=0", "model.head.detections_per_img=10", "tracker.det_thresh=0",
+            "tracker.init_thresh=0"]
+    assert main(args) == 0
+    report = json.loads((out / "accuracy.json").read_text())
+    assert report["protocol"] == {**report["protocol"], "validation_seed": 4, "test_seed": 3, "budget": 4,
+                                  "trials_per_mode": 2, "curve_steps": [1, 2, 3, 4]}
+    assert "/" not in json.dumps(report["worlds"])  # worlds by synth settings, never by path
+    assert set(report["modes"]) == {"side"}
+    for mode, m in report["modes"].items():
+        assert m["seeds"] == [0, 1]
+        assert m["chosen"] in [t["overrides"] for t in report["tuning"][mode]]
+        for split in ("known", "unknown"):
+            assert set(m[split]) == {"OWTA", "DetRe", "AssA"}
+            assert 0.0 <= m[split]["OWTA"]["mean"] <= 1.0 and m[split]["OWTA"]["std"] >= 0.0
+        assert m["trainable"] > 0 and m["train_s"] > 0
+        assert len(report["tuning"][mode]) == 2
+        assert [c["step"] for c in report["tuning"][mode][0]["curve"]] == [1, 2, 3, 4]
+    assert report["tuning"]["side"][0]["overrides"] == {"model.side.output": "residual", "train.lr": 1e-3}
+    for name in ("accuracy.md", "accuracy.png", "curves.png"):
+        assert (out / name).stat().st_size > 0
+    results = sorted(out.glob("*/*/*/result.json"))
+    stamps = [r.stat().st_mtime_ns for r in results]
+    assert main(args) == 0  # resumes: nothing finished is re-run
+    assert [r.stat().st_mtime_ns for r in results] == stamps

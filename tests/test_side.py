@@ -166,6 +166,22 @@ def test_sim_wide_mixes_bands_and_dense_mixes_everything():
     assert changed_tokens(dense, n, 4, 2).all()
 
 
+def test_sim_random_scatters_as_many_interactions_as_lines():
+    n = 9
+    random_sim = SparseInteractionMLP(3, n, "random").double()
+    lines_sim = SparseInteractionMLP(3, n, "lines").double()
+    order = random_sim.mixers[0].order
+    for token in [(4, 2), (0, 8), (7, 7)]:
+        changed = changed_tokens(random_sim, n, *token)
+        # the lines through the token's shuffled position k, mapped back to where those tokens sit
+        k = int((order == token[0] * n + token[1]).nonzero())
+        expected = torch.zeros(n * n, dtype=torch.bool)
+        expected[order[line_mask(n, k // n, k % n, band=0, diagonals=True).flatten()]] = True
+        assert torch.equal(changed.flatten(), expected)
+        assert not torch.equal(changed, line_mask(n, *token, band=0, diagonals=True))
+    assert sum(p.numel() for p in random_sim.parameters()) == sum(p.numel() for p in lines_sim.parameters())
+
+
 def test_sim_parameter_counts_follow_the_pattern():
     n, c = 8, 4
     counts = {p: sum(q.numel() for q in SparseInteractionMLP(c, n, p, band=1).mixers.parameters())

@@ -175,7 +175,9 @@ class TrainConfig:
     per process and micro-batch (each gives two views); ``accumulate`` micro-batches
     make one optimizer step. ``clip_grad <= 0`` disables clipping.
     ``ddp_find_unused`` is DistributedDataParallel's ``find_unused_parameters``
-    (needed only if some trainable parameter gets no gradient in a step)."""
+    (needed only if some trainable parameter gets no gradient in a step).
+    ``snapshot_every > 0`` also keeps the trainable weights of every multiple of
+    that many steps as ``step<N>.safetensors`` (to score a run along training)."""
 
     batch_size: int = 4
     max_steps: int = 1000
@@ -191,6 +193,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
+    snapshot_every: int = 0
     det_weight: float = 1.0
     reid_weight: float = 1.0
     reid_aux_weight: float = 0.5

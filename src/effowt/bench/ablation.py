@@ -18,8 +18,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import run_experiment_in_subprocess
-from effowt.bench.world import ensure_world, world_config
+from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess
+from effowt.bench.world import describe_world, ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
@@ -42,7 +42,11 @@ VARIANTS: dict[str, list[str]] = {
     "no_fusion": ["model.side.fusion=false"],
     "random_init": ["model.side.init=random"],
     "sim_s16_wide": ["model.side.sim_stages=[s16]", "model.side.sim_pattern=wide"],
+    "sim_random": ["model.side.sim_pattern=random"],
 }
+# The claim-by-claim set re-run at the tuned recipe (`--variants` default).
+CORE_VARIANTS = ["default", "no_gate", "pure_transformer", "sim_none", "sim_random", "no_fusion", "random_init",
+                 "r2", "r8"]
 PARAM_MATCHED = {"pure_transformer"}
 
 
@@ -97,8 +101,9 @@ def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int,
     base = world_config(budget, 0, overrides)
     variants = resolve_variants(names, base)
     world = ensure_world(out / "world", data)
+    evaluation = Evaluation("test", world.val_json, (budget,))
     report: dict[str, Any] = {
-        "setup": {"world": str(world.root), "budget_steps": budget, "seeds": seeds, "device": device,
+        "setup": {"world": describe_world(world), "budget_steps": budget, "seeds": seeds, "device": device,
                   "backbone": base.model.backbone.name, "overrides": list(overrides)},
         "variants": {},
     }
@@ -107,7 +112,9 @@ def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int,
         for name, (cfg, variant_overrides) in variants.items():
             print(f"[ablation] {name} seed {seed}", flush=True)
             seeded = apply_overrides(cfg, [f"train.seed={seed}"])
-            results[name].append(run_experiment_in_subprocess(seeded, world, out / "runs" / name / f"seed{seed}", device=device, workers=workers))
+            result = run_experiment_in_subprocess(seeded, world, out / "runs" / name / f"seed{seed}", [evaluation],
+                                                  device=device, workers=workers)
+            results[name].append({**result, **result["scores"]["test"][str(budget)]})
             report["variants"][name] = summarise(variant_overrides, list(range(len(results[name]))), results[name])
             atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
     atomic_write_text(out / "ablation.md", ablation_markdown(report))

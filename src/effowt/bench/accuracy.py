@@ -1,70 +1,280 @@
-"""``effowt bench accuracy --world mini``: the four transfer modes on equal terms.
+"""``effowt bench accuracy --world mini``: the four transfer modes, tuned on equal terms.
 
-Each mode (``side``, ``head``, ``full``, ``lora``) is trained with the same data,
-step budget and seed on top of the tiny pretrained VLM, then tracks the MiniOWT
-val split and is scored with TrackEval's TAO_OW OWTA for known and unknown
-categories. Output: ``accuracy.json``, ``accuracy.md`` and ``accuracy.png``.
+The protocol (issue: "EffOWT must earn its claim")::
+
+    for each mode (side, head, full, lora):
+        tuning: the first --trials points of the mode's grid (same count for every mode),
+                each trained once (seed 0) on the test world's train/ split and scored on
+                the VALIDATION world's videos at 25/50/75/100 % of the budget
+        chosen: the trial with the best validation score (mean of known and unknown OWTA
+                at the end of training)
+        final:  the chosen setting trained with seeds 0..S-1 (seed 0 is the chosen trial's
+                own run) and scored on the TEST world's videos: mean and std over seeds
+
+The validation world is another ``effowt synth`` seed than the test world: nothing
+in tuning reads the test videos. Grids (:data:`TUNING_GRIDS`) vary the learning
+rate over 10x and one structural switch per mode; ``--grid [MODE:]KEY=V1,V2`` replaces
+or adds an axis. Trials and seeds live in folders keyed by a hash of their resolved
+config, so a finished one is never re-run and a changed recipe is never mistaken
+for a finished one.
+
+Output: ``accuracy.json``, ``accuracy.md`` (results, tuning table), ``accuracy.png``
+(OWTA with error bars) and ``curves.png`` (validation OWTA against steps per trial).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
+import statistics
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import run_experiment_in_subprocess
-from effowt.bench.world import ensure_world, world_config
-from effowt.config import TRANSFER_MODES, apply_overrides, to_dict
+import yaml
+
+from effowt.bench.experiment import Evaluation, World, run_experiment_in_subprocess
+from effowt.bench.world import (
+    VALIDATION_WORLD_SETTINGS,
+    WORLD_SETTINGS,
+    describe_world,
+    ensure_world,
+    world_config,
+)
+from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 
 METRICS = ("OWTA", "DetRe", "AssA")
+CURVE_POINTS = (0.25, 0.5, 0.75, 1.0)
+LEARNING_RATES = [1e-3, 3e-4, 3e-3]
+
+# Axes in order; the last axis varies fastest, so `--trials 3` is the learning-rate
+# sweep at each mode's first switch value. The first point of every grid is the
+# preset's recipe.
+TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "side": {"model.side.output": ["residual", "replace"], "train.lr": LEARNING_RATES},
+    "head": {"model.pyramid": ["simple", "linear"], "train.lr": LEARNING_RATES},
+    "full": {"train.backbone_lr_mult": [0.1, 1.0], "train.lr": LEARNING_RATES},
+    "lora": {"model.lora.rank": [8, 16], "train.lr": LEARNING_RATES},
+}
 
 
-def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seed: int = 0, data: str | Path | None = None,
-                 device: str = "cpu", workers: int = 1, overrides: list[str] = ()) -> dict[str, Any]:
-    """Train, track and score every mode; finished modes are kept and not re-run."""
+def parse_grid(items: list[str], modes: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """Each mode's grid after ``[MODE:]KEY=V1,V2,...`` items (values parsed as YAML);
+    an item without a mode applies to every mode. ConfigError for an empty value
+    list, an unknown mode or a key the config does not have."""
+    grids = {m: dict(TUNING_GRIDS[m]) for m in modes}
+    for item in items:
+        target, _, spec = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("", "", item)
+        key, sep, raw = spec.partition("=")
+        values = [_parse_value(v) for v in raw.split(",") if v.strip()]
+        if not sep or not key.strip() or not values:
+            raise ConfigError(f"--grid {item!r}: expected [MODE:]KEY=V1,V2,... with at least one value")
+        if target and target not in TRANSFER_MODES:
+            raise ConfigError(f"--grid {item!r}: unknown mode {target!r} (valid: {', '.join(TRANSFER_MODES)})")
+        for mode in [target] if target else modes:
+            if mode in grids:
+                grids[mode][key.strip()] = values
+    return grids
+
+
+def _parse_value(text: str) -> Any:
+    """A grid value as YAML, with ``1e-3`` read as a float (YAML 1.1 reads it as a string)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every point of ``grid`` as ``{key: value}``, the last axis varying fastest."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def _overrides(point: dict[str, Any]) -> list[str]:
+    return [f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in point.items()]
+
+
+def config_key(cfg: EffOWTConfig) -> str:
+    """12 hex digits of the sha256 of the resolved config: a run's folder name."""
+    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def _selection_score(metrics: dict[str, Any]) -> float:
+    return 0.5 * (metrics["known"]["OWTA"] + metrics["unknown"]["OWTA"])
+
+
+def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[str],
+                   overrides: list[str]) -> dict[str, list[tuple[dict[str, Any], EffOWTConfig]]]:
+    """Every mode's trials ``(point, config)``; all errors surface here, before training."""
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
+    if trials < 1:
+        raise ConfigError(f"--trials must be >= 1, got {trials}")
+    if budget < len(CURVE_POINTS):
+        raise ConfigError(f"--budget must be >= {len(CURVE_POINTS)} steps, got {budget}")
+    base = world_config(budget, 0, overrides)
+    snapshot = [f"train.snapshot_every={budget // len(CURVE_POINTS)}"] if budget % len(CURVE_POINTS) == 0 else []
+    if not snapshot:
+        raise ConfigError(f"--budget must be a multiple of {len(CURVE_POINTS)} (curve points at 25/50/75/100 %), got {budget}")
+    resolved: dict[str, list[tuple[dict[str, Any], EffOWTConfig]]] = {}
+    for mode, grid in parse_grid(grid_items, modes).items():
+        points = grid_points(grid)
+        if len(points) < trials:
+            raise ConfigError(f"mode {mode}: its grid has {len(points)} points, fewer than --trials {trials}")
+        resolved[mode] = [
+            (point, apply_overrides(base, [f"model.mode={mode}", *snapshot, *_overrides(point)])) for point in points[:trials]
+        ]
+    return resolved
+
+
+def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seeds: int = 3, trials: int = 6,
+                 grid: list[str] = (), data: str | Path | None = None, val_data: str | Path | None = None,
+                 device: str = "cpu", workers: int = 1, overrides: list[str] = ()) -> dict[str, Any]:
+    """Tune every mode on the validation world, then train its chosen setting with
+    ``seeds`` seeds and score it on the test world (see the module docstring)."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides))
     out = Path(out_dir)
-    world = ensure_world(out / "world", data)
-    base = world_config(budget, seed, overrides)
+    test_world = ensure_world(out / "world", data, WORLD_SETTINGS)
+    val_world = ensure_world(out / "val-world", val_data, VALIDATION_WORLD_SETTINGS, needs_train=False)
+    steps = tuple(round(budget * f) for f in CURVE_POINTS)
+    validation = Evaluation("validation", val_world.val_json, steps)
+    test = Evaluation("test", test_world.val_json, (budget,))
     report: dict[str, Any] = {
-        "setup": {"world": str(world.root), "budget_steps": budget, "seed": seed, "device": device,
-                  "backbone": base.model.backbone.name, "overrides": list(overrides)},
+        "protocol": {
+            "validation_seed": describe_world(val_world, needs_train=False)["synth_seed"],
+            "test_seed": describe_world(test_world)["synth_seed"],
+            "budget": budget,
+            "trials_per_mode": trials,
+            "seeds": seeds,
+            "selection": "validation world, mean of known and unknown OWTA at the end of training",
+            "curve_steps": list(steps),
+        },
+        "worlds": {"test": describe_world(test_world), "validation": describe_world(val_world, needs_train=False)},
+        "setup": {"backbone": world_config(budget, 0, overrides).model.backbone.name, "device": device,
+                  "overrides": list(overrides), "grid": list(grid)},
         "modes": {},
+        "tuning": {},
     }
-    for mode in modes:
-        cfg = apply_overrides(base, [f"model.mode={mode}"])
-        print(f"[accuracy] mode {mode}: training {budget} steps, tracking, scoring", flush=True)
-        result = run_experiment_in_subprocess(cfg, world, out / "modes" / mode, device=device, workers=workers)
-        report["modes"][mode] = {k: result[k] for k in ("known", "unknown", "all", "trainable", "total", "peak_mem_bytes", "memory_kind", "train_s")}
-    report["config"] = to_dict(base)
-    atomic_write_json(out / "accuracy.json", report)
-    atomic_write_text(out / "accuracy.md", accuracy_markdown(report))
-    plot_accuracy(report, out / "accuracy.png")
+    if report["protocol"]["validation_seed"] == report["protocol"]["test_seed"]:
+        raise ConfigError("the validation world and the test world have the same synth seed: tuning would read the test world")
+    for mode, mode_trials in resolved.items():
+        report["tuning"][mode] = []
+        for point, cfg in mode_trials:
+            print(f"[accuracy] {mode} trial {point}: {budget} steps, validation curve", flush=True)
+            result = run_experiment_in_subprocess(cfg, test_world, out / "trials" / mode / config_key(cfg),
+                                                  [validation], device=device, workers=workers)
+            report["tuning"][mode].append({"overrides": point, "key": config_key(cfg), "curve": _curve(result, steps)})
+            _write(out, report)
+        best = max(range(len(mode_trials)), key=lambda i: report["tuning"][mode][i]["curve"][-1]["score"])
+        point, cfg = mode_trials[best]
+        runs = []
+        for seed in range(seeds):
+            seeded = apply_overrides(cfg, [f"train.seed={seed}"])
+            folder = out / "trials" / mode / config_key(cfg) if seed == 0 else out / "seeds" / mode / config_key(seeded)
+            print(f"[accuracy] {mode} chosen {point} seed {seed}: test world", flush=True)
+            runs.append(run_experiment_in_subprocess(seeded, test_world, folder, [test], device=device, workers=workers))
+            report["modes"][mode] = _summary(point, runs, budget)
+            _write(out, report)
+    report["config"] = to_dict(world_config(budget, 0, overrides))
+    _write(out, report, final=True)
     return report
 
 
+def _curve(result: dict[str, Any], steps: tuple[int, ...]) -> list[dict[str, Any]]:
+    scores = result["scores"]["validation"]
+    return [
+        {"step": s, "known": scores[str(s)]["known"]["OWTA"], "unknown": scores[str(s)]["unknown"]["OWTA"],
+         "score": _selection_score(scores[str(s)])}
+        for s in steps
+    ]
+
+
+def _summary(point: dict[str, Any], runs: list[dict[str, Any]], budget: int) -> dict[str, Any]:
+    tests = [r["scores"]["test"][str(budget)] for r in runs]
+    summary: dict[str, Any] = {"chosen": point, "seeds": list(range(len(runs)))}
+    for split in ("known", "unknown"):
+        summary[split] = {k: _stats([t[split][k] for t in tests]) for k in METRICS}
+    summary["trainable"] = runs[0]["trainable"]
+    summary["train_s"] = statistics.fmean(r["train_s"] for r in runs)
+    return summary
+
+
+def _write(out: Path, report: dict[str, Any], final: bool = False) -> None:
+    atomic_write_json(out / "accuracy.json", report)
+    atomic_write_text(out / "accuracy.md", accuracy_markdown(report))
+    if final or report["modes"]:
+        plot_accuracy(report, out / "accuracy.png")
+    plot_curves(report, out / "curves.png")
+
+
+def _pm(stat: dict[str, float]) -> str:
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+
+
+def claims(report: dict[str, Any]) -> list[str]:
+    """The issue's target comparisons on the test means, each marked shown only when
+    the difference exceeds the two standard deviations together."""
+    modes = report["modes"]
+    lines = []
+    checks = (("unknown", "side", "full", 0.0), ("unknown", "side", "head", 0.03), ("known", "side", "head", 0.0))
+    for split, a, b, margin in checks:
+        if a not in modes or b not in modes:
+            continue
+        sa, sb = modes[a][split]["OWTA"], modes[b][split]["OWTA"]
+        diff = sa["mean"] - sb["mean"]
+        spread = sa["std"] + sb["std"]
+        target = f"{a} {split} OWTA >= {b}" + (f" + {100 * margin:.0f}" if margin else "")
+        met = "met" if diff >= margin else "NOT met"
+        shown = "shown (difference exceeds the spread)" if abs(diff) > spread else "within the spread"
+        lines.append(f"- {target}: {met} ({100 * diff:+.1f} points; spread {100 * spread:.1f}: {shown})")
+    return lines
+
+
 def accuracy_markdown(report: dict[str, Any]) -> str:
-    """One row per mode: OWTA / D.Re / A.Acc (%) for known and unknown, cost columns."""
-    s = report["setup"]
-    full = report["modes"].get("full", {}).get("trainable")
+    """Results table (test world, mean ± std over seeds), the targets, the tuning table."""
+    p = report["protocol"]
     lines = [
-        f"# Transfer modes on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, seed {s['seed']}, {s['device']})",
+        f"# Transfer modes on MiniOWT ({report['setup']['backbone']}, {p['budget']} steps, "
+        f"{p['trials_per_mode']} trials per mode, {p['seeds']} seeds, {report['setup']['device']})",
         "",
-        "| mode | known OWTA | known D.Re | known A.Acc | unknown OWTA | unknown D.Re | unknown A.Acc | trainable | % of full | peak mem (MiB) | train (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"Tuned on the validation world (synth seed {p['validation_seed']}), reported on the test world "
+        f"(synth seed {p['test_seed']}); selection: {p['selection']}.",
+        "",
+        "| mode | chosen | seeds | known OWTA | known D.Re | known A.Acc | unknown OWTA | unknown D.Re | unknown A.Acc | trainable | train (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode, m in report["modes"].items():
-        cells = [f"{100 * m[split][k]:.1f}" for split in ("known", "unknown") for k in METRICS]
-        pct = f"{100 * m['trainable'] / full:.2f}" if full else "-"
-        lines.append(f"| {mode} | " + " | ".join(cells) + f" | {m['trainable']:,} | {pct} | {m['peak_mem_bytes'] / 2**20:.0f} | {m['train_s']:.0f} |")
+        chosen = ", ".join(f"{k}={v}" for k, v in m["chosen"].items())
+        cells = [_pm(m[split][k]) for split in ("known", "unknown") for k in METRICS]
+        lines.append(f"| {mode} | {chosen} | {len(m['seeds'])} | " + " | ".join(cells) + f" | {m['trainable']:,} | {m['train_s']:.0f} |")
+    if claims(report):
+        lines += ["", "Targets (test world):", *claims(report)]
+    lines += ["", "## Tuning (validation world, seed 0)", "",
+              "| mode | trial | " + " | ".join(f"OWTA k/u @ {s}" for s in p["curve_steps"]) + " | score |",
+              "|---|---|" + "---:|" * (len(p["curve_steps"]) + 1)]
+    for mode, rows in report["tuning"].items():
+        for row in rows:
+            trial = ", ".join(f"{k}={v}" for k, v in row["overrides"].items())
+            cells = [f"{100 * c['known']:.1f} / {100 * c['unknown']:.1f}" for c in row["curve"]]
+            lines.append(f"| {mode} | {trial} | " + " | ".join(cells) + f" | {100 * row['curve'][-1]['score']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
 def plot_accuracy(report: dict[str, Any], path: Path) -> None:
-    """Grouped bars: OWTA for known and unknown per mode."""
+    """Grouped bars: test-world OWTA (mean, std error bar) for known and unknown per mode."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -74,12 +284,35 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     width = 0.38
     for offset, split in ((-width / 2, "known"), (width / 2, "unknown")):
-        values = [100 * report["modes"][m][split]["OWTA"] for m in modes]
-        bars = ax.bar([i + offset for i in range(len(modes))], values, width, label=split)
+        stats = [report["modes"][m][split]["OWTA"] for m in modes]
+        bars = ax.bar([i + offset for i in range(len(modes))], [100 * s["mean"] for s in stats], width,
+                      yerr=[100 * s["std"] for s in stats], capsize=3, label=split)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(modes)), modes)
-    ax.set_ylabel("OWTA (%)")
-    ax.set_title(f"MiniOWT, {report['setup']['budget_steps']} steps")
+    ax.set_ylabel("OWTA (%), mean ± std over seeds")
+    p = report["protocol"]
+    ax.set_title(f"MiniOWT test world, {p['budget']} steps, {p['seeds']} seeds")
     ax.legend()
     fig.tight_layout()
     atomic_save_figure(fig, path, dpi=120)
+
+
+def plot_curves(report: dict[str, Any], path: Path) -> None:
+    """Validation unknown and known OWTA against training steps, one line per trial."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    modes = list(report["tuning"])
+    fig = Figure(figsize=(3.2 * max(1, len(modes)), 3.2))
+    FigureCanvasAgg(fig)
+    for i, mode in enumerate(modes):
+        ax = fig.add_subplot(1, max(1, len(modes)), i + 1)
+        for row in report["tuning"][mode]:
+            label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in row["overrides"].items())
+            ax.plot([c["step"] for c in row["curve"]], [100 * c["unknown"] for c in row["curve"]], marker="o", label=label)
+        ax.set_title(f"{mode}: validation unknown OWTA")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    atomic_save_figure(fig, path, dpi=110)

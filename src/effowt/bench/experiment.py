@@ -1,16 +1,24 @@
-"""One experiment of the accuracy and ablation benchmarks: train on MiniOWT ``train/``,
-track MiniOWT ``val/``, score it with the official TAO_OW OWTA.
+"""One experiment of the accuracy and ablation benchmarks: train on a MiniOWT ``train/``
+split, then track one or more TAO-format evaluation splits and score them with the
+official TAO_OW OWTA, optionally at several points along training.
 
-Each experiment owns a folder. ``train.json`` (the trainer's efficiency report
-and wall time) marks finished training, ``result.json`` (written last,
-atomically) a finished experiment: neither step is ever re-run, and an
-interrupted training resumes from its own checkpoint.
+Each experiment owns a folder::
+
+    out/run/                      the training run (checkpoints, snapshots; not committed)
+    out/train.json                the trainer's efficiency report + wall time: training is done
+    out/scores/<eval>-<step>.json the metrics of one evaluation split at one step
+    out/tracks/                   scratch tracking output (not committed)
+
+Every file is written atomically when its step is finished, and nothing finished is
+ever re-run: an interrupted experiment resumes its training from its own checkpoint
+and skips the scores it already has.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +32,7 @@ from effowt.fileio import atomic_write_json
 
 RESULT_FILE = "result.json"
 TRAIN_FILE = "train.json"
+SPLITS = ("known", "unknown", "all")
 
 
 @dataclass(frozen=True)
@@ -45,65 +54,126 @@ class World:
         return self.root / "val" / "annotations.json"
 
 
-def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device: str = "cpu", workers: int = 1) -> dict[str, Any]:
-    """Train ``cfg`` on ``world``, track and score its val split; return (and write to
-    ``out_dir/result.json``) ``{"known": {...}, "unknown": {...}, "all": {...},
-    "trainable": int, "total": int, "peak_mem_bytes": int, "train_s": float}``."""
-    from effowt.evaluation import evaluate_owta
-    from effowt.tracking.pipeline import track_source
+@dataclass(frozen=True)
+class Evaluation:
+    """Score the run on ``gt_json`` (a TAO json) at each of ``steps`` (the last one
+    is the end of training); ``name`` keys the scores."""
+
+    name: str
+    gt_json: Path
+    steps: tuple[int, ...]
+
+
+def _train(cfg: EffOWTConfig, world: World, out: Path, device: str) -> dict[str, Any]:
     from effowt.training.checkpoint import has_checkpoint
     from effowt.training.trainer import train
 
-    out = Path(out_dir)
-    done = out / RESULT_FILE
-    if done.is_file():
-        return json.loads(done.read_text())
-    run_dir, tracks_dir, trained = out / "run", out / "tracks", out / TRAIN_FILE
+    trained, run_dir = out / TRAIN_FILE, out / "run"
     if trained.is_file():
-        report = json.loads(trained.read_text())
-    else:
-        start = time.perf_counter()
-        report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir), device=device)
-        report["train_s"] = time.perf_counter() - start
-        atomic_write_json(trained, report)
-    track_report = track_source(world.val_json, tracks_dir, run_dir=run_dir, device=device, workers=workers)
-    if track_report.failed:
-        names = ", ".join(o.name for o in track_report.failed)
-        raise RuntimeError(f"{out}: tracking failed for {names}")
-    if track_report.boxes:
-        metrics = evaluate_owta(world.val_json, tracks_dir / "results.json")
+        return json.loads(trained.read_text())
+    start = time.perf_counter()
+    report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir), device=device)
+    report["train_s"] = round(time.perf_counter() - start, 1)
+    atomic_write_json(trained, report)
+    return report
+
+
+def _weights_at(run_dir: Path, step: int, final_step: int, scratch: Path) -> Path:
+    """A run folder whose ``last.safetensors`` holds the weights of ``step``: the run
+    itself at its final step, else ``scratch`` with the run's config and the snapshot."""
+    from effowt.training.checkpoint import CONFIG_FILE, WEIGHTS_FILE, snapshot_file
+
+    if step == final_step:
+        return run_dir
+    snapshot = run_dir / snapshot_file(step)
+    if not snapshot.is_file():
+        raise EffOWTError(f"{run_dir}: no weights snapshot of step {step} ({snapshot.name}; set train.snapshot_every)")
+    scratch.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / CONFIG_FILE, scratch / CONFIG_FILE)
+    shutil.copyfile(snapshot, scratch / WEIGHTS_FILE)
+    return scratch
+
+
+def score(run_dir: Path, gt_json: Path, tracks_dir: Path, device: str = "cpu", workers: int = 1) -> dict[str, Any]:
+    """Track ``gt_json``'s videos with the model of ``run_dir`` and score them:
+    ``{"known"|"unknown"|"all": {"OWTA", "DetRe", "AssA"}, "track_frames_per_s"}``."""
+    from effowt.evaluation import evaluate_owta
+    from effowt.tracking.pipeline import track_source
+
+    if tracks_dir.exists():
+        shutil.rmtree(tracks_dir)
+    report = track_source(gt_json, tracks_dir, run_dir=run_dir, device=device, workers=workers)
+    if report.failed:
+        names = ", ".join(o.name for o in report.failed)
+        raise EffOWTError(f"{run_dir}: tracking {gt_json} failed for {names}")
+    if report.boxes:
+        metrics = evaluate_owta(gt_json, tracks_dir / "results.json")
     else:  # a model that detects nothing scores zero (TrackEval refuses an empty results file)
-        metrics = {split: {"OWTA": 0.0, "DetRe": 0.0, "AssA": 0.0} for split in ("known", "unknown", "all")}
+        metrics = {split: {"OWTA": 0.0, "DetRe": 0.0, "AssA": 0.0} for split in SPLITS}
+    return {**{split: metrics[split] for split in SPLITS}, "track_frames_per_s": report.speed.get("frames_per_s")}
+
+
+def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, evaluations: list[Evaluation],
+                   device: str = "cpu", workers: int = 1) -> dict[str, Any]:
+    """Train ``cfg`` on ``world``'s train split (once), score every evaluation at
+    each of its steps (once each), write and return ``out_dir/result.json`` (which
+    keeps the scores of earlier calls too):
+    ``{"trainable", "total", "peak_mem_bytes", "memory_kind", "train_s",
+    "scores": {eval name: {str(step): metrics}}}``."""
+    out = Path(out_dir)
+    report = _train(cfg, world, out, device)
+    final_step = cfg.train.max_steps
+    done = out / RESULT_FILE
+    scores: dict[str, dict[str, Any]] = json.loads(done.read_text())["scores"] if done.is_file() else {}
+    for ev in evaluations:
+        scores.setdefault(ev.name, {})
+        for step in ev.steps:
+            path = out / "scores" / f"{ev.name}-{step:06d}.json"
+            if not path.is_file():
+                run_dir = _weights_at(out / "run", step, final_step, out / "snapshot")
+                atomic_write_json(path, score(run_dir, ev.gt_json, out / "tracks", device, workers))
+            scores[ev.name][str(step)] = json.loads(path.read_text())
     result = {
-        **metrics,
         "trainable": report["trainable"],
         "total": report["total"],
         "peak_mem_bytes": report["peak_mem_bytes"],
         "memory_kind": report["memory_kind"],
-        "train_s": round(report["train_s"], 1),
-        "track_frames_per_s": track_report.speed.get("frames_per_s"),
+        "train_s": report["train_s"],
+        "scores": scores,
     }
     atomic_write_json(done, result)
     return result
 
 
-def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str | Path, device: str = "cpu",
-                                 workers: int = 1) -> dict[str, Any]:
+def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str | Path, evaluations: list[Evaluation],
+                                 device: str = "cpu", workers: int = 1) -> dict[str, Any]:
     """:func:`run_experiment` in a fresh Python process, so that its peak memory
     (process RSS on CPU) belongs to this experiment alone and not to the runs
-    before it; returns the same result."""
+    before it; returns the same result. A ``result.json`` that already holds every
+    asked score is returned without starting a process."""
     out = Path(out_dir)
     done = out / RESULT_FILE
-    if not done.is_file():
-        job = {"config": to_dict(cfg), "world": str(world.root), "out": str(out), "device": device, "workers": workers}
-        proc = subprocess.run([sys.executable, "-m", "effowt.bench.experiment", json.dumps(job)],
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        if proc.returncode != 0 or not done.is_file():
-            raise EffOWTError(f"{out}: experiment failed (exit status {proc.returncode}; its output is above)")
+    if done.is_file():
+        result = json.loads(done.read_text())
+        if all(str(step) in result["scores"].get(e.name, {}) for e in evaluations for step in e.steps):
+            return result
+    job = {
+        "config": to_dict(cfg),
+        "world": str(world.root),
+        "out": str(out),
+        "evaluations": [{"name": e.name, "gt_json": str(e.gt_json), "steps": list(e.steps)} for e in evaluations],
+        "device": device,
+        "workers": workers,
+    }
+    proc = subprocess.run([sys.executable, "-m", "effowt.bench.experiment", json.dumps(job)],
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if proc.returncode != 0 or not done.is_file():
+        raise EffOWTError(f"{out}: experiment failed (exit status {proc.returncode}; its output is above)")
     return json.loads(done.read_text())
 
 
 if __name__ == "__main__":
     job = json.loads(sys.argv[1])
+    evals = [Evaluation(e["name"], Path(e["gt_json"]), tuple(e["steps"])) for e in job["evaluations"]]
     run_experiment(from_dict(EffOWTConfig, job["config"], "experiment job"), World(Path(job["world"])), job["out"],
-                   device=job["device"], workers=job["workers"])
+                   evals, device=job["device"], workers=job["workers"])

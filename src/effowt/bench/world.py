@@ -1,13 +1,23 @@
-"""The MiniOWT benchmark world and the base config the accuracy and ablation benchmarks share.
+"""The MiniOWT benchmark worlds and the base config the accuracy and ablation benchmarks share.
 
-The world is generated once per output folder with fixed settings (or an existing
-``effowt synth`` folder is used via ``--data``) so that every mode / variant / seed
-trains on the same images and is scored on the same val split.
+Worlds are generated once per output folder with fixed ``effowt synth`` settings (or
+an existing ``effowt synth`` folder is used via ``--data`` / ``--val-data``) so that
+every mode / variant / seed trains on the same images and is scored on the same
+videos. Two worlds, never mixed up:
+
+* the **test world** (synth seed 0): its ``train/`` split trains every run, its
+  ``val/`` videos give the reported numbers;
+* the **validation world** (synth seed 1, videos only): the accuracy benchmark's
+  tuning scores its trials here, so tuning never reads the test videos.
+
+Reports name a world by its synth settings (:func:`describe_world`), never by a path.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from effowt.bench.experiment import World
 from effowt.config import EffOWTConfig, apply_overrides, load_config
@@ -15,25 +25,41 @@ from effowt.errors import DataError
 
 # `effowt synth --out DIR --seed 0 --size 128 --train-images 1000 --pretrain-images 0 --val-videos 8 --frames 40`
 WORLD_SETTINGS = dict(seed=0, size=128, train_images=1000, pretrain_images=0, val_videos=8, frames=40)
+# `effowt synth --out DIR --seed 1 --size 128 --train-images 0 --pretrain-images 0 --val-videos 8 --frames 40`
+VALIDATION_WORLD_SETTINGS = {**WORLD_SETTINGS, "seed": 1, "train_images": 0}
 BENCH_PRESET = "miniowt"
 
 
-def ensure_world(folder: Path, data: str | Path | None) -> World:
-    """The benchmark world: ``data`` when given (it must hold train/ and val/), else
-    ``folder``, generated with :data:`WORLD_SETTINGS` unless already there."""
+def ensure_world(folder: Path, data: str | Path | None, settings: dict[str, int] = WORLD_SETTINGS,
+                 needs_train: bool = True) -> World:
+    """A benchmark world: ``data`` when given (it must hold val/, and train/ when
+    ``needs_train``), else ``folder``, generated with ``settings`` unless already there."""
     from effowt.data.miniowt import generate_miniowt
 
-    if data is not None:
-        world = World(Path(data))
-        for path in (world.train_json, world.val_json):
-            if not path.is_file():
-                raise DataError(f"{world.root}: not a MiniOWT folder ({path} missing; make one with `effowt synth`)")
-        return world
-    world = World(folder)
-    if not world.val_json.is_file():
-        print(f"[bench] generating the MiniOWT world in {folder}", flush=True)
-        generate_miniowt(folder, **WORLD_SETTINGS)
+    world = World(Path(data) if data is not None else folder)
+    if data is None and not world.val_json.is_file():
+        print(f"[bench] generating the MiniOWT world (synth seed {settings['seed']}) in {folder}", flush=True)
+        generate_miniowt(folder, **settings)
+    for path in (world.train_json, world.val_json) if needs_train else (world.val_json,):
+        if not path.is_file():
+            raise DataError(f"{world.root}: not a MiniOWT folder ({path} missing; make one with `effowt synth`)")
     return world
+
+
+def describe_world(world: World, needs_train: bool = True) -> dict[str, Any]:
+    """``{"synth_seed", "size", "train_images", "val_videos", "frames"}`` read from the
+    world's own json files: what ``effowt synth`` arguments remake it."""
+    val = json.loads(world.val_json.read_text())
+    frames = [img["frame_index"] for img in val["images"]]
+    record: dict[str, Any] = {
+        "synth_seed": val.get("info", {}).get("seed"),
+        "size": val["images"][0]["width"] if val["images"] else None,
+        "val_videos": len(val["videos"]),
+        "frames": max(frames) + 1 if frames else 0,
+    }
+    if needs_train:
+        record["train_images"] = len(json.loads(world.train_json.read_text())["images"])
+    return record
 
 
 def world_config(budget: int, seed: int, overrides: list[str] | tuple[str, ...] = ()) -> EffOWTConfig:

@@ -34,14 +34,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--world", default="mini", choices=["mini"], help="the benchmark world (MiniOWT)")
         p.add_argument("--data", default=None, help="an existing `effowt synth` folder (default: generate one in OUT/world)")
-        p.add_argument("--budget", type=int, default=300, help="training steps per run")
+        p.add_argument("--budget", type=int, default=1500 if name == "accuracy" else 1000, help="training steps per run")
         p.add_argument("--out", default=f"benchmarks/{name}", help="output folder (finished runs are reused)")
         p.add_argument("--device", default="cpu")
         p.add_argument("--workers", type=int, default=1, help="tracking processes per run")
         p.add_argument("overrides", nargs="*", help="config overrides key=value (applied to every run)")
-    sub.choices["accuracy"].add_argument("--modes", default="side,head,full,lora")
-    sub.choices["accuracy"].add_argument("--seed", type=int, default=0)
-    sub.choices["ablation"].add_argument("--variants", default=None, help="comma-separated names (default: all)")
+    acc = sub.choices["accuracy"]
+    acc.add_argument("--modes", default="side,head,full,lora")
+    acc.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of each mode's chosen setting (test world)")
+    acc.add_argument("--trials", type=int, default=6, help="tuning trials per mode (the first N points of its grid)")
+    acc.add_argument("--grid", action="append", default=[], metavar="[MODE:]KEY=V1,V2",
+                     help="replace or add a tuning axis (repeatable; without MODE: every mode)")
+    acc.add_argument("--val-data", default=None,
+                     help="an existing `effowt synth` folder for the validation world (default: generate OUT/val-world)")
+    sub.choices["ablation"].add_argument("--variants", default=None,
+                                         help="comma-separated names (default: the claim-by-claim set; 'all': every variant)")
     sub.choices["ablation"].add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant")
 
 
@@ -66,14 +73,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.bench == "accuracy":
         from effowt.bench.accuracy import accuracy_markdown, run_accuracy
 
-        report = run_accuracy(args.out, _names(args.modes), args.budget, args.seed, args.data, args.device,
-                              args.workers, args.overrides)
+        report = run_accuracy(args.out, _names(args.modes), args.budget, seeds=args.seeds, trials=args.trials,
+                              grid=args.grid, data=args.data, val_data=args.val_data, device=args.device,
+                              workers=args.workers, overrides=args.overrides)
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
-        from effowt.bench.ablation import VARIANTS, ablation_markdown, run_ablation
+        from effowt.bench.ablation import CORE_VARIANTS, VARIANTS, ablation_markdown, run_ablation
 
-        names = _names(args.variants) if args.variants else list(VARIANTS)
+        names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else CORE_VARIANTS
         report = run_ablation(args.out, names, args.seeds, args.budget, args.data, args.device, args.workers,
                               args.overrides)
         print(ablation_markdown(report))

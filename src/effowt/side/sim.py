@@ -40,6 +40,14 @@ Our choices (the paper is silent):
   from dense. ``dense`` = one full token-mixing linear map over all ``N^2`` grid
   tokens (``N^2 x N^2`` weights, the ``mlp_dense`` ablation); it is a single
   linear layer like the sparse branches, so the ablation changes only sparsity.
+  ``random`` = ``lines`` on randomly shuffled tokens: a fixed random permutation
+  of the ``N^2`` grid tokens (seed 0, the same in every block) is applied before
+  the four line mixers and undone after them, so the tokens interact through
+  the same weights and as many pairs as with ``lines`` (a token gets the
+  partners of the grid position it is shuffled to), but with partners
+  scattered over the map instead of on its lines: the check of
+  whether the *directional* structure of the sparsity matters (the seed's own
+  suggestion; the ``sim_random`` ablation).
 """
 
 from __future__ import annotations
@@ -53,7 +61,8 @@ from torch import Tensor, nn
 
 from effowt.side.layers import Pointwise, resize
 
-SIM_PATTERNS = ("lines", "axial", "wide", "dense")
+SIM_PATTERNS = ("lines", "axial", "wide", "dense", "random")
+RANDOM_PATTERN_SEED = 0
 _LINES = ("vertical", "horizontal", "diagonal", "anti_diagonal")
 
 
@@ -144,6 +153,22 @@ class DenseMix(nn.Module):
         return self.linear(x.flatten(-2)).view_as(x)
 
 
+class PermutedMix(nn.Module):
+    """``mixer`` applied to the grid's tokens in a fixed random order: ``[B, C, N, N] -> same``,
+    ``out = unpermute(mixer(permute(x)))`` (the ``random`` pattern)."""
+
+    def __init__(self, mixer: nn.Module, n: int, seed: int = RANDOM_PATTERN_SEED) -> None:
+        super().__init__()
+        self.mixer = mixer
+        order = torch.randperm(n * n, generator=torch.Generator().manual_seed(seed))
+        self.register_buffer("order", order, persistent=False)
+        self.register_buffer("inverse", torch.argsort(order), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        shuffled = x.flatten(-2)[..., self.order].view_as(x)
+        return self.mixer(shuffled).flatten(-2)[..., self.inverse].view_as(x)
+
+
 def _build_mixers(pattern: str, n: int, band: int) -> list[nn.Module]:
     if pattern == "lines":
         return [LineMix(n, d) for d in _LINES]
@@ -153,6 +178,8 @@ def _build_mixers(pattern: str, n: int, band: int) -> list[nn.Module]:
         return [LineMix(n, d, band) for d in _LINES]
     if pattern == "dense":
         return [DenseMix(n)]
+    if pattern == "random":
+        return [PermutedMix(LineMix(n, d), n) for d in _LINES]
     raise ValueError(f"SideConfig.sim_pattern must be one of {', '.join(SIM_PATTERNS)}, got {pattern!r}")
 
 

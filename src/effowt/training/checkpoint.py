@@ -159,6 +159,11 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> dict[str, Any]:
     return {**metadata, "step": step, "backbone": identity}
 
 
+def snapshot_file(step: int) -> str:
+    """File name of the weights snapshot of ``step`` (``train.snapshot_every``)."""
+    return f"step{step:06d}.safetensors"
+
+
 def save_run(run_dir: str | Path, model: torch.nn.Module, cfg: EffOWTConfig, step: int = 0) -> Path:
     """Write ``config.yaml`` and ``last.safetensors`` of ``model`` into ``run_dir``
     (created if needed), loadable with :func:`load_run`. Returns ``run_dir``."""

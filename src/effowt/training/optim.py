@@ -24,6 +24,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
     for key in positive:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg, key)}")
+    if cfg.snapshot_every < 0:
+        raise ConfigError(f"train.snapshot_every must be >= 0 (0: no snapshots), got {cfg.snapshot_every}")
     if cfg.warmup_steps < 0:
         raise ConfigError(f"train.warmup_steps must be >= 0, got {cfg.warmup_steps}")
     if cfg.lr <= 0:

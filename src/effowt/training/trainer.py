@@ -46,7 +46,9 @@ from effowt.training.checkpoint import (
     load_weights,
     rng_state,
     save_checkpoint,
+    save_weights,
     set_rng_state,
+    snapshot_file,
 )
 from effowt.training.distributed import DistEnv, all_reduce_mean, barrier, distributed
 from effowt.training.efficiency import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
@@ -347,6 +349,8 @@ class Trainer:
                     window = []
                 if self.step % tcfg.checkpoint_every == 0:
                     self.checkpoint()
+                if tcfg.snapshot_every and self.step % tcfg.snapshot_every == 0 and self.env.is_main:
+                    save_weights(self.run_dir / snapshot_file(self.step), self.model, self.step, self.identity)
         if self.saved_step != self.step:
             self.checkpoint()
         report = self._efficiency("end", timer)
