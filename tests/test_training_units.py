@@ -30,6 +30,7 @@ from effowt.training.optim import (
     build_optimizer,
     build_scheduler,
     lr_factor,
+    per_process_batch,
     validate_train_config,
     weighted_loss,
 )
@@ -90,12 +91,23 @@ def test_lr_step_schedule_milestones() -> None:
 
 
 @pytest.mark.parametrize(
-    "key,value", [("schedule", "linear"), ("amp", "fp8"), ("accumulate", 0), ("lr", 0.0), ("backbone_lr_mult", 0.0)]
+    "key,value",
+    [("schedule", "linear"), ("amp", "fp8"), ("accumulate", 0), ("lr", 0.0), ("backbone_lr_mult", 0.0),
+     ("global_batch", 0)],
 )
 def test_bad_train_values_rejected(key: str, value: object) -> None:
     cfg = TrainConfig(**{key: value})
     with pytest.raises(ConfigError, match=f"train.{key}"):
         validate_train_config(cfg)
+
+
+def test_global_batch_splits_over_processes_and_micro_batches() -> None:
+    assert per_process_batch(TrainConfig(batch_size=3), 8) == 3  # no global batch: per process as given
+    cfg = TrainConfig(batch_size=3, global_batch=8)
+    assert [per_process_batch(cfg, w) for w in (1, 2, 4, 8)] == [8, 4, 2, 1]
+    assert per_process_batch(TrainConfig(global_batch=8, accumulate=2), 2) == 2
+    with pytest.raises(ConfigError, match="train.global_batch=8 .* 3 process"):
+        per_process_batch(cfg, 3)
 
 
 def test_no_weight_decay_on_norms_biases_and_gates() -> None:

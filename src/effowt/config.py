@@ -173,13 +173,19 @@ class TrainConfig:
     :func:`effowt.training.optim.param_groups`). ``schedule`` is ``cosine`` or ``step``; ``amp`` is ``none``,
     ``bf16`` or ``fp16`` (fp16/bf16 autocast only on CUDA). ``batch_size`` is images
     per process and micro-batch (each gives two views); ``accumulate`` micro-batches
-    make one optimizer step. ``clip_grad <= 0`` disables clipping.
+    make one optimizer step. ``global_batch``, when set, is the images of one
+    optimizer step over all processes and micro-batches, and replaces ``batch_size``:
+    each process then takes ``global_batch / (WORLD_SIZE * accumulate)`` per
+    micro-batch (it must divide evenly; see
+    :func:`effowt.training.optim.per_process_batch`), so a recipe keeps its batch
+    on any number of GPUs. ``clip_grad <= 0`` disables clipping.
     ``ddp_find_unused`` is DistributedDataParallel's ``find_unused_parameters``
     (needed only if some trainable parameter gets no gradient in a step).
     ``snapshot_every > 0`` also keeps the trainable weights of every multiple of
     that many steps as ``step<N>.safetensors`` (to score a run along training)."""
 
     batch_size: int = 4
+    global_batch: int | None = None
     max_steps: int = 1000
     lr: float = 2e-4
     backbone_lr_mult: float = 0.1

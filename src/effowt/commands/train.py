@@ -7,11 +7,13 @@ Also the entry of multi-process training:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from effowt.config import TRANSFER_MODES, load_config
+from effowt.config import TRANSFER_MODES, EffOWTConfig, load_config
 from effowt.errors import ConfigError
 from effowt.training.checkpoint import CONFIG_FILE
+from effowt.training.dryrun import dry_run
 from effowt.training.trainer import train
 
 
@@ -26,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out exactly")
     parser.add_argument("--backbone-weights", help="local backbone weight file (overrides model.backbone.weights)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="resolve the run and print it (parameters, batch per process for $WORLD_SIZE, steps, images seen, "
+        "epochs, learning rate per group, outputs), then exit: builds on the meta device, reads the json only "
+        "to count its images, opens no image or weight file, writes nothing; exit 1 with one line per missing path",
+    )
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",
         help="config overrides after the options, values parsed as YAML, e.g. train.lr=0.0001 train.accumulate=2",
@@ -45,5 +53,15 @@ def run(args: argparse.Namespace) -> int:
         cfg.train.max_steps = args.max_steps
     if args.backbone_weights is not None:
         cfg.model.backbone.weights = args.backbone_weights
+    if args.dry_run:
+        return _dry_run(cfg, args)
     train(cfg, args.data, args.images, args.out, resume=args.resume, device=args.device)
     return 0
+
+
+def _dry_run(cfg: EffOWTConfig, args: argparse.Namespace) -> int:
+    lines, problems = dry_run(cfg, args.data, args.images, args.out, resume=args.resume)
+    print("\n".join(lines))
+    for problem in problems:
+        print(f"effowt train --dry-run: {problem}", file=sys.stderr)
+    return 1 if problems else 0

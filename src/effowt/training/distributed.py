@@ -1,7 +1,9 @@
 """Process-group set-up for ``torchrun`` (DistributedDataParallel).
 
 ``torchrun --nproc_per_node=K -m effowt train ...`` sets ``RANK``, ``WORLD_SIZE``
-and ``LOCAL_RANK`` (plus ``MASTER_ADDR``/``MASTER_PORT``) in every process; a plain
+and ``LOCAL_RANK`` (plus ``MASTER_ADDR``/``MASTER_PORT``) in every process, and every
+such process joins a process group and trains under DistributedDataParallel --
+also ``--nproc_per_node=1``, so one GPU runs the same code path as eight. A plain
 ``effowt train`` has none of them and runs as a world of one without a process
 group. The backend is NCCL on CUDA and gloo on CPU. Rank 0 alone logs, shows
 progress and writes checkpoints; :func:`barrier` keeps the others in step around
@@ -23,18 +25,20 @@ from effowt.errors import ConfigError
 
 @dataclass(frozen=True)
 class DistEnv:
-    """Where this process sits: its rank in a world of ``world_size`` processes and
-    the device it trains on (``cuda:<local_rank>`` under torchrun on GPUs)."""
+    """Where this process sits: its rank in a world of ``world_size`` processes,
+    the device it trains on (``cuda:<local_rank>`` under torchrun on GPUs) and
+    whether it is in a process group (``group``)."""
 
     rank: int
     world_size: int
     local_rank: int
     device: torch.device
+    group: bool = False
 
     @property
     def enabled(self) -> bool:
-        """True when a process group is running (more than one process)."""
-        return self.world_size > 1
+        """True when a process group is running (under torchrun, or more than one process)."""
+        return self.group
 
     @property
     def is_main(self) -> bool:
@@ -52,6 +56,17 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
 
 
+def env_world_size() -> int:
+    """``WORLD_SIZE`` from the environment (1 when unset, as in a plain ``effowt train``)."""
+    return _env_int("WORLD_SIZE", 1)
+
+
+def launched() -> bool:
+    """True when a launcher such as torchrun set the ``env://`` rendezvous
+    variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)."""
+    return all(name in os.environ for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
 def resolve_device(device: str | None) -> str:
     """``"cpu"`` or ``"cuda"``; ``None`` picks CUDA when available."""
     if device is None:
@@ -65,9 +80,10 @@ def resolve_device(device: str | None) -> str:
 
 def init_distributed(device: str | None = None) -> DistEnv:
     """Read ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and start the process group when
-    the world has more than one process (NCCL on CUDA, gloo on CPU)."""
+    a launcher started this process or the world has more than one process (NCCL
+    on CUDA, gloo on CPU)."""
     kind = resolve_device(device)
-    world_size = _env_int("WORLD_SIZE", 1)
+    world_size = env_world_size()
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)
     if kind == "cuda":
@@ -75,14 +91,15 @@ def init_distributed(device: str | None = None) -> DistEnv:
         torch_device = torch.device("cuda", local_rank)
     else:
         torch_device = torch.device("cpu")
-    if world_size > 1 and not dist.is_initialized():
+    group = world_size > 1 or launched()
+    if group and not dist.is_initialized():
         dist.init_process_group(
             backend="nccl" if kind == "cuda" else "gloo",
             rank=rank,
             world_size=world_size,
             device_id=torch_device if kind == "cuda" else None,
         )
-    return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=torch_device)
+    return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=torch_device, group=group)
 
 
 def barrier(env: DistEnv) -> None:

@@ -26,6 +26,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg, key)}")
     if cfg.snapshot_every < 0:
         raise ConfigError(f"train.snapshot_every must be >= 0 (0: no snapshots), got {cfg.snapshot_every}")
+    if cfg.global_batch is not None and cfg.global_batch < 1:
+        raise ConfigError(f"train.global_batch must be >= 1 or null, got {cfg.global_batch}")
     if cfg.warmup_steps < 0:
         raise ConfigError(f"train.warmup_steps must be >= 0, got {cfg.warmup_steps}")
     if cfg.lr <= 0:
@@ -38,6 +40,22 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"train.amp must be one of {AMP_MODES}, got {cfg.amp!r}")
     if any(not 0.0 <= m <= 1.0 for m in cfg.step_milestones):
         raise ConfigError(f"train.step_milestones are fractions of max_steps in [0, 1], got {cfg.step_milestones}")
+
+
+def per_process_batch(cfg: TrainConfig, world_size: int) -> int:
+    """Images per process and micro-batch in a world of ``world_size`` processes:
+    ``train.batch_size``, or with ``train.global_batch`` set,
+    ``global_batch / (world_size * accumulate)`` (``ConfigError`` unless it divides
+    evenly: a silently different batch would change the recipe)."""
+    if cfg.global_batch is None:
+        return cfg.batch_size
+    share = world_size * cfg.accumulate
+    if cfg.global_batch % share:
+        raise ConfigError(
+            f"train.global_batch={cfg.global_batch} does not split evenly over {world_size} process(es) "
+            f"x train.accumulate={cfg.accumulate}; choose a WORLD_SIZE and accumulate whose product divides it"
+        )
+    return cfg.global_batch // share
 
 
 def weighted_loss(losses: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor:

@@ -53,7 +53,14 @@ from effowt.training.checkpoint import (
 from effowt.training.distributed import DistEnv, all_reduce_mean, barrier, distributed
 from effowt.training.efficiency import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
 from effowt.training.loader import EpochLoader
-from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, validate_train_config, weighted_loss
+from effowt.training.optim import (
+    LOSS_TERMS,
+    build_optimizer,
+    build_scheduler,
+    per_process_batch,
+    validate_train_config,
+    weighted_loss,
+)
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -156,6 +163,7 @@ class Trainer:
         self.cfg = cfg
         self.env = env
         self.run_dir = Path(run_dir)
+        self.batch_size = per_process_batch(tcfg, env.world_size)
         self.model = model.to(env.device)
         named = self.model.named_trainable_parameters()
         self.params = [p for _, p in named]
@@ -168,7 +176,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(env.device.type, enabled=self.amp_dtype is torch.float16)
         self.loader = EpochLoader(
             dataset,
-            batch_size=tcfg.batch_size,
+            batch_size=self.batch_size,
             collate_fn=collate_fn,
             seed=tcfg.seed,
             rank=env.rank,
@@ -250,7 +258,7 @@ class Trainer:
             "mode": self.cfg.model.mode,
             "device": str(self.env.device),
             "world_size": self.env.world_size,
-            "batch_size": self.cfg.train.batch_size,
+            "batch_size": self.batch_size,
             "amp": self.cfg.train.amp if self.amp_dtype is not None else "none",
             **parameter_counts(self.model),
             **peak_memory(self.env.device),
@@ -386,6 +394,7 @@ def train(
     """
     validate_train_config(cfg.train)
     with distributed(device) as env:
+        per_process_batch(cfg.train, env.world_size)  # a batch that does not split fails before any work
         run_dir = Path(run_dir)
         if env.is_main:
             prepare_run_dir(run_dir, resume)
