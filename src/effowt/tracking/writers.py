@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from effowt.errors import DataError
-from effowt.fileio import atomic_write_text
+from effowt.fileio import atomic_write_text, atomic_writer
 from effowt.tracking.association import Track
 
 TAO_FIELDS = ("video_id", "image_id", "track_id", "bbox", "score", "category_id")
@@ -47,9 +47,17 @@ def tao_records(tracks: Iterable[Track], video_id: int, image_id: int) -> list[d
             for t in tracks]
 
 
-def write_tao_results(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
-    """Write a flat TAO results list atomically."""
-    atomic_write_text(path, json.dumps(records, separators=(",", ":")) + "\n")
+def write_tao_results(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
+    """Write a flat TAO results list atomically, streamed record by record (the same
+    bytes as ``json.dumps(list(records))``); returns the number of records."""
+    count = 0
+    with atomic_writer(path) as f:
+        f.write(b"[")
+        for rec in records:
+            f.write((b"," if count else b"") + json.dumps(rec, separators=(",", ":")).encode())
+            count += 1
+        f.write(b"]\n")
+    return count
 
 
 def read_tao_results(path: str | os.PathLike) -> list[dict[str, Any]]:
