@@ -25,6 +25,7 @@ from effowt.errors import DataError
 from effowt.fileio import atomic_write_text, atomic_writer
 from effowt.tracking.association import Track
 
+MAX_BOX_PX = 1e6  # no frame is a million pixels wide: larger box values are corrupt
 TAO_FIELDS = ("video_id", "image_id", "track_id", "bbox", "score", "category_id")
 
 
@@ -121,7 +122,7 @@ def read_mot(path: str | os.PathLike) -> dict[int, list[Track]]:
             x, y, w, h, score = (float(v) for v in parts[2:7])
         except (ValueError, IndexError):
             raise DataError(f"{path}:{n}: expected frame,id,x,y,w,h,score,..., got {line!r}") from None
-        if frame < 1 or not all(map(math.isfinite, (x, y, w, h, score))):
+        if frame < 1 or not all(math.isfinite(v) and abs(v) <= MAX_BOX_PX for v in (x, y, w, h, score)):
             raise DataError(f"{path}:{n}: bad frame number or non-finite value in {line!r}")
         out.setdefault(frame - 1, []).append(
             Track(track_id=track_id, box=xywh_to_xyxy([x, y, w, h]), score=score))
