@@ -144,3 +144,24 @@ def test_track_command_source_not_found(tmp_path, capsys):
 
     assert main(["track", "--source", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o")]) == 2
     assert "nope.mp4" in capsys.readouterr().err
+
+
+def test_partial_file_is_appended_in_chunks_and_a_crash_loses_at_most_one(tmp_path):
+    class CrashAtFrame5(OneBoxModel):
+        calls = 0
+
+        def __call__(self, images):
+            self.calls += 1
+            if self.calls == 6:
+                raise RuntimeError("power cut")
+            return super().__call__(images)
+
+    tracker = Tracker(CrashAtFrame5(), TrackerConfig(), image_size=48)
+    with pytest.raises(RuntimeError, match="power cut"):
+        track_video(tracker, FakeVideo("long", 1, 9, 0), 0, tmp_path, chunk_frames=2)
+    part = read_partial(tmp_path / "partial" / "1-long.jsonl")
+    assert not part.done  # unfinished: --resume tracks it again
+    chunks = list(part.chunks())
+    assert [c["frames"] for c in chunks] == [2, 2]  # frames 0-3 on disk, frame 4 (one chunk) lost
+    assert [r["image_id"] for c in chunks for r in c["results"]] == [100, 101, 102, 103]
+    assert chunks[1]["mot"].startswith("3,1,")
