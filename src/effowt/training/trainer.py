@@ -32,7 +32,7 @@ from tqdm import tqdm
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, Interrupted, WeightsError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
+from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error
 from effowt.training.checkpoint import (
     CONFIG_FILE,
     EFFICIENCY_FILE,
@@ -248,8 +248,12 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.env.is_main:
-            with open(self.run_dir / METRICS_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            path = self.run_dir / METRICS_FILE
+            try:
+                with open(path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as err:
+                raise output_error(path, err) from None
 
     def _efficiency(self, phase: str, timer: StepTimer) -> dict[str, Any]:
         report = {
