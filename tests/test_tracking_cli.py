@@ -38,7 +38,7 @@ def test_track_tao_split_with_workers_then_eval(world, tmp_path):
         per_image.setdefault(r["image_id"], []).append(r["track_id"])
     assert max(len(v) for v in per_image.values()) <= 5
     assert all(len(set(v)) == len(v) for v in per_image.values())
-    names = sorted(p.stem for p in (out / "partial").iterdir())
+    names = sorted(p.stem for p in (out / "partial").glob("*.jsonl"))
     assert len(names) == 2
     assert sorted(p.stem for p in (out / "mot").iterdir()) == names
     assert sorted(p.stem for p in (out / "render").iterdir()) == names

@@ -11,6 +11,7 @@ import torch
 from effowt.config import TrackerConfig
 from effowt.errors import DataError
 from effowt.tracking import Track, Tracker
+from effowt.tracking.partial import read_partial
 from effowt.tracking.pipeline import finish, track_video, track_videos
 from effowt.tracking.render import VideoWriter, draw_tracks, track_color
 from effowt.tracking.writers import (read_mot, read_tao_results, tao_records, tracks_by_image,
@@ -113,13 +114,14 @@ def test_crash_in_one_video_keeps_the_others(tmp_path):
     outcomes = track_videos(tracker, enumerate(videos), tmp_path)
     assert [o.ok for o in outcomes] == [True, False, True]
     assert "decoder exploded" in outcomes[1].error
-    assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == ["a-one.json", "a-three.json"]
+    done = {p.name: read_partial(p).done for p in (tmp_path / "partial").iterdir()}
+    assert done == {"1-a-one.jsonl": True, "2-a-two.jsonl": False, "3-a-three.jsonl": True}
     report = finish(tmp_path, outcomes, wall_s=1.0)
     assert [v.name for v in report.failed] == ["a/two"]
     results = read_tao_results(tmp_path / "results.json")
     assert {r["video_id"] for r in results} == {1, 3} and len(results) == 5
     assert {(r["video_id"], r["track_id"]) for r in results} == {(1, 1), (3, 2)}  # unique over split
-    assert (tmp_path / "mot" / "a-three.txt").read_text().startswith("1,1,")
+    assert (tmp_path / "mot" / "3-a-three.txt").read_text().startswith("1,1,")
     speed = json.loads((tmp_path / "speed.json").read_text())
     assert speed["frames"] == 5
     assert set(speed["per_frame_ms"]) == {"preprocess", "model", "association", "io", "total"}
@@ -132,9 +134,9 @@ def test_empty_video_and_synthetic_ids(tmp_path):
         track_video(tracker, FakeVideo("empty", None, 0, 0), 0, tmp_path)
     outcome = track_video(tracker, FakeVideo("clip", None, 2, 0), 4, tmp_path, render=True)
     assert outcome.synthetic_ids and outcome.video_id == 5
-    part = json.loads((tmp_path / "partial" / "clip.json").read_text())
-    assert [r["image_id"] for r in part["results"]] == [5_000_001, 5_000_002]
-    assert (tmp_path / "render" / "clip.mp4").stat().st_size > 0
+    part = read_partial(tmp_path / "partial" / "5-clip.jsonl")
+    assert part.done and [r["image_id"] for c in part.chunks() for r in c["results"]] == [5_000_001, 5_000_002]
+    assert (tmp_path / "render" / "5-clip.mp4").stat().st_size > 0
 
 
 def test_track_command_source_not_found(tmp_path, capsys):
@@ -142,3 +144,24 @@ def test_track_command_source_not_found(tmp_path, capsys):
 
     assert main(["track", "--source", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o")]) == 2
     assert "nope.mp4" in capsys.readouterr().err
+
+
+def test_partial_file_is_appended_in_chunks_and_a_crash_loses_at_most_one(tmp_path):
+    class CrashAtFrame5(OneBoxModel):
+        calls = 0
+
+        def __call__(self, images):
+            self.calls += 1
+            if self.calls == 6:
+                raise RuntimeError("power cut")
+            return super().__call__(images)
+
+    tracker = Tracker(CrashAtFrame5(), TrackerConfig(), image_size=48)
+    with pytest.raises(RuntimeError, match="power cut"):
+        track_video(tracker, FakeVideo("long", 1, 9, 0), 0, tmp_path, chunk_frames=2)
+    part = read_partial(tmp_path / "partial" / "1-long.jsonl")
+    assert not part.done  # unfinished: --resume tracks it again
+    chunks = list(part.chunks())
+    assert [c["frames"] for c in chunks] == [2, 2]  # frames 0-3 on disk, frame 4 (one chunk) lost
+    assert [r["image_id"] for c in chunks for r in c["results"]] == [100, 101, 102, 103]
+    assert chunks[1]["mot"].startswith("3,1,")

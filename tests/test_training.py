@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -289,3 +291,49 @@ def test_load_run_resolves_relative_backbone_weights_and_checks_identity(tmp_pat
     save_file({k: v + 1 for k, v in backbone_state.items()}, run / "backbone.safetensors")
     with pytest.raises(WeightsError, match=r"last\.safetensors: trained with backbone weights sha256"):
         load_run(run)
+
+
+def test_resume_keeps_the_runs_settings_unless_a_change_is_allowed(coco, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(train_args(coco, run, "--max-steps", "2")) == 0
+    saved = (run / CONFIG_FILE).read_bytes()
+    capsys.readouterr()
+    for options, overrides, message in [
+        (("--max-steps", "3", "--resume"), (), "train.max_steps 2 -> 3; pass --allow-config-change"),
+        (("--resume",), ("train.lr=0.5",), "train.lr 0.0002 -> 0.5"),
+        (("--resume", "--allow-config-change", "model.head.reid_dim"), ("model.head.reid_dim=16",), "cannot resume with different settings: model.head.reid_dim"),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(train_args(coco, run, *options, overrides=overrides)) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and message in err, err
+        assert (run / CONFIG_FILE).read_bytes() == saved
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(train_args(coco, run, "--max-steps", "3", "--resume",
+                               "--allow-config-change", "train.max_steps")) == 0
+    events = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
+    assert {"event": "config_change", "step": 2, "changes": {"train.max_steps": [2, 3]}} in events
+    assert load_config(str(run / CONFIG_FILE)).train.max_steps == 3
+
+
+def test_sigint_stops_with_one_line_and_resume_continues(coco, tmp_path, monkeypatch, capsys) -> None:
+    overrides = ("train.checkpoint_every=2", "train.log_every=1")
+    step = trainer_module.Trainer._train_step
+
+    def interrupt_at_step_3(self, batches):
+        if self.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # a real signal, handled by the CLI's handler
+        return step(self, batches)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", interrupt_at_step_3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(train_args(coco, tmp_path / "run", "--max-steps", "5", overrides=overrides)) == 130
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("effowt train: interrupted by SIGINT: ")
+        assert "checkpoint (step 2)" in err and "--resume" in err and "Traceback" not in err
+        monkeypatch.setattr(trainer_module.Trainer, "_train_step", step)
+        assert main(train_args(coco, tmp_path / "run", "--max-steps", "5", "--resume", overrides=overrides)) == 0
+    assert [r["step"] for r in step_rows(tmp_path / "run")] == [1, 2, 3, 4, 5]

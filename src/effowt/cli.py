@@ -4,17 +4,25 @@ Each command lives in ``effowt.commands.<module>`` with two functions,
 ``add_arguments(parser)`` and ``run(args) -> int``; it is imported only when
 invoked, so ``effowt --help`` stays fast. Errors derived from
 :class:`effowt.errors.EffOWTError` print as one line and exit with status 2.
+SIGINT (Ctrl-C) and SIGTERM stop a command with one line (what was kept and how
+to continue, when the command says so) and exit 130 / 143 (128 + the signal).
+Warnings print as one line each, ``effowt <command>: warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
 
 from effowt import __version__
-from effowt.errors import EffOWTError
+from effowt.errors import EffOWTError, Interrupted
 
 # command name -> (module under effowt.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -54,11 +62,52 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"effowt {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    with _one_line_warnings(f"effowt {name}"), _signals_interrupt():
+        try:
+            return int(module.run(args) or 0)
+        except EffOWTError as err:
+            print(f"effowt {name}: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            detail = f": {err}" if str(err) else ""
+            print(f"effowt {name}: interrupted by {signal.Signals(signum).name}{detail}", file=sys.stderr)
+            return 128 + signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` while a command runs (main thread only)."""
+    handled = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupted) for s in handled}
     try:
-        return int(module.run(args) or 0)
-    except EffOWTError as err:
-        print(f"effowt {name}: error: {err}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(prefix: str) -> Iterator[None]:
+    """Format warnings as ``<prefix>: warning: <message>`` (no source line); recording
+    (``pytest.warns``, ``catch_warnings(record=True)``) is unaffected."""
+    def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 line: str | None = None) -> str:
+        return f"{prefix}: warning: {message}\n"
+
+    previous = warnings.formatwarning
+    warnings.formatwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Library code raises these (or subclasses) for bad user input: a missing or
 corrupt file, a malformed json, a checkpoint that does not fit its config. The
-message names the file and the problem.
+message names the file and the problem. :class:`Interrupted` is not one of them:
+it is how SIGINT / SIGTERM stop a command (see :mod:`effowt.cli`).
 """
 
 
@@ -20,3 +21,17 @@ class DataError(EffOWTError, ValueError):
 
 class WeightsError(EffOWTError, ValueError):
     """A weight file is missing, unreadable or does not fit the model."""
+
+
+class OutputError(EffOWTError, OSError):
+    """An output file or folder cannot be written: disk full, no permission, a file in the way."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a command; the message says what was kept and how to
+    continue. A ``KeyboardInterrupt``, so ``except Exception`` never swallows it;
+    ``signum`` is the signal (the CLI exits with 128 + signum)."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = signum

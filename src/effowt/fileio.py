@@ -1,35 +1,62 @@
-"""Safe file output: atomic writes (temp file + rename) for checkpoints and results."""
+"""Safe file output: atomic writes (temp file + rename) for checkpoints and results.
+
+Every ``OSError`` of an output (disk full, no permission, a file where a folder
+should be) becomes an :class:`~effowt.errors.OutputError` naming the path and the
+problem, which the CLI prints as one line.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from effowt.errors import OutputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and rename, so a crash never
-    leaves a half-written file behind."""
+def output_error(path: str | os.PathLike, err: OSError) -> OutputError:
+    """The one-line :class:`OutputError` for an ``OSError`` raised while writing ``path``."""
+    if isinstance(err, OutputError):
+        return err
+    return OutputError(f"{path}: cannot write: {err.strerror or err}")
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary file to write ``path`` through: a temporary file beside it, fsynced and
+    renamed over ``path`` when the block ends cleanly, removed on any error or
+    interrupt (``path`` is then untouched). Lets large files be streamed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as err:
+        raise output_error(path, err) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and rename, so a crash never
+    leaves a half-written file behind."""
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -47,3 +74,25 @@ def atomic_save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Non
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def prepare_output_dir(path: str | os.PathLike) -> Path:
+    """Create the output folder ``path`` (and its parents) and prove it writable with
+    a probe file, before any work is done; OutputError naming it otherwise."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a folder; choose another output folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot create the output folder: {err.strerror or err}") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"ok\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(f"{path}: output folder is not writable: {err.strerror or err}") from None
+    return path

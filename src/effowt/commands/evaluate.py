@@ -6,6 +6,7 @@ import argparse
 
 from effowt.commands import int_at_least
 from effowt.evaluation.owta import format_table, owta_report, write_report
+from effowt.fileio import prepare_output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out:
+        prepare_output_dir(args.out)  # before scoring, so a bad --out fails fast and loses nothing
     metrics, gt_dets = owta_report(args.gt, args.pred, max_detections=args.max_detections)
     note = (f"Ground truth: {args.gt}; results: {args.pred}; at most {args.max_detections or 'all'} "
             f"boxes per image; values are means over the 19 IoU thresholds of HOTA.")

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="video file, folder of frames (or of frame folders), or TAO json split")
     parser.add_argument("--out", required=True,
                         help="output folder: results.json, mot/, partial/, speed.json, render/")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the videos an interrupted run into --out finished, track the rest")
     parser.add_argument("--render", action="store_true", help="also write annotated mp4 videos")
     parser.add_argument("--max-dets", type=int_at_least(1), default=None,
                         help="boxes per frame (default: the run's tracker.max_dets)")
@@ -29,7 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     report = track_source(args.source, args.out, run_dir=args.weights, device=args.device,
                           render=args.render, max_dets=args.max_dets,
-                          frames_root=args.frames_root, workers=args.workers)
+                          frames_root=args.frames_root, workers=args.workers, resume=args.resume)
+    if report.resumed:
+        print(f"resumed: kept {report.resumed} video(s) the earlier run finished")
+    for video in report.failed:
+        print(f"effowt track: error: video {video.name}: {video.error}", file=sys.stderr)
+    if not report.written:
+        print(f"effowt track: error: no video finished; {args.out}/results.json, videos.json and "
+              "mot/ were left as they were", file=sys.stderr)
+        return 1
     done = [v for v in report.videos if v.ok]
     if any(v.synthetic_ids for v in done):
         print("note: the source has no TAO ids; video_id / image_id in results.json are "
@@ -39,6 +49,4 @@ def run(args: argparse.Namespace) -> int:
           f"{report.boxes} boxes -> {args.out}/results.json")
     print("per-frame ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
           + f"  ({report.speed['frames_per_s']:.1f} frames/s overall)")
-    for video in report.failed:
-        print(f"effowt track: error: video {video.name}: {video.error}", file=sys.stderr)
     return 1 if report.failed else 0

@@ -25,7 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (created; checkpoints, metrics, plots)")
     parser.add_argument("--mode", choices=TRANSFER_MODES, help="transfer mode (overrides model.mode)")
     parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides train.max_steps)")
-    parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out exactly")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the checkpoint in --out exactly, with RUN/config.yaml's settings")
+    parser.add_argument("--allow-config-change", action="append", default=[], metavar="KEY",
+                        help="with --resume: let train.* / tracker.* setting KEY differ from "
+                             "RUN/config.yaml (repeatable; recorded in metrics.jsonl)")
     parser.add_argument("--backbone-weights", help="local backbone weight file (overrides model.backbone.weights)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument(
@@ -41,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.allow_config_change and not args.resume:
+        raise ConfigError("--allow-config-change only applies with --resume")
     source = args.config
     if source is None:
         if not args.resume:
@@ -55,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         cfg.model.backbone.weights = args.backbone_weights
     if args.dry_run:
         return _dry_run(cfg, args)
-    train(cfg, args.data, args.images, args.out, resume=args.resume, device=args.device)
+    train(cfg, args.data, args.images, args.out, resume=args.resume, device=args.device,
+          allow_config_change=args.allow_config_change)
     return 0
 
 

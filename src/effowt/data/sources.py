@@ -24,7 +24,8 @@ is opened, before any work is done).
 
 Warnings (``UserWarning``; the frame is skipped and the video goes on): a video
 packet that is present but fails to decode (a bad frame inside the video), an
-unreadable image in a folder or TAO split. A frame's
+unreadable image in a folder or TAO split. A folder or TAO video whose frames
+change size warns once, naming the first frame that differs (it is tracked). A frame's
 ``index`` is its position in the folder / TAO video (so indices stay aligned
 with the files when one is skipped) and the count of decoded frames for a video
 file.
@@ -180,13 +181,7 @@ class FrameFolderSource(VideoSource):
         return len(self.files)
 
     def __iter__(self) -> Iterator[Frame]:
-        for index, path in enumerate(self.files):
-            try:
-                image = load_rgb(path)
-            except DataError as err:
-                _skip_warning(path, "frame", err)
-                continue
-            yield Frame(index, None, image)
+        return _read_frames((index, None, path) for index, path in enumerate(self.files))
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -207,13 +202,29 @@ class TaoVideoSource(VideoSource):
         return len(self.video.frames)
 
     def __iter__(self) -> Iterator[Frame]:
-        for index, tao_frame in enumerate(self.video.frames):
-            try:
-                image = load_rgb(tao_frame.path)
-            except DataError as err:
-                _skip_warning(tao_frame.path, "frame", err)
-                continue
-            yield Frame(index, tao_frame.image_id, image)
+        return _read_frames((index, f.image_id, f.path) for index, f in enumerate(self.video.frames))
+
+
+def _read_frames(items: Iterator[tuple[int, int | None, Path]]) -> Iterator[Frame]:
+    """Frames of one video from ``(index, image_id, path)``: an unreadable image is
+    skipped with a warning; the first frame whose size differs from the first frame's
+    is named in one warning (boxes stay in each frame's own pixels)."""
+    first: tuple[int, ...] | None = None
+    warned = False
+    for index, image_id, path in items:
+        try:
+            image = load_rgb(path)
+        except DataError as err:
+            _skip_warning(path, "frame", err)
+            continue
+        if first is None:
+            first = image.shape
+        elif image.shape != first and not warned:
+            warned = True
+            warnings.warn(f"{path}: frame size {image.shape[1]}x{image.shape[0]} differs from the "
+                          f"video's first frame ({first[1]}x{first[0]}); later size changes are "
+                          "not reported, boxes are in each frame's own pixels", UserWarning, stacklevel=2)
+        yield Frame(index, image_id, image)
 
 
 def open_source(path: str | os.PathLike, frames_root: str | os.PathLike | None = None) -> list[VideoSource]:

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ import numpy as np
 
 from effowt.errors import DataError
 from effowt.fileio import atomic_write_json, atomic_write_text
+from effowt.tracking.writers import MAX_BOX_PX
 
 SUBSETS = ("known", "unknown", "all")
 METRICS = ("OWTA", "DetRe", "AssA")
@@ -66,12 +68,13 @@ def _load(obj: Any, what: str) -> tuple[Any, str]:
 
 
 def _check_bbox(bbox: Any, where: str) -> None:
+    """Refuse NaN / inf and absurd magnitudes alike (1e308 is finite, but its area is not)."""
     ok = isinstance(bbox, (list, tuple)) and len(bbox) == 4
     ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    for v in bbox)
+                    and abs(v) <= MAX_BOX_PX for v in bbox)
     if not ok or bbox[2] < 0 or bbox[3] < 0:
-        raise DataError(f"{where}: bbox must be 4 finite numbers [x, y, w, h] with w, h >= 0, "
-                        f"got {bbox!r}")
+        raise DataError(f"{where}: bbox must be 4 finite numbers [x, y, w, h] with w, h >= 0 and "
+                        f"|values| <= {MAX_BOX_PX:g} px, got {bbox!r}")
 
 
 def validate_gt(gt: Any, name: str) -> dict[str, Any]:
@@ -114,13 +117,15 @@ def validate_predictions(pred: Any, gt: dict[str, Any], name: str) -> list[dict[
     Every record needs ``image_id``, ``track_id``, ``bbox`` [x, y, w, h] and ``score``;
     ``video_id`` (filled from the GT image) and ``category_id`` (filled with 1: the
     evaluation is class-agnostic) are optional. Image ids must exist in the GT and
-    a track id may appear at most once per image. Returns the completed records.
+    a track id may appear at most once per image. An empty list is valid (a model that
+    detects nothing scores 0) and warns. Returns the completed records.
     """
     if not isinstance(pred, list):
         raise DataError(f"{name}: results must be a flat json list of boxes, "
                         f"got {type(pred).__name__}")
     if not pred:
-        raise DataError(f"{name}: results are empty (no boxes to evaluate)")
+        warnings.warn(f"{name}: results are empty (no boxes): every metric is 0", UserWarning,
+                      stacklevel=3)
     image_video = {img["id"]: img["video_id"] for img in gt["images"]}
     out = []
     unknown_images: set[Any] = set()

@@ -3,20 +3,37 @@
 Output folder layout (``out_dir``)::
 
     results.json          TAO results of every video that finished (flat list)
-    videos.json           per video: name, video_id, frames, ok / error, synthetic ids
+    videos.json           per video: name, video_id, file_stem, frames, ok / error, synthetic ids
     speed.json            per-frame milliseconds per stage (see :func:`speed_summary`)
-    partial/<video>.json  one video's results, written as soon as it finishes
-    mot/<video>.txt       MOT-challenge txt per video (per-video track ids)
-    render/<video>.mp4    annotated video (``render=True``)
+    mot/<stem>.txt        MOT-challenge txt per video (per-video track ids)
+    render/<stem>.mp4     annotated video (``render=True``)
+    partial/              the run's working state (see :mod:`effowt.tracking.partial`):
+                          <stem>.jsonl per video, appended in chunks while it is tracked,
+                          and settings.json, what ``resume`` must match
+    .effowt.lock          the pid of the run that holds the folder (see :mod:`effowt.lockfile`)
+
+``<stem>`` is ``<video_id>-<name made file-name-safe>``: unique per video even
+when two names sanitise alike (``clip 1`` and ``clip-1``; all-non-ASCII names);
+the original name is in ``videos.json`` and in each partial file's header.
+
+Promises: one run at a time per folder (a second is refused while the first
+lives); ``results.json``, ``videos.json``, ``speed.json`` and ``mot/`` are
+written only at the end, atomically, and only when at least one video finished,
+so a run that fails or is interrupted leaves the previous ones as they were.
+With ``resume`` the videos whose partial file is complete are kept and the
+others are tracked again from their first frame; the merged outputs are the
+same as an uninterrupted run's.
 
 A video that fails (unreadable frame, model error, ...) is reported in
 ``videos.json`` and by :class:`TrackReport`; the other videos go on and keep
-their results. Videos without TAO ids (video files, frame folders) get
-synthetic ids: ``video_id`` = position in the source + 1 and ``image_id`` =
-``video_id * 1_000_000 + frame index + 1``. Track ids in ``results.json`` are
-made unique over the whole source by offsetting each video's ids by the number
-of ids the videos before it used (the TAO convention); ``mot/`` and
-``partial/`` keep each video's own ids, starting at 1.
+their results. An output that cannot be written (disk full, no permission)
+stops the run with an :class:`~effowt.errors.OutputError`. Videos without TAO
+ids (video files, frame folders) get synthetic ids: ``video_id`` = position in
+the source + 1 and ``image_id`` = ``video_id * 1_000_000 + frame index + 1``.
+Track ids in ``results.json`` are made unique over the whole source by
+offsetting each video's ids by the number of ids the videos before it used
+(the TAO convention); ``mot/`` and ``partial/`` keep each video's own ids,
+starting at 1.
 
 With ``workers > 1``, videos are dealt round-robin to worker processes (spawned,
 each loading the model itself); per-frame times then add up CPU/GPU time of all
@@ -30,9 +47,11 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
+import signal
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,14 +59,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from effowt.errors import DataError, EffOWTError
-from effowt.fileio import atomic_write_json, atomic_write_text
+from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
+from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
+from effowt.lockfile import folder_lock
+from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
 from effowt.tracking.render import VideoWriter, draw_tracks
-from effowt.tracking.tracker import Tracker
+from effowt.tracking.tracker import Tracker, check_device
 from effowt.tracking.writers import mot_lines, tao_records, write_tao_results
 
 SYNTHETIC_IMAGE_STRIDE = 1_000_000
 DEFAULT_FPS = 25.0
+PARTIAL_DIR = "partial"
+SETTINGS_FILE = "settings.json"
 
 
 @dataclass
@@ -69,11 +92,15 @@ class VideoOutcome:
 
 @dataclass
 class TrackReport:
-    """Summary of :func:`track_source`: outcomes per video, merged box count, speed."""
+    """Summary of :func:`track_source`: outcomes per video, merged box count, speed;
+    ``resumed``: videos kept from an earlier run; ``written``: whether the outputs
+    were (re)written (False when no video finished)."""
 
     videos: list[VideoOutcome]
     boxes: int
     speed: dict[str, Any]
+    resumed: int = 0
+    written: bool = True
 
     @property
     def failed(self) -> list[VideoOutcome]:
@@ -86,33 +113,40 @@ def file_stem(name: str) -> str:
     return stem or "video"
 
 
-def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.PathLike,
-                render: bool = False, position: int = 0) -> VideoOutcome:
-    """Track one video (a :class:`effowt.data.sources.VideoSource`) and write its files.
+def video_stem(video_id: int, name: str) -> str:
+    """The file stem of a video's outputs: ``<video_id>-<file_stem(name)>``, unique per
+    video because video ids are (TAO ids, or synthetic ones)."""
+    return f"{video_id}-{file_stem(name)}"
 
-    Writes ``partial/<stem>.json`` (``{"video", "video_id", "frames", "synthetic_ids",
-    "timings", "results"}``, timings in seconds incl. ``io`` = decode + write),
-    ``mot/<stem>.txt`` and, with ``render``, ``render/<stem>.mp4``. Raises whatever
-    the video or the model raises (DataError for a video without frames); the
-    partial file is then absent.
+
+def _video_id(video: Any, ordinal: int) -> int:
+    return ordinal + 1 if video.video_id is None else int(video.video_id)
+
+
+def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.PathLike,
+                render: bool = False, position: int = 0,
+                chunk_frames: int = CHUNK_FRAMES) -> VideoOutcome:
+    """Track one video (a :class:`effowt.data.sources.VideoSource`) into its partial file.
+
+    Appends to ``partial/<stem>.jsonl`` every ``chunk_frames`` frames and ends it
+    with the timings (seconds, incl. ``io`` = decode + write); with ``render``
+    writes ``render/<stem>.mp4``. Raises whatever the video or the model raises
+    (DataError for a video without frames); the partial file then has no end line.
     """
     out = Path(out_dir)
-    stem = file_stem(video.name)
-    partial = out / "partial" / f"{stem}.json"
-    partial.unlink(missing_ok=True)
+    video_id = _video_id(video, ordinal)
     synthetic = video.video_id is None
-    video_id = ordinal + 1 if synthetic else int(video.video_id)
+    stem = video_stem(video_id, video.name)
     tracker.reset()
     tracker.reset_timings()
-    records: list[dict[str, Any]] = []
-    mot_chunks: list[str] = []
     io_s = 0.0
-    frames = 0
     writer = VideoWriter(out / "render" / f"{stem}.mp4",
                          getattr(video, "fps", None) or DEFAULT_FPS) if render else None
     try:
-        with tqdm(total=len(video), desc=stem[:40], unit="frame", position=position,
-                  leave=False, disable=None) as bar:
+        with PartialWriter(out / PARTIAL_DIR / f"{stem}.jsonl", video.name, video_id, synthetic,
+                           chunk_frames) as partial, \
+                tqdm(total=len(video), desc=stem[:40], unit="frame", position=position,
+                     leave=False, disable=None) as bar:
             iterator = iter(video)
             while True:
                 start = time.perf_counter()
@@ -124,44 +158,42 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
                 start = time.perf_counter()
                 image_id = (video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1
                             if frame.image_id is None else int(frame.image_id))
-                records += tao_records(tracks, video_id, image_id)
-                mot_chunks.append(mot_lines(frame.index, tracks))
+                partial.add(tao_records(tracks, video_id, image_id), mot_lines(frame.index, tracks))
                 if writer is not None:
                     writer.write(draw_tracks(frame.image, tracks))
                 io_s += time.perf_counter() - start
-                frames += 1
                 bar.update()
-        if frames == 0:
-            raise DataError(f"{video.name}: video has no frames")
-        start = time.perf_counter()
-        if writer is not None:
-            writer.close()
-        atomic_write_text(out / "mot" / f"{stem}.txt", "".join(mot_chunks))
-        timings = {k: v for k, v in tracker.timings.items() if k != "frames"}
-        timings["io"] = io_s + time.perf_counter() - start
-        atomic_write_json(partial, {"video": video.name, "video_id": video_id, "frames": frames,
-                                    "synthetic_ids": synthetic, "timings": timings,
-                                    "results": records})
+            if partial.frames == 0:
+                raise DataError(f"{video.name}: video has no frames")
+            start = time.perf_counter()
+            if writer is not None:
+                writer.close()
+            timings = {k: v for k, v in tracker.timings.items() if k != "frames"}
+            timings["io"] = io_s + time.perf_counter() - start
+            partial.finish(timings)
     finally:
         if writer is not None:
             writer.close(keep=False)
-    return VideoOutcome(ordinal, video.name, stem, video_id, frames, synthetic)
+    return VideoOutcome(ordinal, video.name, stem, video_id, partial.frames, synthetic)
 
 
 def track_videos(tracker: Tracker, videos: Iterable[tuple[int, Any]], out_dir: str | os.PathLike,
                  render: bool = False, position: int = 0) -> list[VideoOutcome]:
     """Track ``(ordinal, video)`` pairs one after another; a video that raises is
-    recorded as failed (message + traceback summary) and the next one goes on."""
+    recorded as failed (message + traceback summary) and the next one goes on. An
+    output that cannot be written (OutputError) stops them all: the next would fail too."""
     outcomes = []
     for ordinal, video in videos:
         try:
             outcomes.append(track_video(tracker, video, ordinal, out_dir, render, position))
+        except OutputError:
+            raise
         except Exception as err:  # one bad video must not lose the others
             detail = str(err) if isinstance(err, EffOWTError) else \
                 f"{type(err).__name__}: {err} ({_where(err)})"
-            video_id = video.video_id if video.video_id is not None else ordinal + 1
-            outcomes.append(VideoOutcome(ordinal, video.name, file_stem(video.name), int(video_id),
-                                         0, video.video_id is None, error=detail))
+            video_id = _video_id(video, ordinal)
+            outcomes.append(VideoOutcome(ordinal, video.name, video_stem(video_id, video.name),
+                                         video_id, 0, video.video_id is None, error=detail))
     return outcomes
 
 
@@ -170,11 +202,12 @@ def _where(err: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "no traceback"
 
 
-def _track_shard(shard: int, workers: int, source: str, frames_root: str | None, out_dir: str,
-                 run_dir: str | None, device: str, render: bool, overrides: dict[str, Any],
+def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
+                 frames_root: str | None, out_dir: str, run_dir: str | None, device: str,
+                 render: bool, overrides: dict[str, Any],
                  videos: list[Any] | None = None) -> list[VideoOutcome]:
-    """One worker: load the model and track every ``workers``-th video of the source
-    (``videos``: the already opened source, in-process only)."""
+    """One worker: load the model and track every ``workers``-th video of ``ordinals``
+    (positions in the source; ``videos``: the already opened source, in-process only)."""
     import torch
 
     from effowt.data.sources import open_source
@@ -185,67 +218,171 @@ def _track_shard(shard: int, workers: int, source: str, frames_root: str | None,
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=device, time_stages=True,
                                       tracker_overrides=overrides)
-    mine = [(i, v) for i, v in enumerate(videos) if i % workers == shard]
+    mine = [(i, videos[i]) for i in ordinals[shard::workers]]
     return track_videos(tracker, mine, out_dir, render, position=shard)
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone
+    handles it (and stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _track_ordinals(ordinals: list[int], workers: int, args: tuple[Any, ...],
+                    videos: list[Any]) -> list[VideoOutcome]:
+    """Track the videos at ``ordinals`` in this process or in ``workers`` spawned ones."""
+    if not ordinals:
+        return []
+    workers = min(workers, len(ordinals))
+    if workers == 1:
+        return _track_shard(0, 1, ordinals, *args, videos=videos)
+    ctx = multiprocessing.get_context("spawn")
+    before = set(multiprocessing.active_children())
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
+        try:
+            futures = [pool.submit(_track_shard, shard, workers, ordinals, *args)
+                       for shard in range(workers)]
+            return [o for f in futures for o in f.result()]
+        except KeyboardInterrupt:
+            for process in set(multiprocessing.active_children()) - before:
+                process.terminate()
+            raise
 
 
 def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None, device: str = "cpu",
                  render: bool = False, max_dets: int | None = None,
-                 frames_root: str | os.PathLike | None = None, workers: int = 1) -> TrackReport:
+                 frames_root: str | os.PathLike | None = None, workers: int = 1,
+                 resume: bool = False) -> TrackReport:
     """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
-    default) and write the output folder described in the module docstring."""
+    default) and write the output folder described in the module docstring.
+
+    ``resume`` keeps the videos an earlier run into ``out_dir`` finished (the same
+    source and settings, else ConfigError) and tracks the others. On SIGINT /
+    SIGTERM (KeyboardInterrupt) raises :class:`~effowt.errors.Interrupted` saying
+    how many videos are kept.
+    """
     from effowt.data.sources import open_source
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    source, out = str(source), Path(out_dir)
+    check_device(device)
     root = None if frames_root is None else str(frames_root)
     run = None if run_dir is None else str(run_dir)
     overrides = {} if max_dets is None else {"max_dets": int(max_dets)}
     videos = open_source(source, root)  # fails early and clearly on a bad source
-    workers = min(workers, len(videos))
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    args = (source, root, str(out), run, device, render, overrides)
-    if workers == 1:
-        outcomes = _track_shard(0, 1, *args, videos=videos)
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_track_shard, shard, workers, *args) for shard in range(workers)]
-            outcomes = [o for f in futures for o in f.result()]
-    return finish(out, outcomes, wall_s=time.perf_counter() - start, device=device,
-                  workers=workers)
+    out = prepare_output_dir(out_dir)
+    settings = {"source": str(Path(source).resolve()),
+                "frames_root": None if root is None else str(Path(root).resolve()),
+                "weights": None if run is None else str(Path(run).resolve()),
+                "max_dets": max_dets, "render": render}
+    with folder_lock(out):
+        done = _resume(out, settings, videos) if resume else _start_afresh(out, settings)
+        todo = [i for i in range(len(videos)) if i not in done]
+        start = time.perf_counter()
+        args = (str(source), root, str(out), run, device, render, overrides)
+        try:
+            outcomes = [*done.values(), *_track_ordinals(todo, workers, args, videos)]
+            report = finish(out, outcomes, wall_s=time.perf_counter() - start, device=device,
+                            workers=min(workers, max(1, len(todo))))
+        except KeyboardInterrupt as err:
+            kept = sum(1 for i, v in enumerate(videos) if _finished(out, v, i) is not None)
+            raise Interrupted(
+                getattr(err, "signum", signal.SIGINT),
+                f"{kept} of {len(videos)} video(s) finished and kept in {out / PARTIAL_DIR}; "
+                f"results.json was not updated; run the same command with --resume to track the rest",
+            ) from None
+    report.resumed = len(done)
+    return report
+
+
+def _start_afresh(out: Path, settings: dict[str, Any]) -> dict[int, VideoOutcome]:
+    """A new run: clear the partial folder and record its settings."""
+    partial = out / PARTIAL_DIR
+    try:
+        if partial.exists():
+            shutil.rmtree(partial)
+    except OSError as err:
+        raise output_error(partial, err) from None
+    atomic_write_json(partial / SETTINGS_FILE, settings)
+    return {}
+
+
+def _resume(out: Path, settings: dict[str, Any], videos: list[Any]) -> dict[int, VideoOutcome]:
+    """Check the earlier run's settings and return its finished videos by ordinal."""
+    path = out / PARTIAL_DIR / SETTINGS_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise EffOWTError(f"{out}: --resume given but there is no tracking run to resume "
+                          f"({path} missing or unreadable); run without --resume") from None
+    changed = sorted(k for k in settings.keys() | saved.keys() if settings.get(k) != saved.get(k))
+    if changed:
+        raise ConfigError(f"{path}: cannot resume with different settings: "
+                          + ", ".join(f"{k} {saved.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+                          + "; run without --resume to start over")
+    done = {}
+    for ordinal, video in enumerate(videos):
+        part = _finished(out, video, ordinal)
+        if part is not None:
+            done[ordinal] = VideoOutcome(ordinal, video.name, part.path.stem, part.video_id,
+                                         part.end["frames"], part.synthetic_ids)
+    return done
+
+
+def _finished(out: Path, video: Any, ordinal: int) -> PartialVideo | None:
+    """The complete partial file of ``video`` (position ``ordinal``), or None."""
+    video_id = _video_id(video, ordinal)
+    part = read_partial(out / PARTIAL_DIR / f"{video_stem(video_id, video.name)}.jsonl")
+    ok = part is not None and part.done and part.video == video.name and part.video_id == video_id
+    return part if ok else None
 
 
 def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: float,
            device: str = "cpu", workers: int = 1) -> TrackReport:
     """Merge the partial files of the finished videos into ``results.json`` (track ids
-    offset to be unique per source), write ``videos.json`` and ``speed.json``."""
+    offset to be unique per source) and ``mot/``, write ``videos.json`` and ``speed.json``.
+
+    Writes nothing when no video finished (``report.written`` is then False), so the
+    outputs of an earlier run stay as they were. Every file is written atomically and
+    streamed chunk by chunk (memory does not grow with the videos' length).
+    """
     out = Path(out_dir)
     outcomes = sorted(outcomes, key=lambda o: o.ordinal)
-    records: list[dict[str, Any]] = []
-    totals: dict[str, float] = {}
-    frames = 0
-    offset = 0
+    parts = []
     for outcome in outcomes:
-        if not outcome.ok:
-            continue
-        part = json.loads((out / "partial" / f"{outcome.file_stem}.json").read_text())
-        max_id = 0
-        for rec in part["results"]:
-            max_id = max(max_id, rec["track_id"])
-            records.append({**rec, "track_id": rec["track_id"] + offset})
-        offset += max_id
-        frames += part["frames"]
-        for stage, seconds in part["timings"].items():
+        if outcome.ok:
+            part = read_partial(out / PARTIAL_DIR / f"{outcome.file_stem}.jsonl")
+            if part is None or not part.done or part.video_id != outcome.video_id:
+                raise DataError(f"{out / PARTIAL_DIR / outcome.file_stem}.jsonl: missing or "
+                                f"unfinished partial file of video {outcome.name!r}")
+            parts.append(part)
+    if not parts:
+        return TrackReport(videos=outcomes, boxes=0, speed=speed_summary({}, 0, wall_s, device, workers),
+                           written=False)
+    totals: dict[str, float] = {}
+    for part in parts:
+        with atomic_writer(out / "mot" / f"{part.path.stem}.txt") as f:
+            for chunk in part.chunks():
+                f.write(chunk["mot"].encode("utf-8"))
+        for stage, seconds in part.end["timings"].items():
             totals[stage] = totals.get(stage, 0.0) + seconds
-    write_tao_results(out / "results.json", records)
+    boxes = write_tao_results(out / "results.json", _merged_records(parts))
     atomic_write_json(out / "videos.json", [dataclasses.asdict(o) for o in outcomes])
+    frames = sum(part.end["frames"] for part in parts)
     speed = speed_summary(totals, frames, wall_s, device, workers)
     atomic_write_json(out / "speed.json", speed)
-    return TrackReport(videos=outcomes, boxes=len(records), speed=speed)
+    return TrackReport(videos=outcomes, boxes=boxes, speed=speed)
+
+
+def _merged_records(parts: list[PartialVideo]) -> Iterator[dict[str, Any]]:
+    """Every video's TAO records in order, track ids offset by the ids used before."""
+    offset = 0
+    for part in parts:
+        for chunk in part.chunks():
+            for rec in chunk["results"]:
+                yield {**rec, "track_id": rec["track_id"] + offset}
+        offset += part.end["max_track_id"]
 
 
 def speed_summary(totals: dict[str, float], frames: int, wall_s: float, device: str,

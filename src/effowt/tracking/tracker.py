@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from effowt.config import TrackerConfig
-from effowt.errors import DataError, WeightsError
+from effowt.errors import ConfigError, DataError, WeightsError
 from effowt.tracking.association import OnlineAssociator, Track
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
@@ -36,6 +36,29 @@ def default_run_dir() -> Path:
         raise WeightsError(f"{path}: the default checkpoint is not installed with this copy of "
                            f"effowt; pass a run folder (--weights RUN) trained with `effowt train`")
     return path
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """The torch device ``device`` names (``cpu``, ``cuda``, ``cuda:N``, ``mps``), checked
+    to exist on this machine; ConfigError saying what is wrong otherwise."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {str(device)!r} is not a torch device (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {str(device)!r}: CUDA is not available on this machine; "
+                              "use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {str(device)!r}: this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {str(device)!r}: MPS is not available on this machine; "
+                              "use --device cpu")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {str(device)!r} is not supported (use cpu, cuda or cuda:N)")
+    return dev
 
 
 class Tracker:
@@ -61,7 +84,7 @@ class Tracker:
                  device: str | torch.device = "cpu", time_stages: bool = False) -> None:
         if image_size < 32:
             raise ValueError(f"image_size must be >= 32, got {image_size}")
-        self.device = torch.device(device)
+        self.device = check_device(device)
         if hasattr(model, "to"):
             model = model.to(self.device)
         model.eval()
@@ -84,6 +107,7 @@ class Tracker:
         with ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied."""
         from effowt.training.checkpoint import load_run
 
+        check_device(device)
         unknown = sorted(set(tracker_overrides or {}) - set(TrackerConfig.__dataclass_fields__))
         if unknown:
             raise ValueError(f"unknown tracker config field(s): {', '.join(unknown)}")

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from effowt.errors import DataError
-from effowt.fileio import atomic_write_text
+from effowt.fileio import atomic_write_text, atomic_writer
 from effowt.tracking.association import Track
 
+MAX_BOX_PX = 1e6  # no frame is a million pixels wide: larger box values are corrupt
 TAO_FIELDS = ("video_id", "image_id", "track_id", "bbox", "score", "category_id")
 
 
@@ -47,9 +48,17 @@ def tao_records(tracks: Iterable[Track], video_id: int, image_id: int) -> list[d
             for t in tracks]
 
 
-def write_tao_results(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
-    """Write a flat TAO results list atomically."""
-    atomic_write_text(path, json.dumps(records, separators=(",", ":")) + "\n")
+def write_tao_results(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
+    """Write a flat TAO results list atomically, streamed record by record (the same
+    bytes as ``json.dumps(list(records))``); returns the number of records."""
+    count = 0
+    with atomic_writer(path) as f:
+        f.write(b"[")
+        for rec in records:
+            f.write((b"," if count else b"") + json.dumps(rec, separators=(",", ":")).encode())
+            count += 1
+        f.write(b"]\n")
+    return count
 
 
 def read_tao_results(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -113,7 +122,7 @@ def read_mot(path: str | os.PathLike) -> dict[int, list[Track]]:
             x, y, w, h, score = (float(v) for v in parts[2:7])
         except (ValueError, IndexError):
             raise DataError(f"{path}:{n}: expected frame,id,x,y,w,h,score,..., got {line!r}") from None
-        if frame < 1 or not all(map(math.isfinite, (x, y, w, h, score))):
+        if frame < 1 or not all(math.isfinite(v) and abs(v) <= MAX_BOX_PX for v in (x, y, w, h, score)):
             raise DataError(f"{path}:{n}: bad frame number or non-finite value in {line!r}")
         out.setdefault(frame - 1, []).append(
             Track(track_id=track_id, box=xywh_to_xyxy([x, y, w, h]), score=score))

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 import warnings
 from contextlib import nullcontext
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,8 @@ from tqdm import tqdm
 
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
-from effowt.errors import ConfigError, EffOWTError, WeightsError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
+from effowt.errors import ConfigError, EffOWTError, Interrupted, WeightsError
+from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error
 from effowt.training.checkpoint import (
     CONFIG_FILE,
     EFFICIENCY_FILE,
@@ -94,21 +96,31 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_resume_config(cfg: EffOWTConfig, run_dir: Path) -> None:
-    """A resumed run must keep the saved model and data settings (``ConfigError``
-    naming the keys that differ); ``train.*`` changes, such as a larger
-    ``max_steps``, are allowed with a warning."""
+def check_resume_config(cfg: EffOWTConfig, run_dir: Path, allowed: Sequence[str] = ()) -> dict[str, list[Any]]:
+    """A resumed run keeps the run's own ``config.yaml``: a setting that differs from it
+    is a ``ConfigError`` naming the keys, unless ``allowed`` names it (``train.*`` and
+    ``tracker.*`` only; model and data settings never change, the checkpoint was trained
+    with them). Returns the allowed changes ``{key: [saved, new]}`` for the metrics."""
     saved = _flat(to_dict(load_config(str(run_dir / CONFIG_FILE))))
     now = _flat(to_dict(cfg))
+    unknown = sorted(set(allowed) - saved.keys())
+    if unknown:
+        raise ConfigError(f"--allow-config-change: unknown key(s) {', '.join(unknown)}")
     changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+
+    def listed(keys: list[str]) -> str:
+        return ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in keys)
+
     fixed = [k for k in changed if not k.startswith(("train.", "tracker."))]
     if fixed:
+        raise ConfigError(f"{run_dir / CONFIG_FILE}: cannot resume with different settings: {listed(fixed)}")
+    refused = [k for k in changed if k not in allowed]
+    if refused:
         raise ConfigError(
-            f"{run_dir / CONFIG_FILE}: cannot resume with different settings: "
-            + ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in fixed)
+            f"{run_dir / CONFIG_FILE}: --resume continues with the run's own settings, these differ: "
+            f"{listed(refused)}; pass --allow-config-change KEY for each to change it"
         )
-    if changed:
-        warnings.warn(f"resuming {run_dir} with changed settings: {', '.join(changed)}", UserWarning, stacklevel=2)
+    return {k: [saved.get(k), now.get(k)] for k in changed}
 
 
 def seed_step(seed: int, step: int, rank: int) -> None:
@@ -247,8 +259,12 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.env.is_main:
-            with open(self.run_dir / METRICS_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            path = self.run_dir / METRICS_FILE
+            try:
+                with open(path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as err:
+                raise output_error(path, err) from None
 
     def _efficiency(self, phase: str, timer: StepTimer) -> dict[str, Any]:
         report = {
@@ -318,7 +334,17 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train from the current step to ``train.max_steps``; returns the end
-        efficiency report plus the last logged values under ``"last"``."""
+        efficiency report plus the last logged values under ``"last"``. SIGINT /
+        SIGTERM (KeyboardInterrupt) raise :class:`Interrupted` naming the checkpoint kept."""
+        try:
+            return self._fit()
+        except KeyboardInterrupt as err:
+            again = ("run the same command again to start over" if self.saved_step is None
+                     else "run the same command with --resume to continue from there")
+            raise Interrupted(getattr(err, "signum", signal.SIGINT),
+                              f"{self._stopped()}; {again}") from None
+
+    def _fit(self) -> dict[str, Any]:
         tcfg = self.cfg.train
         self.model.train()
         timer = StepTimer()
@@ -385,9 +411,14 @@ def train(
     run_dir: str | Path,
     resume: bool = False,
     device: str | None = None,
+    allow_config_change: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train ``cfg.model`` on the COCO-format set ``ann_file`` / ``image_dir`` into
     ``run_dir`` (resuming its checkpoint with ``resume``); also under ``torchrun``.
+
+    A resume must keep the run's saved settings except the keys named in
+    ``allow_config_change`` (see :func:`check_resume_config`); the changes are
+    logged in ``metrics.jsonl`` as ``{"event": "config_change", "step", "changes"}``.
 
     ``device`` is ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available). Returns
     the end-of-run efficiency report with the last logged values under ``"last"``.
@@ -396,10 +427,11 @@ def train(
     with distributed(device) as env:
         per_process_batch(cfg.train, env.world_size)  # a batch that does not split fails before any work
         run_dir = Path(run_dir)
+        changes: dict[str, list[Any]] = {}
         if env.is_main:
             prepare_run_dir(run_dir, resume)
             if resume:
-                check_resume_config(cfg, run_dir)
+                changes = check_resume_config(cfg, run_dir, allow_config_change)
         barrier(env)
         dataset = TwoViewCocoDataset(ann_file, image_dir, cfg.data, seed=cfg.train.seed)
         if env.is_main:
@@ -408,4 +440,6 @@ def train(
         trainer = Trainer(cfg, model, dataset, collate_two_views, run_dir, env, resume=resume)
         if env.is_main:
             _truncate_metrics(run_dir / METRICS_FILE, trainer.step, resume)
+        if changes:
+            trainer._log({"event": "config_change", "step": trainer.step, "changes": changes})
         return trainer.fit()
