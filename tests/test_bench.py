@@ -126,7 +126,7 @@ def test_accuracy_protocol_end_to_end_on_tiny_worlds(tmp_path):
     generate_miniowt(val_world, seed=4, size=128, train_images=0, pretrain_images=0, val_videos=1, frames=4)
     out = tmp_path / "accuracy"
     args = ["bench", "accuracy", "--data", str(world), "--val-data", str(val_world), "--modes", "side",
-            "--budget", "4", "--seeds", "2", "--trials", "2", "--out", str(out), "train.batch_size=2",
+            "--budget", "4", "--seeds", "2", "--trials", "2", "--jobs", "2", "--out", str(out), "train.batch_size=2",
             "model.head.score_thresh=0", "model.head.detections_per_img=10", "tracker.det_thresh=0",
             "tracker.init_thresh=0"]
     assert main(args) == 0

@@ -27,7 +27,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import statistics
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -138,13 +141,26 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
     return resolved
 
 
+def _run_all(tasks: list[Callable[[], dict[str, Any]]], jobs: int) -> list[dict[str, Any]]:
+    """Run independent experiments, ``jobs`` at a time; results in task order."""
+    if jobs == 1:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda task: task(), tasks))
+
+
 def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seeds: int = 3, trials: int = 6,
                  grid: list[str] = (), data: str | Path | None = None, val_data: str | Path | None = None,
-                 device: str = "cpu", workers: int = 1, overrides: list[str] = ()) -> dict[str, Any]:
+                 device: str = "cpu", workers: int = 1, overrides: list[str] = (), jobs: int = 1) -> dict[str, Any]:
     """Tune every mode on the validation world, then train its chosen setting with
-    ``seeds`` seeds and score it on the test world (see the module docstring)."""
+    ``seeds`` seeds and score it on the test world (see the module docstring).
+    ``jobs`` experiments run side by side, each on ``cpu_count // jobs`` threads
+    (what is computed does not depend on it)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides))
     out = Path(out_dir)
     test_world = ensure_world(out / "world", data, WORLD_SETTINGS)
@@ -171,23 +187,29 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seeds: int 
     if report["protocol"]["validation_seed"] == report["protocol"]["test_seed"]:
         raise ConfigError("the validation world and the test world have the same synth seed: tuning would read the test world")
     for mode, mode_trials in resolved.items():
-        report["tuning"][mode] = []
-        for point, cfg in mode_trials:
-            print(f"[accuracy] {mode} trial {point}: {budget} steps, validation curve", flush=True)
-            result = run_experiment_in_subprocess(cfg, test_world, out / "trials" / mode / config_key(cfg),
-                                                  [validation], device=device, workers=workers)
-            report["tuning"][mode].append({"overrides": point, "key": config_key(cfg), "curve": _curve(result, steps)})
-            _write(out, report)
+        print(f"[accuracy] {mode}: {len(mode_trials)} trials of {budget} steps, validation curves", flush=True)
+        results = _run_all([
+            lambda cfg=cfg: run_experiment_in_subprocess(cfg, test_world, out / "trials" / mode / config_key(cfg),
+                                                         [validation], device=device, workers=workers, threads=threads)
+            for _, cfg in mode_trials
+        ], jobs)
+        report["tuning"][mode] = [
+            {"overrides": point, "key": config_key(cfg), "curve": _curve(result, steps)}
+            for (point, cfg), result in zip(mode_trials, results)
+        ]
+        _write(out, report)
         best = max(range(len(mode_trials)), key=lambda i: report["tuning"][mode][i]["curve"][-1]["score"])
         point, cfg = mode_trials[best]
-        runs = []
-        for seed in range(seeds):
-            seeded = apply_overrides(cfg, [f"train.seed={seed}"])
-            folder = out / "trials" / mode / config_key(cfg) if seed == 0 else out / "seeds" / mode / config_key(seeded)
-            print(f"[accuracy] {mode} chosen {point} seed {seed}: test world", flush=True)
-            runs.append(run_experiment_in_subprocess(seeded, test_world, folder, [test], device=device, workers=workers))
-            report["modes"][mode] = _summary(point, runs, budget)
-            _write(out, report)
+        print(f"[accuracy] {mode}: chosen {point}; {seeds} seeds on the test world", flush=True)
+        seeded = [apply_overrides(cfg, [f"train.seed={seed}"]) for seed in range(seeds)]
+        runs = _run_all([
+            lambda seed=seed, c=c: run_experiment_in_subprocess(
+                c, test_world, out / ("trials" if seed == 0 else "seeds") / mode / config_key(c), [test],
+                device=device, workers=workers, threads=threads)
+            for seed, c in enumerate(seeded)
+        ], jobs)
+        report["modes"][mode] = _summary(point, runs, budget)
+        _write(out, report)
     report["config"] = to_dict(world_config(budget, 0, overrides))
     _write(out, report, final=True)
     return report

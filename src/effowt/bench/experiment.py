@@ -146,11 +146,12 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, evaluat
 
 
 def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str | Path, evaluations: list[Evaluation],
-                                 device: str = "cpu", workers: int = 1) -> dict[str, Any]:
+                                 device: str = "cpu", workers: int = 1, threads: int | None = None) -> dict[str, Any]:
     """:func:`run_experiment` in a fresh Python process, so that its peak memory
     (process RSS on CPU) belongs to this experiment alone and not to the runs
     before it; returns the same result. A ``result.json`` that already holds every
-    asked score is returned without starting a process."""
+    asked score is returned without starting a process. ``threads`` caps the
+    process's intra-op threads (several experiments side by side on one CPU)."""
     out = Path(out_dir)
     done = out / RESULT_FILE
     if done.is_file():
@@ -164,9 +165,10 @@ def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str |
         "evaluations": [{"name": e.name, "gt_json": str(e.gt_json), "steps": list(e.steps)} for e in evaluations],
         "device": device,
         "workers": workers,
+        "threads": threads,
     }
-    proc = subprocess.run([sys.executable, "-m", "effowt.bench.experiment", json.dumps(job)],
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    proc = subprocess.run([sys.executable, "-m", "effowt.bench.experiment", json.dumps(job)], env=env)
     if proc.returncode != 0 or not done.is_file():
         raise EffOWTError(f"{out}: experiment failed (exit status {proc.returncode}; its output is above)")
     return json.loads(done.read_text())
@@ -174,6 +176,10 @@ def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str |
 
 if __name__ == "__main__":
     job = json.loads(sys.argv[1])
+    if job.get("threads"):
+        import torch
+
+        torch.set_num_threads(job["threads"])
     evals = [Evaluation(e["name"], Path(e["gt_json"]), tuple(e["steps"])) for e in job["evaluations"]]
     run_experiment(from_dict(EffOWTConfig, job["config"], "experiment job"), World(Path(job["world"])), job["out"],
                    evals, device=job["device"], workers=job["workers"])

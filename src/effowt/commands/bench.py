@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     acc.add_argument("--trials", type=int, default=6, help="tuning trials per mode (the first N points of its grid)")
     acc.add_argument("--grid", action="append", default=[], metavar="[MODE:]KEY=V1,V2",
                      help="replace or add a tuning axis (repeatable; without MODE: every mode)")
+    acc.add_argument("--jobs", type=int, default=1, help="experiments side by side (each on cpu_count / jobs threads)")
     acc.add_argument("--val-data", default=None,
                      help="an existing `effowt synth` folder for the validation world (default: generate OUT/val-world)")
     sub.choices["ablation"].add_argument("--variants", default=None,
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
         report = run_accuracy(args.out, _names(args.modes), args.budget, seeds=args.seeds, trials=args.trials,
                               grid=args.grid, data=args.data, val_data=args.val_data, device=args.device,
-                              workers=args.workers, overrides=args.overrides)
+                              workers=args.workers, overrides=args.overrides, jobs=args.jobs)
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
