@@ -151,3 +151,16 @@ def test_accuracy_protocol_end_to_end_on_tiny_worlds(tmp_path):
     stamps = [r.stat().st_mtime_ns for r in results]
     assert main(args) == 0  # resumes: nothing finished is re-run
     assert [r.stat().st_mtime_ns for r in results] == stamps
+
+
+def test_step_profile_times_every_phase(tmp_path):
+    world = tmp_path / "world"
+    generate_miniowt(world, seed=3, size=64, train_images=4, pretrain_images=0, val_videos=0, frames=1)
+    out = tmp_path / "step.json"
+    assert main(["bench", "step", "--config", "mini", "--data", str(world / "train" / "annotations.json"),
+                 "--images", str(world / "train" / "images"), "--steps", "2", "--warmup", "1", "--json", str(out),
+                 "train.batch_size=2", "data.image_size=64"]) == 0
+    report = json.loads(out.read_text())
+    assert list(report["ms"]) == ["data", "backbone", "neck", "heads", "backward", "optimizer"]
+    assert all(v >= 0 for v in report["ms"].values()) and report["batch_images"] == 4
+    assert report["step_ms"] == pytest.approx(sum(report["ms"].values()), abs=0.5)

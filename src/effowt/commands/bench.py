@@ -1,4 +1,4 @@
-"""``effowt bench {efficiency,speed,accuracy,ablation}``: benchmarks with JSON + Markdown output."""
+"""``effowt bench {efficiency,speed,step,accuracy,ablation}``: benchmarks with JSON + Markdown output."""
 
 from __future__ import annotations
 
@@ -28,6 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--device", default="cpu")
     speed.add_argument("--json", default=None, help="write the report to this JSON file")
     speed.add_argument("overrides", nargs="*", help="config overrides key=value")
+
+    step = sub.add_parser("step", help="where one training step's time goes (data, backbone, neck, heads, backward, optimizer)")
+    step.add_argument("--config", default="miniowt", help="preset name or YAML path")
+    step.add_argument("--data", required=True, help="COCO-format training annotations (json)")
+    step.add_argument("--images", required=True, help="folder of the training images")
+    step.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
+    step.add_argument("--warmup", type=int, default=2)
+    step.add_argument("--device", default="cpu")
+    step.add_argument("--json", default=None, help="write the report to this JSON file")
+    step.add_argument("overrides", nargs="*", help="config overrides key=value")
 
     for name, help_text in (("accuracy", "train, track and score side/head/full/lora on MiniOWT"),
                             ("ablation", "the paper's design questions on MiniOWT, with seeds")):
@@ -71,6 +81,15 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             write_speed(report, args.json)
         print(speed_markdown(report))
+    elif args.bench == "step":
+        from effowt.bench.step import run_step_profile, step_markdown
+        from effowt.fileio import atomic_write_json
+
+        report = run_step_profile(args.config, args.data, args.images, args.steps, args.warmup, args.device,
+                                  args.overrides)
+        if args.json:
+            atomic_write_json(args.json, report)
+        print(step_markdown([report]))
     elif args.bench == "accuracy":
         from effowt.bench.accuracy import accuracy_markdown, run_accuracy
 

@@ -1,0 +1,106 @@
+"""``effowt bench step``: where one training step's time goes.
+
+The step of ``effowt train`` cut into its phases, each timed on its own (median
+over ``steps`` steps after ``warmup``), on the real two-view data of a COCO-format
+training set::
+
+    data       dataset items (decode + two-view augmentation) and collation
+    backbone   preprocess + the backbone forward (under no_grad unless it trains)
+    neck       side network or pyramid forward
+    heads      detection + ReID heads and their losses (forward)
+    backward   loss.backward()
+    optimizer  AdamW step (the trainer's parameter groups)
+
+What it computes is the trainer's: the same model, parameter groups and loss
+weighting; only the clock is added. Timing phases apart synchronises the device
+between them, so the sum is an upper bound of the trainer's step on a GPU.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from effowt.config import load_config
+from effowt.errors import ConfigError
+
+PHASES = ("data", "backbone", "neck", "heads", "backward", "optimizer")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, steps: int = 10, warmup: int = 2,
+                     device: str = "cpu", overrides: list[str] = ()) -> dict[str, Any]:
+    """Median milliseconds per phase of a training step (see the module docstring):
+    ``{"config", "mode", "batch_images", "image_size", "backbone_dtype", "ms": {phase: ms},
+    "step_ms"}``."""
+    from effowt.data.coco import TwoViewCocoDataset, collate_two_views
+    from effowt.training.checkpoint import build_seeded_model
+    from effowt.training.optim import build_optimizer, weighted_loss
+
+    if steps < 1 or warmup < 0:
+        raise ConfigError(f"--steps must be >= 1 and --warmup >= 0, got {steps} and {warmup}")
+    cfg = load_config(config, list(overrides))
+    dev = torch.device(device)
+    dataset = TwoViewCocoDataset(ann_file, image_dir, cfg.data, seed=cfg.train.seed)
+    model = build_seeded_model(cfg).to(dev).train()
+    optimizer = build_optimizer(model.named_trainable_parameters(), cfg.train)
+    batch = cfg.train.batch_size
+    times: dict[str, list[float]] = {phase: [] for phase in PHASES}
+    for it in range(warmup + steps):
+        marks = [time.perf_counter()]
+        images, targets = collate_two_views([dataset[(it * batch + j) % len(dataset)] for j in range(batch)])
+        images = images.to(dev)
+        targets = [{k: v.to(dev) for k, v in t.items()} for t in targets]
+        _sync(dev)
+        marks.append(time.perf_counter())
+        x = model.preprocess(images)
+        taps = model.backbone_features(x)
+        _sync(dev)
+        marks.append(time.perf_counter())
+        pyramid = model.neck(x, taps)
+        _sync(dev)
+        marks.append(time.perf_counter())
+        sizes = [tuple(images.shape[-2:])] * images.shape[0]
+        loss = weighted_loss(model.losses(pyramid, sizes, targets), cfg.train)
+        _sync(dev)
+        marks.append(time.perf_counter())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        _sync(dev)
+        marks.append(time.perf_counter())
+        optimizer.step()
+        _sync(dev)
+        marks.append(time.perf_counter())
+        if it >= warmup:
+            for phase, start, end in zip(PHASES, marks, marks[1:]):
+                times[phase].append(end - start)
+    ms = {phase: round(1000 * statistics.median(values), 1) for phase, values in times.items()}
+    return {
+        "config": config,
+        "overrides": list(overrides),
+        "mode": cfg.model.mode,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "batch_images": 2 * batch,
+        "image_size": cfg.data.image_size,
+        "backbone_dtype": cfg.model.backbone.dtype,
+        "ms": ms,
+        "step_ms": round(sum(ms.values()), 1),
+    }
+
+
+def step_markdown(reports: list[dict[str, Any]]) -> str:
+    """One row per profiled setting: ms per phase and the step total."""
+    lines = ["| setting | " + " | ".join(PHASES) + " | step (ms) |", "|---|" + "---:|" * (len(PHASES) + 1)]
+    for r in reports:
+        name = " ".join(r["overrides"]) or r["config"]
+        lines.append(f"| {name} | " + " | ".join(f"{r['ms'][p]:.0f}" for p in PHASES) + f" | {r['step_ms']:.0f} |")
+    return "\n".join(lines) + "\n"
