@@ -8,8 +8,9 @@ import torch
 
 from effowt.config import TrackerConfig
 from effowt.errors import DataError, EffOWTError
-from effowt.tracking import Tracker, default_run_dir
-from effowt.tracking import tracker as tracker_module
+from effowt.runs import default_run_dir
+from effowt.tracking import Tracker
+import effowt.runs as runs_module
 
 DIM = 8
 
@@ -112,7 +113,7 @@ def test_bad_frames_are_clear_errors():
 
 
 def test_default_run_dir_missing_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(tracker_module.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(runs_module.resources, "files", lambda package: tmp_path)
     with pytest.raises(EffOWTError, match="default checkpoint"):
         default_run_dir()
     run = tmp_path / "assets" / "effowt-mini"

@@ -21,19 +21,9 @@ import effowt.training.trainer as trainer_module
 from effowt.cli import main
 from effowt.config import load_config
 from effowt.errors import WeightsError
-from effowt.training.checkpoint import (
-    CONFIG_FILE,
-    EFFICIENCY_FILE,
-    LOSS_PLOT_FILE,
-    METRICS_FILE,
-    STATE_FILE,
-    WEIGHTS_FILE,
-    build_seeded_model,
-    load_run,
-    load_train_state,
-    read_weights,
-    save_run,
-)
+from effowt.runs import CONFIG_FILE, WEIGHTS_FILE, build_seeded_model, load_run, read_weights, save_run
+from effowt.training.resume import STATE_FILE, load_train_state
+from effowt.training.trainer import EFFICIENCY_FILE, LOSS_PLOT_FILE, METRICS_FILE
 
 TINY = ["model.image_size=64", "data.image_size=64", "train.batch_size=2", "train.warmup_steps=0"]
 NO_AUGMENTATION = ["data.scale=[1.0, 1.0]", "data.ratio=[1.0, 1.0]", "data.hflip=0.0", "data.color_jitter=0.0"]

@@ -15,15 +15,8 @@ from torch import nn
 
 from effowt.config import EffOWTConfig, TrainConfig
 from effowt.errors import ConfigError, EffOWTError, WeightsError
-from effowt.training.checkpoint import (
-    STATE_FILE,
-    WEIGHTS_FILE,
-    load_train_state,
-    load_weights,
-    read_weights,
-    save_checkpoint,
-    save_run,
-)
+from effowt.runs import WEIGHTS_FILE, load_weights, read_weights, save_run
+from effowt.training.resume import STATE_FILE, load_train_state, save_checkpoint
 from effowt.training.loader import EpochLoader
 from effowt.training.optim import LOSS_TERMS, build_optimizer, lr_factor, validate_train_config, weighted_loss
 from effowt.training.trainer import prepare_run_dir

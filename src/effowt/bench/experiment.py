@@ -51,7 +51,7 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device:
     "trainable": int, "total": int, "peak_mem_bytes": int, "train_s": float}``."""
     from effowt.evaluation import evaluate_owta
     from effowt.tracking.pipeline import track_source
-    from effowt.training.checkpoint import has_checkpoint
+    from effowt.training.resume import has_checkpoint
     from effowt.training.trainer import train
 
     out = Path(out_dir)

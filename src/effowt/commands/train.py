@@ -11,7 +11,7 @@ from pathlib import Path
 
 from effowt.config import TRANSFER_MODES, load_config
 from effowt.errors import ConfigError
-from effowt.training.checkpoint import CONFIG_FILE
+from effowt.runs import CONFIG_FILE
 from effowt.training.trainer import train
 
 

@@ -31,19 +31,12 @@ from effowt.config import EffOWTConfig, load_config, save_config, to_dict
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
-from effowt.training.checkpoint import (
-    CONFIG_FILE,
-    EFFICIENCY_FILE,
-    LOSS_PLOT_FILE,
-    METRICS_FILE,
+from effowt.runs import CONFIG_FILE, WEIGHTS_FILE, backbone_identity, build_seeded_model, load_weights
+from effowt.training.resume import (
     STATE_FILE,
-    WEIGHTS_FILE,
     assert_finite_weights,
-    backbone_identity,
-    build_seeded_model,
     has_checkpoint,
     load_train_state,
-    load_weights,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -54,6 +47,9 @@ from effowt.training.loader import EpochLoader
 from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, validate_train_config, weighted_loss
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+METRICS_FILE = "metrics.jsonl"
+EFFICIENCY_FILE = "efficiency.json"
+LOSS_PLOT_FILE = "loss.png"
 
 
 def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
