@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch import nn
 
-from effowt.config import EffOWTConfig, TrainConfig
+from effowt.config import EffOWTConfig, TrainConfig, validate_train
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.runs import WEIGHTS_FILE, load_weights, read_weights, save_run
 from effowt.training.resume import STATE_FILE, load_train_state, save_checkpoint
 from effowt.training.loader import EpochLoader
-from effowt.training.optim import LOSS_TERMS, build_optimizer, lr_factor, validate_train_config, weighted_loss
+from effowt.training.optim import LOSS_TERMS, build_optimizer, lr_factor, weighted_loss
 from effowt.training.trainer import prepare_run_dir
 
 
@@ -76,7 +76,7 @@ def test_lr_step_schedule_milestones() -> None:
 def test_bad_train_values_rejected(key: str, value: object) -> None:
     cfg = TrainConfig(**{key: value})
     with pytest.raises(ConfigError, match=f"train.{key}"):
-        validate_train_config(cfg)
+        validate_train(cfg)
 
 
 def test_no_weight_decay_on_norms_biases_and_gates() -> None:

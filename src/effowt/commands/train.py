@@ -7,12 +7,11 @@ Also the entry of multi-process training:
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from effowt.config import TRANSFER_MODES, load_config
 from effowt.errors import ConfigError
-from effowt.runs import CONFIG_FILE
-from effowt.training.trainer import train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,18 +31,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def option_overrides(args: argparse.Namespace) -> list[str]:
+    """The config overrides of ``--mode``, ``--max-steps`` and ``--backbone-weights``
+    (they win over the ``key=value`` ones, so they come last)."""
+    options = {"model.mode": args.mode, "train.max_steps": args.max_steps,
+               "model.backbone.weights": args.backbone_weights}
+    return [f"{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
+
+
 def run(args: argparse.Namespace) -> int:
     source = args.config
     if source is None:
         if not args.resume:
             raise ConfigError("--config is required (unless --resume, which reads RUN/config.yaml)")
+        from effowt.runs import CONFIG_FILE
+
         source = str(Path(args.out) / CONFIG_FILE)
-    cfg = load_config(source, args.overrides)
-    if args.mode is not None:
-        cfg.model.mode = args.mode
-    if args.max_steps is not None:
-        cfg.train.max_steps = args.max_steps
-    if args.backbone_weights is not None:
-        cfg.model.backbone.weights = args.backbone_weights
+    cfg = load_config(source, [*args.overrides, *option_overrides(args)])  # checked here, in well under a second
+    from effowt.training.trainer import train  # heavy imports only once the config is good
+
     train(cfg, args.data, args.images, args.out, resume=args.resume, device=args.device)
     return 0

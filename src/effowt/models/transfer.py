@@ -14,23 +14,11 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import inject_adapter_in_model
 
 from effowt.backbones import FrozenBackbone, create_backbone
-from effowt.config import TRANSFER_MODES, HeadConfig, ModelConfig
+from effowt.config import ModelConfig, validate_model
 from effowt.errors import ConfigError
 from effowt.heads import DetectionHead, ReIDHead
 from effowt.models.effowt import EffOWT
 from effowt.models.necks import SimpleFeaturePyramid
-
-
-def check_head_config(cfg: HeadConfig) -> None:
-    """ConfigError for head settings the modules cannot honour."""
-    if cfg.channels <= 0 or cfg.channels % 32:
-        raise ConfigError(f"model.head.channels={cfg.channels}: must be a positive multiple of 32 (GroupNorm(32))")
-    if not cfg.strides or sorted(set(cfg.strides)) != list(cfg.strides):
-        raise ConfigError(f"model.head.strides={cfg.strides}: must be non-empty and strictly increasing")
-    if cfg.reid_stride not in cfg.strides:
-        raise ConfigError(f"model.head.reid_stride={cfg.reid_stride}: must be one of model.head.strides {cfg.strides}")
-    if cfg.det_convs < 0:
-        raise ConfigError(f"model.head.det_convs={cfg.det_convs}: must be >= 0")
 
 
 def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: float, targets: list[str] | None) -> None:
@@ -50,10 +38,9 @@ def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: floa
 
 def build_model(cfg: ModelConfig) -> EffOWT:
     """Build the backbone (weights from ``cfg.backbone.weights``), the neck of
-    ``cfg.mode`` and the heads, and mark what trains. Never downloads."""
-    if cfg.mode not in TRANSFER_MODES:
-        raise ConfigError(f"model.mode: unknown transfer mode {cfg.mode!r} (valid: {', '.join(TRANSFER_MODES)})")
-    check_head_config(cfg.head)
+    ``cfg.mode`` and the heads, and mark what trains. ``cfg`` is checked first
+    (:func:`effowt.config.validate_model`). Never downloads."""
+    validate_model(cfg)
     backbone = create_backbone(cfg.backbone)
     if cfg.mode == "side":
         from effowt.side import SideNetwork, prune_init_

@@ -27,7 +27,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from effowt.config import EffOWTConfig, load_config, save_config, to_dict
+from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
@@ -44,7 +44,7 @@ from effowt.training.resume import (
 from effowt.training.distributed import DistEnv, all_reduce_mean, barrier, distributed
 from effowt.training.efficiency import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
 from effowt.training.loader import EpochLoader
-from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, validate_train_config, weighted_loss
+from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, weighted_loss
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 METRICS_FILE = "metrics.jsonl"
@@ -375,7 +375,7 @@ def train(
     ``device`` is ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available). Returns
     the end-of-run efficiency report with the last logged values under ``"last"``.
     """
-    validate_train_config(cfg.train)
+    validate(cfg)
     with distributed(device) as env:
         run_dir = Path(run_dir)
         if env.is_main:
