@@ -22,7 +22,7 @@ def world(tmp_path_factory):
                                "tracker.init_thresh=0.0", "tracker.match_thresh=0.0",
                                "tracker.min_cosine=-1.0"])
     run = save_run(root / "run", build_seeded_model(cfg), cfg)
-    return {"run": run, **paths}
+    return {"run": run, **paths.as_dict()}
 
 
 def test_track_tao_split_with_workers_then_eval(world, tmp_path):

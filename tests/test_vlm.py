@@ -10,7 +10,7 @@ from effowt.cli import main
 from effowt.config import BackboneConfig
 from effowt.data.miniowt import generate_miniowt
 from effowt.errors import DataError, WeightsError
-from effowt.vlm import WEIGHTS_FILE, load_object_crops
+from effowt.vlm import VLM_WEIGHTS_FILE, load_object_crops
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_pretrain_writes_weights_that_load_as_a_backbone(world, tmp_path):
     report = json.loads((out / "pretrain.json").read_text())
     assert "all" in report["zero_shot_acc"] and set(report["zero_shot_acc"]) <= {"all", "known", "unknown"}
     assert 0.0 <= report["zero_shot_acc"]["all"] <= 1.0
-    cfg = BackboneConfig(name="open_clip:EffOWT-Tiny", weights=str(out / WEIGHTS_FILE), taps=[1, 11])
+    cfg = BackboneConfig(name="open_clip:EffOWT-Tiny", weights=str(out / VLM_WEIGHTS_FILE), taps=[1, 11])
     backbone = create_backbone(cfg)
     assert backbone.weights_sha256 is not None
     maps = backbone(torch.randn(1, 3, 128, 96))

@@ -42,7 +42,7 @@ from effowt.errors import DataError
 from effowt.fileio import atomic_write_json
 
 TINY_VLM_NAME = "EffOWT-Tiny"
-WEIGHTS_FILE = "tiny-vlm.safetensors"
+VLM_WEIGHTS_FILE = "tiny-vlm.safetensors"
 
 
 @dataclass
@@ -219,8 +219,8 @@ def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Pat
             if mask.any():
                 result["zero_shot_acc"][name] = float(hits[mask].float().mean())
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    tmp = out_dir / f".{WEIGHTS_FILE}.tmp"
+    tmp = out_dir / f".{VLM_WEIGHTS_FILE}.tmp"
     save_file(state, str(tmp), metadata={"open_clip_model": TINY_VLM_NAME, "format": "effowt-tiny-vlm"})
-    tmp.replace(out_dir / WEIGHTS_FILE)
+    tmp.replace(out_dir / VLM_WEIGHTS_FILE)
     atomic_write_json(out_dir / "pretrain.json", result)
     return result

@@ -14,11 +14,11 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from effowt.config import EffOWTConfig, from_dict, to_dict
+from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
 
@@ -26,26 +26,7 @@ RESULT_FILE = "result.json"
 TRAIN_FILE = "train.json"
 
 
-@dataclass(frozen=True)
-class World:
-    """The paths of a MiniOWT world made by ``effowt synth``."""
-
-    root: Path
-
-    @property
-    def train_json(self) -> Path:
-        return self.root / "train" / "annotations.json"
-
-    @property
-    def train_images(self) -> Path:
-        return self.root / "train" / "images"
-
-    @property
-    def val_json(self) -> Path:
-        return self.root / "val" / "annotations.json"
-
-
-def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device: str = "cpu", workers: int = 1) -> dict[str, Any]:
+def run_experiment(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, device: str = "cpu", workers: int = 1) -> dict[str, Any]:
     """Train ``cfg`` on ``world``, track and score its val split; return (and write to
     ``out_dir/result.json``) ``{"known": {...}, "unknown": {...}, "all": {...},
     "trainable": int, "total": int, "peak_mem_bytes": int, "train_s": float}``."""
@@ -87,7 +68,7 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, device:
     return result
 
 
-def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str | Path, device: str = "cpu",
+def run_experiment_in_subprocess(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, device: str = "cpu",
                                  workers: int = 1) -> dict[str, Any]:
     """:func:`run_experiment` in a fresh Python process, so that its peak memory
     (process RSS on CPU) belongs to this experiment alone and not to the runs
@@ -105,5 +86,5 @@ def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str |
 
 if __name__ == "__main__":
     job = json.loads(sys.argv[1])
-    run_experiment(from_dict(EffOWTConfig, job["config"], "experiment job"), World(Path(job["world"])), job["out"],
+    run_experiment(from_dict(EffOWTConfig, job["config"], "experiment job"), MiniOWTPaths(Path(job["world"])), job["out"],
                    device=job["device"], workers=job["workers"])

@@ -7,32 +7,30 @@ trains on the same images and is scored on the same val split.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from effowt.bench.experiment import World
 from effowt.config import EffOWTConfig, apply_overrides, load_config
-from effowt.errors import DataError
+from effowt.data.miniowt import MiniOWTPaths
+
+logger = logging.getLogger(__name__)
 
 # `effowt synth --out DIR --seed 0 --size 128 --train-images 1000 --pretrain-images 0 --val-videos 8 --frames 40`
 WORLD_SETTINGS = dict(seed=0, size=128, train_images=1000, pretrain_images=0, val_videos=8, frames=40)
 BENCH_PRESET = "miniowt"
 
 
-def ensure_world(folder: Path, data: str | Path | None) -> World:
+def ensure_world(folder: Path, data: str | Path | None) -> MiniOWTPaths:
     """The benchmark world: ``data`` when given (it must hold train/ and val/), else
     ``folder``, generated with :data:`WORLD_SETTINGS` unless already there."""
     from effowt.data.miniowt import generate_miniowt
 
     if data is not None:
-        world = World(Path(data))
-        for path in (world.train_json, world.val_json):
-            if not path.is_file():
-                raise DataError(f"{world.root}: not a MiniOWT folder ({path} missing; make one with `effowt synth`)")
-        return world
-    world = World(folder)
+        return MiniOWTPaths(Path(data)).require("train_json", "val_json")
+    world = MiniOWTPaths(folder)
     if not world.val_json.is_file():
-        print(f"[bench] generating the MiniOWT world in {folder}", flush=True)
-        generate_miniowt(folder, **WORLD_SETTINGS)
+        logger.info("generating the MiniOWT world in %s", folder)
+        return generate_miniowt(folder, **WORLD_SETTINGS)
     return world
 
 
