@@ -8,6 +8,8 @@ independent of the real model (which tests/test_training.py trains end to end).
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from torch import nn
 
 from effowt.config import EffOWTConfig, TrainConfig, validate_train
 from effowt.errors import ConfigError, EffOWTError, WeightsError
+from effowt.fileio import atomic_write_text
 from effowt.runs import WEIGHTS_FILE, load_weights, read_weights, save_run
 from effowt.training.resume import STATE_FILE, load_train_state, save_checkpoint
 from effowt.training.loader import EpochLoader
@@ -219,3 +222,14 @@ def test_run_dir_checks(tmp_path) -> None:
     save_run(tmp_path / "done", StandIn(), EffOWTConfig())
     with pytest.raises(EffOWTError, match="already holds a checkpoint"):
         prepare_run_dir(tmp_path / "done", resume=False)
+
+
+def test_atomic_writes_get_plain_file_permissions_without_touching_the_umask(tmp_path) -> None:
+    previous = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert os.umask(0o027) == 0o027  # writing did not change the process's umask
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]

@@ -60,7 +60,7 @@ def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int
     AdamW) after ``warmup`` steps. Runs in the current process: call it in a fresh one."""
     from effowt.models import build_model
     from effowt.models.params import count_parameters
-    from effowt.training.efficiency import peak_memory, reset_peak_memory
+    from effowt.training.meters import peak_memory, reset_peak_memory
 
     cfg = apply_overrides(load_config(config, overrides), [f"model.mode={mode}", f"model.image_size={image_size}", f"data.image_size={image_size}"])
     torch.manual_seed(0)

@@ -24,7 +24,8 @@ from effowt.config import apply_overrides, load_config
 from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
 
-STAGES = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
+# reported stage -> the Tracker timing it reads
+STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
 
 
 def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str, overrides: list[str] = ()) -> dict[str, Any]:
@@ -44,12 +45,12 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
     tracker = Tracker(model, cfg.tracker, image_size, device=device, time_stages=True)
     rng = np.random.default_rng(0)
     frame_list = [rng.integers(0, 256, (image_size, image_size, 3), dtype=np.uint8) for _ in range(4)]
-    per_frame: dict[str, list[float]] = {name: [] for name in STAGES}
+    per_frame: dict[str, list[float]] = {name: [] for name in STAGE_TIMINGS}
     for i in range(warmup + frames):
         tracker.reset_timings()
         tracker.update(frame_list[i % len(frame_list)])
         if i >= warmup:
-            for name, key in STAGES.items():
+            for name, key in STAGE_TIMINGS.items():
                 per_frame[name].append(1000 * tracker.timings[key])
     ms = {name: statistics.median(values) for name, values in per_frame.items()}
     return {

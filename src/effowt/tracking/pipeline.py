@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -45,6 +45,9 @@ from effowt.fileio import atomic_write_json, atomic_write_text
 from effowt.tracking.render import VideoWriter, draw_tracks
 from effowt.tracking.tracker import Tracker
 from effowt.tracking.writers import mot_lines, tao_records, write_tao_results
+
+if TYPE_CHECKING:
+    from effowt.data.sources import VideoSource
 
 SYNTHETIC_IMAGE_STRIDE = 1_000_000
 DEFAULT_FPS = 25.0
@@ -86,7 +89,7 @@ def file_stem(name: str) -> str:
     return stem or "video"
 
 
-def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.PathLike,
+def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str | os.PathLike,
                 render: bool = False, position: int = 0) -> VideoOutcome:
     """Track one video (a :class:`effowt.data.sources.VideoSource`) and write its files.
 
@@ -148,7 +151,7 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
     return VideoOutcome(ordinal, video.name, stem, video_id, frames, synthetic)
 
 
-def track_videos(tracker: Tracker, videos: Iterable[tuple[int, Any]], out_dir: str | os.PathLike,
+def track_videos(tracker: Tracker, videos: Iterable[tuple[int, VideoSource]], out_dir: str | os.PathLike,
                  render: bool = False, position: int = 0) -> list[VideoOutcome]:
     """Track ``(ordinal, video)`` pairs one after another; a video that raises is
     recorded as failed (message + traceback summary) and the next one goes on."""

@@ -42,7 +42,7 @@ from effowt.training.resume import (
     set_rng_state,
 )
 from effowt.training.distributed import DistEnv, all_reduce_mean, barrier, distributed
-from effowt.training.efficiency import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
+from effowt.training.meters import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
 from effowt.training.loader import EpochLoader
 from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, weighted_loss
 

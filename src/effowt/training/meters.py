@@ -1,4 +1,4 @@
-"""Efficiency report of a training run: parameters, peak memory, speed.
+"""Meters of a training run (its efficiency report): parameters, peak memory, speed.
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU (tensors only, reset
 right before the first step, so weights, optimizer state and activations count)
