@@ -8,20 +8,21 @@ categories. Output: ``accuracy.json``, ``accuracy.md`` and ``accuracy.png``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from effowt.bench.experiment import run_experiment_in_subprocess
+from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, new_figure, save_figure, write_report
 from effowt.bench.world import ensure_world, world_config
 from effowt.config import TRANSFER_MODES, apply_overrides, to_dict
 from effowt.errors import ConfigError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 
-METRICS = ("OWTA", "DetRe", "AssA")
+logger = logging.getLogger(__name__)
 
 
-def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seed: int = 0, data: str | Path | None = None,
-                 device: str = "cpu", workers: int = 1, overrides: list[str] = ()) -> dict[str, Any]:
+def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seed: int = 0, data: str | Path | None = None,
+                 device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Train, track and score every mode; finished modes are kept and not re-run."""
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
@@ -36,12 +37,11 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seed: int =
     }
     for mode in modes:
         cfg = apply_overrides(base, [f"model.mode={mode}"])
-        print(f"[accuracy] mode {mode}: training {budget} steps, tracking, scoring", flush=True)
+        logger.info("[accuracy] mode %s: training %d steps, tracking, scoring", mode, budget)
         result = run_experiment_in_subprocess(cfg, world, out / "modes" / mode, device=device, workers=workers)
         report["modes"][mode] = {k: result[k] for k in ("known", "unknown", "all", "trainable", "total", "peak_mem_bytes", "memory_kind", "train_s")}
     report["config"] = to_dict(base)
-    atomic_write_json(out / "accuracy.json", report)
-    atomic_write_text(out / "accuracy.md", accuracy_markdown(report))
+    write_report(out, "accuracy", report, accuracy_markdown(report))
     plot_accuracy(report, out / "accuracy.png")
     return report
 
@@ -50,28 +50,21 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
     """One row per mode: OWTA / D.Re / A.Acc (%) for known and unknown, cost columns."""
     s = report["setup"]
     full = report["modes"].get("full", {}).get("trainable")
-    lines = [
-        f"# Transfer modes on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, seed {s['seed']}, {s['device']})",
-        "",
-        "| mode | known OWTA | known D.Re | known A.Acc | unknown OWTA | unknown D.Re | unknown A.Acc | trainable | % of full | peak mem (MiB) | train (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    rows = [
+        [mode, *[f"{100 * m[split][k]:.1f}" for split in ("known", "unknown") for k in METRICS], f"{m['trainable']:,}",
+         f"{100 * m['trainable'] / full:.2f}" if full else "-", f"{m['peak_mem_bytes'] / 2**20:.0f}", f"{m['train_s']:.0f}"]
+        for mode, m in report["modes"].items()
     ]
-    for mode, m in report["modes"].items():
-        cells = [f"{100 * m[split][k]:.1f}" for split in ("known", "unknown") for k in METRICS]
-        pct = f"{100 * m['trainable'] / full:.2f}" if full else "-"
-        lines.append(f"| {mode} | " + " | ".join(cells) + f" | {m['trainable']:,} | {pct} | {m['peak_mem_bytes'] / 2**20:.0f} | {m['train_s']:.0f} |")
-    return "\n".join(lines) + "\n"
+    header = ["mode", *[f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS],
+              "trainable", "% of full", "peak mem (MiB)", "train (s)"]
+    title = f"# Transfer modes on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, seed {s['seed']}, {s['device']})"
+    return "\n".join([title, "", *markdown_table(header, rows)]) + "\n"
 
 
 def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     """Grouped bars: OWTA for known and unknown per mode."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     modes = list(report["modes"])
-    fig = Figure(figsize=(6, 3.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = new_figure(6, 3.5)
     width = 0.38
     for offset, split in ((-width / 2, "known"), (width / 2, "unknown")):
         values = [100 * report["modes"][m][split]["OWTA"] for m in modes]
@@ -81,5 +74,4 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("OWTA (%)")
     ax.set_title(f"MiniOWT, {report['setup']['budget_steps']} steps")
     ax.legend()
-    fig.tight_layout()
-    atomic_save_figure(fig, path, dpi=120)
+    save_figure(fig, path)

@@ -10,16 +10,13 @@ interrupted training resumes from its own checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from effowt.config import EffOWTConfig, from_dict, to_dict
+from effowt.bench.jobs import run_job
+from effowt.config import EffOWTConfig, config_from_dict, to_dict
 from effowt.data.miniowt import MiniOWTPaths
-from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
 
 RESULT_FILE = "result.json"
@@ -75,16 +72,13 @@ def run_experiment_in_subprocess(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir
     before it; returns the same result."""
     out = Path(out_dir)
     done = out / RESULT_FILE
-    if not done.is_file():
-        job = {"config": to_dict(cfg), "world": str(world.root), "out": str(out), "device": device, "workers": workers}
-        proc = subprocess.run([sys.executable, "-m", "effowt.bench.experiment", json.dumps(job)],
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        if proc.returncode != 0 or not done.is_file():
-            raise EffOWTError(f"{out}: experiment failed (exit status {proc.returncode}; its output is above)")
-    return json.loads(done.read_text())
+    if done.is_file():
+        return json.loads(done.read_text())
+    job = {"config": to_dict(cfg), "world": str(world.root), "out": str(out), "device": device, "workers": workers}
+    return run_job("effowt.bench.experiment:experiment_job", job, f"experiment {out}")
 
 
-if __name__ == "__main__":
-    job = json.loads(sys.argv[1])
-    run_experiment(from_dict(EffOWTConfig, job["config"], "experiment job"), MiniOWTPaths(Path(job["world"])), job["out"],
-                   device=job["device"], workers=job["workers"])
+def experiment_job(config: dict[str, Any], world: str, out: str, device: str, workers: int) -> dict[str, Any]:
+    """:func:`run_experiment` with JSON arguments (the job a fresh process runs)."""
+    cfg = config_from_dict(config, f"experiment job {out}")
+    return run_experiment(cfg, MiniOWTPaths(Path(world)), out, device=device, workers=workers)

@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.bench == "efficiency":
         from effowt.bench.efficiency import efficiency_markdown, run_efficiency
 
-        report = run_efficiency(args.config, _names(args.modes), args.image_size, args.batch, args.steps,
-                                args.warmup, args.device, args.out, args.overrides)
+        report = run_efficiency(args.config, modes=_names(args.modes), image_size=args.image_size,
+                                batch=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
+                                out_dir=args.out, overrides=args.overrides)
         print(efficiency_markdown(report))
     elif args.bench == "speed":
         from effowt.bench.speed import run_speed, speed_markdown, write_speed
@@ -66,16 +67,16 @@ def run(args: argparse.Namespace) -> int:
     elif args.bench == "accuracy":
         from effowt.bench.accuracy import accuracy_markdown, run_accuracy
 
-        report = run_accuracy(args.out, _names(args.modes), args.budget, args.seed, args.data, args.device,
-                              args.workers, args.overrides)
+        report = run_accuracy(args.out, modes=_names(args.modes), budget=args.budget, seed=args.seed,
+                              data=args.data, device=args.device, workers=args.workers, overrides=args.overrides)
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
         from effowt.bench.ablation import VARIANTS, ablation_markdown, run_ablation
 
         names = _names(args.variants) if args.variants else list(VARIANTS)
-        report = run_ablation(args.out, names, args.seeds, args.budget, args.data, args.device, args.workers,
-                              args.overrides)
+        report = run_ablation(args.out, names=names, seeds=args.seeds, budget=args.budget, data=args.data,
+                              device=args.device, workers=args.workers, overrides=args.overrides)
         print(ablation_markdown(report))
         print(f"wrote {Path(args.out) / 'ablation.json'}, ablation.md, ablation.png")
     return 0
