@@ -30,8 +30,10 @@ def _batch() -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
     """Two images = two views of one picture (instance ids 7, 8 shared) at 64 px."""
     images = torch.rand(2, 3, 64, 64)
     targets = [
-        {"boxes": torch.tensor([[4.0, 4.0, 30.0, 40.0], [32.0, 10.0, 60.0, 60.0]]), "instance_ids": torch.tensor([7, 8])},
-        {"boxes": torch.tensor([[6.0, 2.0, 34.0, 38.0], [30.0, 12.0, 58.0, 62.0]]), "instance_ids": torch.tensor([7, 8])},
+        {"boxes": torch.tensor([[4.0, 4.0, 30.0, 40.0], [32.0, 10.0, 60.0, 60.0]]),
+         "instance_ids": torch.tensor([7, 8])},
+        {"boxes": torch.tensor([[6.0, 2.0, 34.0, 38.0], [30.0, 12.0, 58.0, 62.0]]),
+         "instance_ids": torch.tensor([7, 8])},
     ]
     return images, targets
 

@@ -16,6 +16,7 @@ from effowt.tracking.pipeline import finish, track_video, track_videos
 from effowt.tracking.render import VideoWriter, draw_tracks, track_color
 from effowt.tracking.writers import tao_records, write_mot, write_tao_results
 
+
 def xywh_to_xyxy(bbox: list[float]) -> np.ndarray:
     x, y, w, h = bbox
     return np.array([x, y, x + w, y + h], dtype=np.float32)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+import effowt.runs as runs_module
 from effowt.config import TrackerConfig
 from effowt.errors import DataError, EffOWTError
 from effowt.runs import default_run_dir
 from effowt.tracking import Tracker
-import effowt.runs as runs_module
 
 DIM = 8
 
@@ -91,7 +91,9 @@ def test_stage_timings_accumulate():
 
 
 def test_ids_per_instance_and_reset():
-    script = lambda call, h, w: ([[8, 4, 24, 20], [30, 4, 46, 20]], [0.9, 0.8], [unit(0), unit(1)])
+    def script(call, h, w):
+        return [[8, 4, 24, 20], [30, 4, 46, 20]], [0.9, 0.8], [unit(0), unit(1)]
+
     a = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
     b = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
     frame = np.zeros((32, 64, 3), np.uint8)

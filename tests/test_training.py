@@ -48,7 +48,8 @@ def make_coco(root: Path, n_images: int, size: int = 64, seed: int = 0) -> tuple
         Image.fromarray(pixels).save(image_dir / f"{i}.png")
         images.append({"id": i + 1, "file_name": f"{i}.png", "width": size, "height": size})
     ann_file = root / "train.json"
-    ann_file.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "box"}]}))
+    categories = [{"id": 1, "name": "box"}]
+    ann_file.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
     return ann_file, image_dir
 
 
@@ -245,7 +246,8 @@ def test_two_process_gloo_run_writes_one_checkpoint(coco, tmp_path) -> None:
     run = tmp_path / "run"
     ann_file, image_dir = coco
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "effowt", *train_args(coco, run, "--max-steps", "3", overrides=("train.log_every=1", "train.batch_size=1"))]
+           "-m", "effowt",
+           *train_args(coco, run, "--max-steps", "3", overrides=("train.log_every=1", "train.batch_size=1"))]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]

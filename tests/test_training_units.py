@@ -19,9 +19,9 @@ from effowt.config import EffOWTConfig, TrainConfig, validate_train
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.fileio import atomic_write_text
 from effowt.runs import WEIGHTS_FILE, load_weights, read_weights, save_run
-from effowt.training.resume import STATE_FILE, load_train_state, save_checkpoint
 from effowt.training.loader import EpochLoader
 from effowt.training.optim import LOSS_TERMS, build_optimizer, lr_factor, weighted_loss
+from effowt.training.resume import STATE_FILE, load_train_state, save_checkpoint
 from effowt.training.trainer import prepare_run_dir
 
 

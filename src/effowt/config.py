@@ -383,7 +383,9 @@ def validate_backbone(cfg: BackboneConfig, prefix: str = "model.backbone") -> No
     """Checks of ``model.backbone`` that need no model (tap ranges are checked
     against the built backbone's depth by the backbone)."""
     if not cfg.taps or sorted(set(cfg.taps)) != list(cfg.taps) or cfg.taps[0] < 0:
-        raise ConfigError(f"{prefix}.taps={cfg.taps!r}: must be a non-empty, strictly increasing list of block indices >= 0")
+        raise ConfigError(
+            f"{prefix}.taps={cfg.taps!r}: must be a non-empty, strictly increasing list of block indices >= 0"
+        )
 
 
 def validate_side(cfg: SideConfig, num_taps: int, strides: list[int], prefix: str = "model.side") -> None:
@@ -424,7 +426,8 @@ def validate_head(cfg: HeadConfig, prefix: str = "model.head") -> None:
     """Checks of the pyramid and the detection / ReID heads."""
     if cfg.channels <= 0 or cfg.channels % 32:
         raise ConfigError(f"{prefix}.channels={cfg.channels}: must be a positive multiple of 32 (GroupNorm(32))")
-    if not cfg.strides or sorted(set(cfg.strides)) != list(cfg.strides) or any(s < 1 or s & (s - 1) for s in cfg.strides):
+    powers_of_two = all(s >= 1 and not s & (s - 1) for s in cfg.strides)
+    if not cfg.strides or sorted(set(cfg.strides)) != list(cfg.strides) or not powers_of_two:
         raise ConfigError(f"{prefix}.strides={cfg.strides!r}: must be non-empty, strictly increasing powers of two")
     if cfg.reid_stride not in cfg.strides:
         raise ConfigError(f"{prefix}.reid_stride={cfg.reid_stride}: must be one of {prefix}.strides {cfg.strides}")

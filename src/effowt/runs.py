@@ -85,7 +85,8 @@ def save_weights(path: str | Path, model: torch.nn.Module, step: int, identity: 
     atomic_write_bytes(path, safetensors_save(tensors, metadata=metadata))
 
 
-def read_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_weights(path: str | Path,
+                 device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a safetensors file; ``WeightsError`` naming the file
     when it is missing or unreadable."""
     path = Path(path)

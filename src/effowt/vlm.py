@@ -72,7 +72,8 @@ def caption(category_name: str) -> str:
     return f"a photo of a {category_name}"
 
 
-def load_object_crops(ann_file: str | Path, image_dir: str | Path, crop: int) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+def load_object_crops(ann_file: str | Path, image_dir: str | Path,
+                      crop: int) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Cut a ``crop``-sized window around every annotated object of a COCO json.
 
     Returns:
@@ -142,7 +143,8 @@ def _augment(crops: torch.Tensor, jitter: int, generator: torch.Generator) -> to
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model: torch.nn.Module, crops: torch.Tensor, labels: torch.Tensor, text_tokens: torch.Tensor) -> torch.Tensor:
+def zero_shot_accuracy(model: torch.nn.Module, crops: torch.Tensor, labels: torch.Tensor,
+                       text_tokens: torch.Tensor) -> torch.Tensor:
     """Per-sample correctness ``bool[N]`` of zero-shot classification against all captions."""
     model.eval()
     text = F.normalize(model.encode_text(text_tokens), dim=-1)
@@ -153,7 +155,8 @@ def zero_shot_accuracy(model: torch.nn.Module, crops: torch.Tensor, labels: torc
     return torch.cat(hits)
 
 
-def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Path, cfg: PretrainConfig, known_ids: set[int] | None = None) -> dict:
+def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Path, cfg: PretrainConfig,
+                 known_ids: set[int] | None = None) -> dict:
     """Pretrain the tiny VLM on object crops; write ``out_dir/tiny-vlm.safetensors`` and
     ``out_dir/pretrain.json`` (config, loss, zero-shot accuracy on held-out crops,
     split into known / unknown categories when ``known_ids`` is given)."""

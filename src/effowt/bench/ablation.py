@@ -85,7 +85,8 @@ def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[Ef
             overrides.append(f"model.side.width={width}")
             count = trainable_parameters(cfg)
             if abs(count - default_count) > PARAM_MATCH_TOLERANCE * default_count:
-                raise ConfigError(f"variant {name}: no side width brings {count:,} trainable parameters within 5 % of default's {default_count:,}")
+                raise ConfigError(f"variant {name}: no side width brings {count:,} trainable parameters "
+                                  f"within 5 % of default's {default_count:,}")
         resolved[name] = (cfg, overrides)
     return resolved
 
@@ -109,7 +110,8 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
         for name, (cfg, variant_overrides) in variants.items():
             logger.info("[ablation] %s seed %d", name, seed)
             seeded = apply_overrides(cfg, [f"train.seed={seed}"])
-            results[name].append(run_experiment_in_subprocess(seeded, world, out / "runs" / name / f"seed{seed}", device=device, workers=workers))
+            run_dir = out / "runs" / name / f"seed{seed}"
+            results[name].append(run_experiment_in_subprocess(seeded, world, run_dir, device=device, workers=workers))
             report["variants"][name] = summarise(variant_overrides, list(range(len(results[name]))), results[name])
             atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
     write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
@@ -145,13 +147,15 @@ def ablation_markdown(report: dict[str, Any]) -> str:
     """One row per variant: mean ± std (%) of OWTA / D.Re / A.Acc, known and unknown."""
     s = report["setup"]
     rows = [
-        [name, *[f"{100 * v[split][k]['mean']:.1f} ± {100 * v[split][k]['std']:.1f}" for split in ("known", "unknown") for k in METRICS],
+        [name, *[f"{100 * v[split][k]['mean']:.1f} ± {100 * v[split][k]['std']:.1f}"
+                 for split in ("known", "unknown") for k in METRICS],
          f"{v['trainable']:,}", f"{v['train_s']:.0f}"]
         for name, v in report["variants"].items()
     ]
     header = ["variant", *[f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS],
               "trainable", "train (s)"]
-    title = f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {_seeds_done(report)} seeds, {s['device']})"
+    title = (f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {_seeds_done(report)} seeds, "
+             f"{s['device']})")
     return "\n".join([title, "", *markdown_table(header, rows)]) + "\n"
 
 
@@ -161,7 +165,8 @@ def plot_ablation(report: dict[str, Any], path: Path) -> None:
     means = [100 * report["variants"][n]["unknown"]["OWTA"]["mean"] for n in names]
     stds = [100 * report["variants"][n]["unknown"]["OWTA"]["std"] for n in names]
     fig, ax = new_figure(max(5, 0.6 * len(names) + 2), 3.5)
-    ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=["tab:orange" if n == "default" else "tab:blue" for n in names])
+    colours = ["tab:orange" if n == "default" else "tab:blue" for n in names]
+    ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=colours)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
     ax.set_title(f"MiniOWT ablations ({_seeds_done(report)} seeds, mean ± std)")

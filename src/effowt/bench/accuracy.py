@@ -39,7 +39,8 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seed: in
         cfg = apply_overrides(base, [f"model.mode={mode}"])
         logger.info("[accuracy] mode %s: training %d steps, tracking, scoring", mode, budget)
         result = run_experiment_in_subprocess(cfg, world, out / "modes" / mode, device=device, workers=workers)
-        report["modes"][mode] = {k: result[k] for k in ("known", "unknown", "all", "trainable", "total", "peak_mem_bytes", "memory_kind", "train_s")}
+        keys = ("known", "unknown", "all", "trainable", "total", "peak_mem_bytes", "memory_kind", "train_s")
+        report["modes"][mode] = {k: result[k] for k in keys}
     report["config"] = to_dict(base)
     write_report(out, "accuracy", report, accuracy_markdown(report))
     plot_accuracy(report, out / "accuracy.png")
@@ -52,7 +53,8 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
     full = report["modes"].get("full", {}).get("trainable")
     rows = [
         [mode, *[f"{100 * m[split][k]:.1f}" for split in ("known", "unknown") for k in METRICS], f"{m['trainable']:,}",
-         f"{100 * m['trainable'] / full:.2f}" if full else "-", f"{m['peak_mem_bytes'] / 2**20:.0f}", f"{m['train_s']:.0f}"]
+         f"{100 * m['trainable'] / full:.2f}" if full else "-", f"{m['peak_mem_bytes'] / 2**20:.0f}",
+         f"{m['train_s']:.0f}"]
         for mode, m in report["modes"].items()
     ]
     header = ["mode", *[f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS],

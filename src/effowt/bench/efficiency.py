@@ -38,13 +38,14 @@ from effowt.errors import ConfigError, EffOWTError
 logger = logging.getLogger(__name__)
 
 
-def random_batch(batch: int, image_size: int, boxes_per_image: int = 8, seed: int = 0) -> tuple[torch.Tensor, list[dict]]:
+def random_batch(batch: int, image_size: int, boxes_per_image: int = 8,
+                 seed: int = 0) -> tuple[torch.Tensor, list[dict]]:
     """A deterministic synthetic two-view batch: ``2 * batch`` images [0, 1] and targets whose
     instance ids pair image ``i`` with image ``i + batch`` (the two views)."""
     gen = torch.Generator().manual_seed(seed)
     images = torch.rand(2 * batch, 3, image_size, image_size, generator=gen)
     targets = []
-    for view in range(2):
+    for _view in range(2):
         for i in range(batch):
             xy = torch.rand(boxes_per_image, 2, generator=gen) * image_size * 0.7
             wh = torch.rand(boxes_per_image, 2, generator=gen) * image_size * 0.25 + 8
@@ -177,7 +178,8 @@ def efficiency_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Efficiency: {s['backbone']} at {s['image_size']} px, batch {s['batch']} x 2 views, {s['device']}",
         "",
-        *markdown_table(["mode", "trainable", "total", "trainable %", "peak memory (MiB)", "step (s)", "images/s"], rows),
+        *markdown_table(["mode", "trainable", "total", "trainable %", "peak memory (MiB)", "step (s)", "images/s"],
+                        rows),
     ]
     if "ratios" in report:
         lines += ["", *markdown_table(["side / full", "value"], [[k, f"{v:.3f}"] for k, v in report["ratios"].items()])]

@@ -23,7 +23,8 @@ RESULT_FILE = "result.json"
 TRAIN_FILE = "train.json"
 
 
-def run_experiment(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, device: str = "cpu", workers: int = 1) -> dict[str, Any]:
+def run_experiment(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, device: str = "cpu",
+                   workers: int = 1) -> dict[str, Any]:
     """Train ``cfg`` on ``world``, track and score its val split; return (and write to
     ``out_dir/result.json``) ``{"known": {...}, "unknown": {...}, "all": {...},
     "trainable": int, "total": int, "peak_mem_bytes": int, "train_s": float}``."""
@@ -41,7 +42,8 @@ def run_experiment(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, 
         report = json.loads(trained.read_text())
     else:
         start = time.perf_counter()
-        report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir), device=device)
+        report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir),
+                       device=device)
         report["train_s"] = time.perf_counter() - start
         atomic_write_json(trained, report)
     track_report = track_source(world.val_json, tracks_dir, run_dir=run_dir, device=device, workers=workers)

@@ -28,7 +28,8 @@ from effowt.fileio import atomic_write_json
 STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
 
 
-def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str, overrides: list[str] = ()) -> dict[str, Any]:
+def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str,
+              overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Time ``frames`` tracked frames after ``warmup``; medians of per-frame stage times."""
     from effowt.models import build_model
     from effowt.tracking import Tracker
@@ -37,7 +38,8 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
         raise EffOWTError("--device cuda asked for, but no CUDA device is available")
     cfg = load_config(config, list(overrides))
     cfg = apply_overrides(cfg, [
-        f"model.image_size={image_size}", f"data.image_size={image_size}", "model.head.score_thresh=0.0", "tracker.det_thresh=0.0",
+        f"model.image_size={image_size}", f"data.image_size={image_size}", "model.head.score_thresh=0.0",
+        "tracker.det_thresh=0.0",
         "tracker.init_thresh=0.0", f"tracker.max_dets={cfg.model.head.detections_per_img}",
     ])
     torch.manual_seed(0)

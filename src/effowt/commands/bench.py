@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             ("ablation", "the paper's design questions on MiniOWT, with seeds")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--world", default="mini", choices=["mini"], help="the benchmark world (MiniOWT)")
-        p.add_argument("--data", default=None, help="an existing `effowt synth` folder (default: generate one in OUT/world)")
+        p.add_argument("--data", default=None,
+                       help="an existing `effowt synth` folder (default: generate one in OUT/world)")
         p.add_argument("--budget", type=int, default=300, help="training steps per run")
         p.add_argument("--out", default=f"benchmarks/{name}", help="output folder (finished runs are reused)")
         p.add_argument("--device", default="cpu")

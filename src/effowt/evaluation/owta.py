@@ -3,8 +3,8 @@
 This module only wraps ``trackeval.datasets.TAO_OW`` + ``trackeval.metrics.HOTA``
 (the metric is not re-implemented). It validates both json files first with the
 TAO schema of :mod:`effowt.data.tao`, so a bad input gives one clear
-:class:`~effowt.errors.DataError` instead of a KeyError deep inside TrackEval, then lays the files out the way TrackEval expects in a
-temporary folder::
+:class:`~effowt.errors.DataError` instead of a KeyError deep inside TrackEval,
+then lays the files out the way TrackEval expects in a temporary folder::
 
     tmp/gt/gt.json                               (GT_FOLDER: exactly one json)
     tmp/trackers/effowt/data/results.json        (TRACKERS_FOLDER/<tracker>/data)

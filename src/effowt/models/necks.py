@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 def _conv_norm(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=False), nn.GroupNorm(32, out_ch)

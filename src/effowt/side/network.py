@@ -90,7 +90,8 @@ class SideStage(nn.Module):
     by pruning (its last tap, else the last tap of an earlier stage, else ``None``).
     """
 
-    def __init__(self, downsample: nn.Module, units: list[TapUnit], blocks: BlockSequence, init_tap: int | None) -> None:
+    def __init__(self, downsample: nn.Module, units: list[TapUnit], blocks: BlockSequence,
+                 init_tap: int | None) -> None:
         super().__init__()
         self.downsample = downsample
         self.units = nn.ModuleList(units)
@@ -115,7 +116,8 @@ class SideNetwork(nn.Module):
         out_strides: pyramid strides, e.g. ``[8, 16, 32]`` (powers of two >= 4).
     """
 
-    def __init__(self, cfg: SideConfig, embed_dim: int, num_taps: int, out_channels: int, out_strides: list[int]) -> None:
+    def __init__(self, cfg: SideConfig, embed_dim: int, num_taps: int, out_channels: int,
+                 out_strides: list[int]) -> None:
         super().__init__()
         validate_side(cfg, num_taps, out_strides)
         self.cfg = cfg
@@ -131,7 +133,8 @@ class SideNetwork(nn.Module):
             units = []
             for _ in range(cfg.stage_taps[k]):
                 blocks = self._blocks(name, cfg.depth_per_tap)
-                units.append(TapUnit(SideConnection(embed_dim, width), build_fusion_gate(cfg.gates, cfg.gate_temperature), blocks, tap))
+                gate = build_fusion_gate(cfg.gates, cfg.gate_temperature)
+                units.append(TapUnit(SideConnection(embed_dim, width), gate, blocks, tap))
                 tap += 1
             downsample = nn.Identity() if k == 0 else (ConvDownsample(width) if cfg.hybrid else PatchMerging(width))
             init_tap = tap - 1 if tap else None

@@ -57,7 +57,8 @@ class TrainStep:
         self.scheduler = build_scheduler(self.optimizer, cfg)
         cuda = env.device.type == "cuda"
         if cfg.amp != "none" and not cuda:
-            warnings.warn(f"train.amp={cfg.amp} ignored on CPU (autocast is used on CUDA only)", UserWarning, stacklevel=2)
+            warnings.warn(f"train.amp={cfg.amp} ignored on CPU (autocast is used on CUDA only)", UserWarning,
+                          stacklevel=2)
         self.amp_dtype = AMP_DTYPES.get(cfg.amp) if cuda else None
         self.scaler = torch.amp.GradScaler(env.device.type, enabled=self.amp_dtype is torch.float16)
         self.ddp: DistributedDataParallel | None = None
@@ -82,7 +83,9 @@ class TrainStep:
             targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
             sync = self.ddp.no_sync() if self.ddp is not None and micro < cfg.accumulate - 1 else nullcontext()
             autocast = (
-                torch.autocast(device_type=device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
+                torch.autocast(device_type=device.type, dtype=self.amp_dtype)
+                if self.amp_dtype is not None
+                else nullcontext()
             )
             with sync:
                 with autocast:

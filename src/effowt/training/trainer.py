@@ -30,6 +30,10 @@ from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 from effowt.runs import CONFIG_FILE, WEIGHTS_FILE, backbone_identity, build_seeded_model, load_weights
+from effowt.training.distributed import DistEnv, barrier, distributed
+from effowt.training.loader import EpochLoader
+from effowt.training.meters import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
+from effowt.training.optim import LOSS_TERMS
 from effowt.training.resume import (
     STATE_FILE,
     assert_finite_weights,
@@ -39,10 +43,6 @@ from effowt.training.resume import (
     save_checkpoint,
     set_rng_state,
 )
-from effowt.training.distributed import DistEnv, barrier, distributed
-from effowt.training.meters import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
-from effowt.training.loader import EpochLoader
-from effowt.training.optim import LOSS_TERMS
 from effowt.training.step import NonFiniteStepError, TrainStep
 
 METRICS_FILE = "metrics.jsonl"
@@ -63,9 +63,13 @@ def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
     except OSError as err:
         raise EffOWTError(f"{run_dir}: output folder is not writable ({err.strerror or err})") from None
     if resume and not has_checkpoint(run_dir):
-        raise EffOWTError(f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume")
+        raise EffOWTError(
+            f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume"
+        )
     if not resume and (run_dir / WEIGHTS_FILE).exists():
-        raise EffOWTError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose another --out")
+        raise EffOWTError(
+            f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose another --out"
+        )
     return run_dir
 
 

@@ -43,7 +43,8 @@ def generate_miniowt(
             min_objects=2, max_objects=8, min_rel=0.08, max_rel=0.3, inside=False,
         )
         write_coco_split(
-            paths.pretrain_json, paths.pretrain_images, seed, "pretrain", pretrain_images, size, known_only=False, bar=bar,
+            paths.pretrain_json, paths.pretrain_images, seed, "pretrain", pretrain_images, size, known_only=False,
+            bar=bar,
             min_objects=1, max_objects=4, min_rel=0.2, max_rel=0.45, inside=True,
         )
         write_val_split(paths, seed, val_videos, frames, size, bar)

@@ -61,7 +61,8 @@ class MiniOWTPaths:
 
     def as_dict(self) -> dict[str, Path]:
         """``{"train_json": ..., ..., "val_videos": ...}``: every folder and json."""
-        names = ("train_json", "train_images", "pretrain_json", "pretrain_images", "val_json", "val_frames", "val_videos")
+        names = ("train_json", "train_images", "pretrain_json", "pretrain_images",
+                 "val_json", "val_frames", "val_videos")
         return {name: getattr(self, name) for name in names}
 
     def require(self, *names: str) -> MiniOWTPaths:

@@ -10,6 +10,7 @@ import numpy as np
 from effowt.data.miniowt.catalogue import CATEGORIES, Category
 from effowt.data.miniowt.render import Sprite, background, instance_colour, render_sprites
 
+
 @dataclass
 class _Mover:
     """An object's trajectory in world (background) coordinates."""

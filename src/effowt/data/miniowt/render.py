@@ -123,7 +123,7 @@ def render_sprites(
     hh, ww = img.shape[:2]
     owner = np.full((hh, ww), -1, np.int32)
     full_area: dict[int, int] = {}
-    for idx, sp in enumerate(sorted(sprites, key=lambda s: -s.depth)):
+    for sp in sorted(sprites, key=lambda s: -s.depth):
         sw, sh = max(2, int(round(sp.w))), max(2, int(round(sp.h)))
         x0, y0 = int(round(sp.x)), int(round(sp.y))
         mask = _shape_mask(sp.category.shape, sh, sw)
