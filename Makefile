@@ -1,6 +1,7 @@
 # effowt: the two commands of the README.
 #   make demo   set up .venv (first time) and track + score the embedded MiniOWT clip
-#   make test   set up .venv (first time) and run the test suite
+#   make test   set up .venv (first time), lint (ruff) and run the test suite
+#   make lint   lint only
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.effowt-installed
 export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 venv: $(STAMP)
 
@@ -18,7 +19,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+
+test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 demo: $(STAMP)

@@ -126,7 +126,8 @@ def test_open_clip_eva_trunk_keys_load(tmp_path) -> None:
     state["text.token_embedding.weight"] = torch.zeros(10, 32)
     path = tmp_path / "eva_clip.safetensors"
     save_file(state, str(path))
-    cfg = BackboneConfig(name="open_clip:EVA02-L-14", taps=[1], model_kwargs={"timm_kwargs": EVA_KWARGS}, weights=str(path))
+    cfg = BackboneConfig(name="open_clip:EVA02-L-14", taps=[1], model_kwargs={"timm_kwargs": EVA_KWARGS},
+                         weights=str(path))
     backbone = create_backbone(cfg)
     torch.testing.assert_close(backbone.model.blocks[1].attn.q_proj.weight, trunk.blocks[1].attn.q_proj.weight)
 
@@ -146,7 +147,8 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path) -> None:
     state["extra.weight"] = torch.zeros(3)
     path = tmp_path / "partial.pt"
     torch.save(state, path)
-    with pytest.raises(WeightsError, match=r"partial\.pt.*missing keys: blocks\.0\.attn\.qkv\.weight.*unexpected keys: extra\.weight"):
+    expected = r"partial\.pt.*missing keys: blocks\.0\.attn\.qkv\.weight.*unexpected keys: extra\.weight"
+    with pytest.raises(WeightsError, match=expected):
         create_backbone(_vit_cfg(weights=str(path)))
 
 

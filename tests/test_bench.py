@@ -8,7 +8,6 @@ from effowt.bench.ablation import VARIANTS, resolve_variants, summarise, trainab
 from effowt.bench.world import world_config
 from effowt.cli import main
 from effowt.data.miniowt import generate_miniowt
-from effowt.errors import ConfigError
 
 
 def test_efficiency_writes_modes_and_ratios(tmp_path):
@@ -39,7 +38,8 @@ def test_speed_json_splits_stages(tmp_path):
     ms = report["per_frame_ms"]
     assert set(ms) == {"backbone", "side", "heads", "association"}
     assert all(v > 0 for v in ms.values())
-    assert report["overhead_over_backbone"] == pytest.approx((ms["side"] + ms["heads"] + ms["association"]) / ms["backbone"])
+    overhead = (ms["side"] + ms["heads"] + ms["association"]) / ms["backbone"]
+    assert report["overhead_over_backbone"] == pytest.approx(overhead)
 
 
 def test_unknown_variant_or_override_fails_before_training(tmp_path, capsys):
@@ -159,7 +159,7 @@ def test_step_profile_times_every_phase(tmp_path):
     out = tmp_path / "step.json"
     assert main(["bench", "step", "--config", "mini", "--data", str(world / "train" / "annotations.json"),
                  "--images", str(world / "train" / "images"), "--steps", "2", "--warmup", "1", "--json", str(out),
-                 "train.batch_size=2", "data.image_size=64"]) == 0
+                 "train.batch_size=2", "data.image_size=64", "model.image_size=64"]) == 0
     report = json.loads(out.read_text())
     assert list(report["ms"]) == ["data", "backbone", "neck", "heads", "backward", "optimizer"]
     assert all(v >= 0 for v in report["ms"].values()) and report["batch_images"] == 4

@@ -1,9 +1,19 @@
 """Config loading: presets, YAML files, overrides, strictness."""
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
-from effowt.config import EffOWTConfig, load_config, preset_names, save_config
+import effowt
+from effowt.config import EffOWTConfig, load_config, preset_names, save_config, validate
 from effowt.errors import ConfigError
+from effowt.models import build_model
+
+SRC = str(Path(effowt.__file__).resolve().parents[1])
 
 
 def test_presets_load_and_differ():
@@ -54,3 +64,43 @@ def test_save_and_reload_round_trip(tmp_path):
     save_config(cfg, tmp_path / "config.yaml")
     assert load_config(str(tmp_path / "config.yaml")) == cfg
     assert isinstance(cfg, EffOWTConfig)
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("model.side.init=prunee", "model.side.init: unknown value 'prunee' (valid: prune, random)"),
+    ("tracker.det_thresh=1.5", "tracker.det_thresh=1.5: out of range, must be in [0, 1]"),
+    ("model.image_size=256", "data.image_size=128: must equal model.image_size=256"),
+    ("model.head.strides=[8, 12]", "model.head.strides=[8, 12]: must be non-empty, strictly increasing powers of two"),
+])
+def test_bad_values_fail_when_loaded_naming_key_value_and_range(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config("mini", [override])
+    assert fragment in str(err.value)
+
+
+def test_dataclass_changes_are_checked_by_validate():
+    cfg = load_config("mini")
+    cfg.tracker.det_thresh = 1.5
+    with pytest.raises(ConfigError, match=r"tracker\.det_thresh=1\.5"):
+        validate(cfg)
+    cfg = load_config("mini")
+    cfg.model.side.init = "prunee"
+    with pytest.raises(ConfigError, match=r"model\.side\.init"):
+        build_model(cfg.model)
+
+
+@pytest.mark.parametrize("override, key", [("model.side.init=prunee", "model.side.init"),
+                                           ("tracker.det_thresh=1.5", "tracker.det_thresh")])
+def test_train_cli_rejects_bad_values_at_once_without_writing(tmp_path, override, key):
+    """`effowt train` with a bad value: exit 2 within seconds, one line naming the key,
+    no traceback, no run folder (the check runs before the heavy imports)."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "effowt", "train", "--config", "mini", "--data", str(tmp_path / "a.json"),
+           "--images", str(tmp_path), "--out", str(out), override]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC})
+    assert time.perf_counter() - start < 5.0
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("effowt train: error: ") and key in lines[0]
+    assert "Traceback" not in proc.stderr and not out.exists()

@@ -41,7 +41,7 @@ def write_frames(folder: Path, count: int, seed: int, size: tuple[int, int] = (4
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from effowt.training.checkpoint import build_seeded_model, save_run
+    from effowt.runs import build_seeded_model, save_run
 
     cfg = load_config("mini", OPEN_THRESHOLDS)
     return save_run(tmp_path_factory.mktemp("run") / "run", build_seeded_model(cfg), cfg)

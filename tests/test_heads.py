@@ -56,7 +56,8 @@ def test_reid_loss_prefers_matching_positives() -> None:
     views = torch.cat([emb, emb])  # view 2 sees the same objects with identical embeddings
     image_index = torch.tensor([0] * 6 + [1] * 6)
     matched, matched_aux = reid_losses(views, torch.cat([ids, ids]), image_index)
-    shuffled, shuffled_aux = reid_losses(torch.cat([emb, emb[torch.tensor([1, 2, 3, 4, 5, 0])]]), torch.cat([ids, ids]), image_index)
+    shuffled_emb = torch.cat([emb, emb[torch.tensor([1, 2, 3, 4, 5, 0])]])
+    shuffled, shuffled_aux = reid_losses(shuffled_emb, torch.cat([ids, ids]), image_index)
     assert matched < shuffled and matched_aux < shuffled_aux
 
 

@@ -15,6 +15,7 @@ from effowt.data.miniowt import (
     CATEGORY_BY_ID,
     KNOWN_IDS,
     UNKNOWN_IDS,
+    MiniOWTPaths,
     generate_miniowt,
     simulate_video,
     split_rng,
@@ -33,7 +34,7 @@ def _hashes(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> MiniOWTPaths:
     return generate_miniowt(tmp_path_factory.mktemp("miniowt") / "w", progress=False, **SMALL)
 
 
@@ -53,20 +54,20 @@ def test_categories_use_trackeval_tao_ow_id_sets() -> None:
     assert all(c.caption.endswith(c.name) and c.colour in c.caption for c in CATEGORIES)
 
 
-def test_same_seed_identical_files_other_seed_differs(world: dict[str, Path], tmp_path: Path) -> None:
-    root = world["val_json"].parent.parent
+def test_same_seed_identical_files_other_seed_differs(world: MiniOWTPaths, tmp_path: Path) -> None:
+    root = world.val_json.parent.parent
     again = generate_miniowt(tmp_path / "again", progress=False, **SMALL)
-    assert _hashes(root) == _hashes(again["val_json"].parent.parent)
+    assert _hashes(root) == _hashes(again.val_json.parent.parent)
     other = generate_miniowt(tmp_path / "other", progress=False, **{**SMALL, "seed": 4})
-    other_hashes = _hashes(other["val_json"].parent.parent)
+    other_hashes = _hashes(other.val_json.parent.parent)
     assert other_hashes.keys() == _hashes(root).keys()
     differing = [k for k, v in other_hashes.items() if v != _hashes(root)[k]]
     assert len(differing) > len(other_hashes) // 2
 
 
-def test_coco_splits_annotate_known_only_in_train(world: dict[str, Path]) -> None:
-    train = json.loads(world["train_json"].read_text())
-    pretrain = json.loads(world["pretrain_json"].read_text())
+def test_coco_splits_annotate_known_only_in_train(world: MiniOWTPaths) -> None:
+    train = json.loads(world.train_json.read_text())
+    pretrain = json.loads(world.pretrain_json.read_text())
     assert len(train["images"]) == SMALL["train_images"]
     assert train["annotations"] and all(CATEGORY_BY_ID[a["category_id"]].known for a in train["annotations"])
     assert len(pretrain["categories"]) == len(CATEGORIES)
@@ -75,11 +76,11 @@ def test_coco_splits_annotate_known_only_in_train(world: dict[str, Path]) -> Non
         x, y, w, h = a["bbox"]
         assert w >= 2 and h >= 2 and x >= 0 and y >= 0 and x + w <= 64 and y + h <= 64
     for img in train["images"]:
-        assert load_rgb(world["train_images"] / img["file_name"]).shape == (64, 64, 3)
+        assert load_rgb(world.train_images / img["file_name"]).shape == (64, 64, 3)
 
 
-def test_tao_reader_round_trips_generated_tracks(world: dict[str, Path]) -> None:
-    dataset = TaoDataset(world["val_json"])
+def test_tao_reader_round_trips_generated_tracks(world: MiniOWTPaths) -> None:
+    dataset = TaoDataset(world.val_json)
     assert [v.name for v in dataset] == ["video_000", "video_001"]
     track_base = 0
     for v, video in enumerate(dataset):
@@ -99,9 +100,9 @@ def test_tao_reader_round_trips_generated_tracks(world: dict[str, Path]) -> None
         track_base += len(gt.categories)
 
 
-def test_val_video_file_decodes_to_the_png_frames(world: dict[str, Path]) -> None:
-    (video,) = open_source(world["val_videos"] / "video_001.mp4")
-    (folder,) = open_source(world["val_frames"] / "video_001")
+def test_val_video_file_decodes_to_the_png_frames(world: MiniOWTPaths) -> None:
+    (video,) = open_source(world.val_videos / "video_001.mp4")
+    (folder,) = open_source(world.val_frames / "video_001")
     from_file = [f.image for f in video]
     from_folder = [f.image for f in folder]
     assert len(video) == len(from_file) == len(from_folder) == SMALL["frames"]
@@ -109,10 +110,10 @@ def test_val_video_file_decodes_to_the_png_frames(world: dict[str, Path]) -> Non
         np.testing.assert_array_equal(a, b)
 
 
-def _trackeval_owta(world: dict[str, Path], tmp_path: Path, subset: str) -> tuple[float, int]:
+def _trackeval_owta(world: MiniOWTPaths, tmp_path: Path, subset: str) -> tuple[float, int]:
     import trackeval
 
-    gt = json.loads(world["val_json"].read_text())
+    gt = json.loads(world.val_json.read_text())
     (tmp_path / "gt").mkdir()
     (tmp_path / "gt" / "gt.json").write_text(json.dumps(gt))
     perfect = [
@@ -136,7 +137,7 @@ def _trackeval_owta(world: dict[str, Path], tmp_path: Path, subset: str) -> tupl
 
 @pytest.mark.parametrize("subset", ["known", "unknown"])
 def test_val_split_scores_perfectly_in_trackeval_tao_ow(
-    world: dict[str, Path], tmp_path: Path, subset: str
+    world: MiniOWTPaths, tmp_path: Path, subset: str
 ) -> None:
     owta, gt_dets = _trackeval_owta(world, tmp_path, subset)
     assert gt_dets > 0

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-from test_training import make_coco
 
 import effowt.training.trainer as trainer_module
 from effowt.cli import main
 from effowt.config import load_config
-from effowt.training.checkpoint import EFFICIENCY_FILE, METRICS_FILE, WEIGHTS_FILE, read_weights
+from effowt.runs import WEIGHTS_FILE, read_weights
+from effowt.training.trainer import EFFICIENCY_FILE, METRICS_FILE
+from test_training import make_coco
 
 PRESET = Path(__file__).parents[1] / "src" / "effowt" / "configs" / "paper.yaml"
 SOURCES = ("paper", "SimOWT", "QDTrack", "ours", "pending", "Ladder Side-Tuning", "torchvision")
@@ -46,7 +47,8 @@ def test_every_train_value_names_its_source() -> None:
     for line in keys:
         assert "#" in line and any(s in line.split("#", 1)[1] for s in SOURCES), line
     cfg = load_config("paper")
-    assert (cfg.train.global_batch, cfg.train.max_steps, cfg.train.lr, cfg.train.backbone_lr_mult) == (8, 163250, 2e-4, 0.1)
+    recipe = (cfg.train.global_batch, cfg.train.max_steps, cfg.train.lr, cfg.train.backbone_lr_mult)
+    assert recipe == (8, 163250, 2e-4, 0.1)
 
 
 def test_dry_run_prints_the_recipe_for_the_world_size(coco, tmp_path, capsys, monkeypatch) -> None:

@@ -27,7 +27,8 @@ def test_meta_device_counts_equal_real_build() -> None:
     cfg = load_config("mini").model
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="random-initialised backbone")
-        real = {mode: count_parameters(build_model(load_config("mini", [f"model.mode={mode}"]).model)) for mode in ("side", "lora")}
+        real = {mode: count_parameters(build_model(load_config("mini", [f"model.mode={mode}"]).model))
+                for mode in ("side", "lora")}
     report = parameter_report(cfg, ("side", "lora"))
     for mode, counts in real.items():
         assert report[mode]["total"] == counts["total"] and report[mode]["trainable"] == counts["trainable"]

@@ -12,7 +12,7 @@ from effowt.config import load_config
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from effowt.data.miniowt import generate_miniowt
-    from effowt.training.checkpoint import build_seeded_model, save_run
+    from effowt.runs import build_seeded_model, save_run
 
     root = tmp_path_factory.mktemp("e2e")
     paths = generate_miniowt(root / "miniowt", size=64, train_images=0, pretrain_images=0,
@@ -22,7 +22,7 @@ def world(tmp_path_factory):
                                "tracker.init_thresh=0.0", "tracker.match_thresh=0.0",
                                "tracker.min_cosine=-1.0"])
     run = save_run(root / "run", build_seeded_model(cfg), cfg)
-    return {"run": run, **paths}
+    return {"run": run, **paths.as_dict()}
 
 
 def test_track_tao_split_with_workers_then_eval(world, tmp_path):

@@ -9,13 +9,42 @@ import pytest
 import torch
 
 from effowt.config import TrackerConfig
+from effowt.data.tao import read_results
 from effowt.errors import DataError
 from effowt.tracking import Track, Tracker
 from effowt.tracking.partial import read_partial
 from effowt.tracking.pipeline import finish, track_video, track_videos
 from effowt.tracking.render import VideoWriter, draw_tracks, track_color
-from effowt.tracking.writers import (read_mot, read_tao_results, tao_records, tracks_by_image,
-                                     write_mot, write_tao_results)
+from effowt.tracking.writers import tao_records, write_mot, write_tao_results
+
+
+def xywh_to_xyxy(bbox: list[float]) -> np.ndarray:
+    x, y, w, h = bbox
+    return np.array([x, y, x + w, y + h], dtype=np.float32)
+
+
+def tracks_by_image(records: list[dict]) -> dict[int, list[Track]]:
+    """TAO records grouped into ``{image_id: [Track (xyxy box), ...]}`` in file order."""
+    out: dict[int, list[Track]] = {}
+    for rec in records:
+        out.setdefault(rec["image_id"], []).append(
+            Track(track_id=int(rec["track_id"]), box=xywh_to_xyxy(rec["bbox"]), score=float(rec["score"])))
+    return out
+
+
+def read_mot(path) -> dict[int, list[Track]]:
+    """A MOT txt file as ``{0-based frame index: [Track (xyxy box), ...]}``; DataError on a bad line."""
+    out: dict[int, list[Track]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.split(",")
+        try:
+            frame, track_id = int(parts[0]), int(float(parts[1]))
+            x, y, w, h, score = (float(v) for v in parts[2:7])
+        except (ValueError, IndexError):
+            raise DataError(f"{path}:{n}: expected frame,id,x,y,w,h,score,..., got {line!r}") from None
+        out.setdefault(frame - 1, []).append(Track(track_id=track_id, box=xywh_to_xyxy([x, y, w, h]), score=score))
+    return out
+
 
 TRACKS = [[Track(1, np.float32([10, 20, 40, 60]), 0.9), Track(2, np.float32([50.5, 5, 70, 25]), 0.75)],
           [Track(1, np.float32([12, 21, 42, 61]), 0.85)]]
@@ -26,7 +55,7 @@ def test_tao_json_round_trip(tmp_path):
     assert records[0] == {"video_id": 3, "image_id": 30, "track_id": 1, "bbox": [10.0, 20.0, 30.0, 40.0],
                           "score": 0.9, "category_id": 1}
     write_tao_results(tmp_path / "r.json", records)
-    back = tracks_by_image(read_tao_results(tmp_path / "r.json"))
+    back = tracks_by_image(read_results(tmp_path / "r.json"))
     assert sorted(back) == [30, 31]
     for got, want in zip(back[30] + back[31], TRACKS[0] + TRACKS[1]):
         assert got.track_id == want.track_id
@@ -47,12 +76,12 @@ def test_mot_txt_round_trip(tmp_path):
 def test_readers_reject_bad_files(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([{"image_id": 1}]))
     with pytest.raises(DataError, match="lacks field"):
-        read_tao_results(tmp_path / "bad.json")
+        read_results(tmp_path / "bad.json")
     (tmp_path / "bad.txt").write_text("1,1,a,b\n")
     with pytest.raises(DataError, match="bad.txt:1"):
         read_mot(tmp_path / "bad.txt")
     with pytest.raises(DataError, match="not found"):
-        read_tao_results(tmp_path / "missing.json")
+        read_results(tmp_path / "missing.json")
 
 
 def test_render_colours_and_video(tmp_path):
@@ -118,7 +147,7 @@ def test_crash_in_one_video_keeps_the_others(tmp_path):
     assert done == {"1-a-one.jsonl": True, "2-a-two.jsonl": False, "3-a-three.jsonl": True}
     report = finish(tmp_path, outcomes, wall_s=1.0)
     assert [v.name for v in report.failed] == ["a/two"]
-    results = read_tao_results(tmp_path / "results.json")
+    results = read_results(tmp_path / "results.json")
     assert {r["video_id"] for r in results} == {1, 3} and len(results) == 5
     assert {(r["video_id"], r["track_id"]) for r in results} == {(1, 1), (3, 2)}  # unique over split
     assert (tmp_path / "mot" / "3-a-three.txt").read_text().startswith("1,1,")

@@ -18,7 +18,7 @@ def test_perfect_detections_give_perfect_owta(tmp_path):
 
     paths = generate_miniowt(tmp_path, size=96, train_images=0, pretrain_images=0,
                              val_videos=4, frames=48, progress=False)
-    gt = json.loads(paths["val_json"].read_text())
+    gt = json.loads(paths.val_json.read_text())
     frame_of = {img["id"]: img["frame_index"] for img in gt["images"]}
     seen = defaultdict(set)
     for ann in gt["annotations"]:

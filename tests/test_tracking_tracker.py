@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+import effowt.runs as runs_module
 from effowt.config import TrackerConfig
 from effowt.errors import DataError, EffOWTError
-from effowt.tracking import Tracker, default_run_dir
-from effowt.tracking import tracker as tracker_module
+from effowt.runs import default_run_dir
+from effowt.tracking import Tracker
 
 DIM = 8
 
@@ -90,7 +91,9 @@ def test_stage_timings_accumulate():
 
 
 def test_ids_per_instance_and_reset():
-    script = lambda call, h, w: ([[8, 4, 24, 20], [30, 4, 46, 20]], [0.9, 0.8], [unit(0), unit(1)])
+    def script(call, h, w):
+        return [[8, 4, 24, 20], [30, 4, 46, 20]], [0.9, 0.8], [unit(0), unit(1)]
+
     a = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
     b = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
     frame = np.zeros((32, 64, 3), np.uint8)
@@ -112,7 +115,7 @@ def test_bad_frames_are_clear_errors():
 
 
 def test_default_run_dir_missing_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(tracker_module.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(runs_module.resources, "files", lambda package: tmp_path)
     with pytest.raises(EffOWTError, match="default checkpoint"):
         default_run_dir()
     run = tmp_path / "assets" / "effowt-mini"

@@ -23,19 +23,9 @@ import effowt.training.trainer as trainer_module
 from effowt.cli import main
 from effowt.config import load_config
 from effowt.errors import WeightsError
-from effowt.training.checkpoint import (
-    CONFIG_FILE,
-    EFFICIENCY_FILE,
-    LOSS_PLOT_FILE,
-    METRICS_FILE,
-    STATE_FILE,
-    WEIGHTS_FILE,
-    build_seeded_model,
-    load_run,
-    load_train_state,
-    read_weights,
-    save_run,
-)
+from effowt.runs import CONFIG_FILE, WEIGHTS_FILE, build_seeded_model, load_run, read_weights, save_run
+from effowt.training.resume import STATE_FILE, load_train_state
+from effowt.training.trainer import EFFICIENCY_FILE, LOSS_PLOT_FILE, METRICS_FILE
 
 TINY = ["model.image_size=64", "data.image_size=64", "train.batch_size=2", "train.warmup_steps=0"]
 NO_AUGMENTATION = ["data.scale=[1.0, 1.0]", "data.ratio=[1.0, 1.0]", "data.hflip=0.0", "data.color_jitter=0.0"]
@@ -60,7 +50,8 @@ def make_coco(root: Path, n_images: int, size: int = 64, seed: int = 0) -> tuple
         Image.fromarray(pixels).save(image_dir / f"{i}.png")
         images.append({"id": i + 1, "file_name": f"{i}.png", "width": size, "height": size})
     ann_file = root / "train.json"
-    ann_file.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "box"}]}))
+    categories = [{"id": 1, "name": "box"}]
+    ann_file.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
     return ann_file, image_dir
 
 
@@ -257,7 +248,8 @@ def test_two_process_gloo_run_writes_one_checkpoint(coco, tmp_path) -> None:
     run = tmp_path / "run"
     ann_file, image_dir = coco
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "effowt", *train_args(coco, run, "--max-steps", "3", overrides=("train.log_every=1", "train.batch_size=1"))]
+           "-m", "effowt",
+           *train_args(coco, run, "--max-steps", "3", overrides=("train.log_every=1", "train.batch_size=1"))]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -301,7 +293,8 @@ def test_resume_keeps_the_runs_settings_unless_a_change_is_allowed(coco, tmp_pat
     for options, overrides, message in [
         (("--max-steps", "3", "--resume"), (), "train.max_steps 2 -> 3; pass --allow-config-change"),
         (("--resume",), ("train.lr=0.5",), "train.lr 0.0002 -> 0.5"),
-        (("--resume", "--allow-config-change", "model.head.reid_dim"), ("model.head.reid_dim=16",), "cannot resume with different settings: model.head.reid_dim"),
+        (("--resume", "--allow-config-change", "model.head.reid_dim"), ("model.head.reid_dim=16",),
+         "cannot resume with different settings: model.head.reid_dim"),
     ]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -8,22 +8,17 @@ independent of the real model (which tests/test_training.py trains end to end).
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
 from torch import nn
 
-from effowt.config import EffOWTConfig, TrainConfig
+from effowt.config import EffOWTConfig, TrainConfig, validate_train
 from effowt.errors import ConfigError, EffOWTError, WeightsError
-from effowt.training.checkpoint import (
-    STATE_FILE,
-    WEIGHTS_FILE,
-    load_train_state,
-    load_weights,
-    read_weights,
-    save_checkpoint,
-    save_run,
-)
+from effowt.fileio import atomic_write_text
+from effowt.runs import WEIGHTS_FILE, load_weights, read_weights, save_run
 from effowt.training.loader import EpochLoader
 from effowt.training.optim import (
     LOSS_TERMS,
@@ -31,9 +26,9 @@ from effowt.training.optim import (
     build_scheduler,
     lr_factor,
     per_process_batch,
-    validate_train_config,
     weighted_loss,
 )
+from effowt.training.resume import STATE_FILE, load_train_state, save_checkpoint
 from effowt.training.trainer import prepare_run_dir
 
 
@@ -98,7 +93,7 @@ def test_lr_step_schedule_milestones() -> None:
 def test_bad_train_values_rejected(key: str, value: object) -> None:
     cfg = TrainConfig(**{key: value})
     with pytest.raises(ConfigError, match=f"train.{key}"):
-        validate_train_config(cfg)
+        validate_train(cfg)
 
 
 def test_global_batch_splits_over_processes_and_micro_batches() -> None:
@@ -133,7 +128,8 @@ def test_backbone_parameters_train_at_lr_times_mult() -> None:
     assert lr_of[id(model.backbone.bias)] == pytest.approx(1e-4)
     assert lr_of[id(model.backbone.lora_A)] == pytest.approx(1e-3)
     assert lr_of[id(model.neck.weight)] == lr_of[id(model.norm.bias)] == pytest.approx(1e-3)
-    assert sorted(g["name"] for g in opt.param_groups) == ["backbone/decay", "backbone/no_decay", "new/decay", "new/no_decay"]
+    names = sorted(g["name"] for g in opt.param_groups)
+    assert names == ["backbone/decay", "backbone/no_decay", "new/decay", "new/no_decay"]
     scheduler = build_scheduler(opt, TrainConfig(lr=1e-3, backbone_lr_mult=0.1, warmup_steps=2, max_steps=10))
     opt.step()
     scheduler.step()  # step 1 of warm-up: factor 1.0, the ratio between groups is kept
@@ -152,7 +148,8 @@ def test_full_mode_model_groups_its_backbone() -> None:
     for group in opt.param_groups:
         in_backbone = {id(p) in backbone for p in group["params"]}
         assert in_backbone == {group["name"].startswith("backbone/")}
-        assert group["lr"] == pytest.approx(cfg.lr * (cfg.backbone_lr_mult if group["name"].startswith("backbone/") else 1))
+        mult = cfg.backbone_lr_mult if group["name"].startswith("backbone/") else 1.0
+        assert group["lr"] == pytest.approx(cfg.lr * mult)
 
 
 def test_weighted_loss_uses_the_three_weights() -> None:
@@ -283,3 +280,14 @@ def test_run_dir_checks(tmp_path) -> None:
     save_run(tmp_path / "done", StandIn(), EffOWTConfig())
     with pytest.raises(EffOWTError, match="already holds a checkpoint"):
         prepare_run_dir(tmp_path / "done", resume=False)
+
+
+def test_atomic_writes_get_plain_file_permissions_without_touching_the_umask(tmp_path) -> None:
+    previous = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert os.umask(0o027) == 0o027  # writing did not change the process's umask
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]

@@ -10,19 +10,18 @@ from effowt.cli import main
 from effowt.config import BackboneConfig
 from effowt.data.miniowt import generate_miniowt
 from effowt.errors import DataError, WeightsError
-from effowt.vlm import WEIGHTS_FILE, load_object_crops
+from effowt.vlm import VLM_WEIGHTS_FILE, load_object_crops
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
-    generate_miniowt(root, seed=5, size=96, train_images=4, pretrain_images=12, val_videos=1, frames=2)
-    return root
+    return generate_miniowt(root, seed=5, size=96, train_images=4, pretrain_images=12, val_videos=1, frames=2)
 
 
 def test_crops_are_centred_windows_of_every_annotation(world):
-    crops, labels, categories = load_object_crops(world / "pretrain" / "annotations.json", world / "pretrain" / "images", 64)
-    anns = json.loads((world / "pretrain" / "annotations.json").read_text())["annotations"]
+    crops, labels, categories = load_object_crops(world.pretrain_json, world.pretrain_images, 64)
+    anns = json.loads(world.pretrain_json.read_text())["annotations"]
     assert crops.shape == (len(anns), 3, 64, 64) and crops.dtype == torch.uint8
     ids = [c["id"] for c in categories]
     assert sorted(labels.tolist()) == sorted(ids.index(a["category_id"]) for a in anns)
@@ -30,11 +29,12 @@ def test_crops_are_centred_windows_of_every_annotation(world):
 
 def test_pretrain_writes_weights_that_load_as_a_backbone(world, tmp_path):
     out = tmp_path / "vlm"
-    assert main(["pretrain-vlm", "--data", str(world), "--out", str(out), "--steps", "2", "--batch-size", "8"]) == 0
+    args = ["pretrain-vlm", "--data", str(world.root), "--out", str(out), "--steps", "2", "--batch-size", "8"]
+    assert main(args) == 0
     report = json.loads((out / "pretrain.json").read_text())
     assert "all" in report["zero_shot_acc"] and set(report["zero_shot_acc"]) <= {"all", "known", "unknown"}
     assert 0.0 <= report["zero_shot_acc"]["all"] <= 1.0
-    cfg = BackboneConfig(name="open_clip:EffOWT-Tiny", weights=str(out / WEIGHTS_FILE), taps=[1, 11])
+    cfg = BackboneConfig(name="open_clip:EffOWT-Tiny", weights=str(out / VLM_WEIGHTS_FILE), taps=[1, 11])
     backbone = create_backbone(cfg)
     assert backbone.weights_sha256 is not None
     maps = backbone(torch.randn(1, 3, 128, 96))

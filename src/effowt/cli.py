@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -49,9 +50,21 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging() -> None:
+    """Show effowt's own ``logging`` messages (progress of benchmarks) on stderr,
+    one plain line each; other libraries' loggers are left as they are."""
+    logger = logging.getLogger("effowt")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``effowt`` console script; tests call it with a list."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         _top_parser().parse_args(argv or ["--help"])

@@ -1,7 +1,12 @@
 """Configuration: dataclasses loaded from YAML presets, with ``key=value`` overrides.
 
 Every field has a default, so a preset only names what differs. Unknown keys are
-errors (a typo must never be silently ignored). The resolved config is written
+errors (a typo must never be silently ignored). Choice fields are ``Literal``
+types, checked while the YAML values are coerced; every load and every override
+then runs :func:`validate`, one check per section (``validate_model``,
+``validate_data``, ``validate_train``, ``validate_tracker``), so a bad value fails
+at once, before a model is built or a file written, with a ``ConfigError``
+naming the key, the value and the valid range. The resolved config is written
 beside every output with :func:`save_config`.
 """
 
@@ -12,15 +17,26 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
 from effowt.errors import ConfigError
 from effowt.fileio import atomic_write_text
 
-TRANSFER_MODES = ("side", "head", "full", "lora")
-STAGES = ("s4", "s8", "s16")
+TransferMode = Literal["side", "head", "full", "lora"]
+Stage = Literal["s4", "s8", "s16"]
+SimPattern = Literal["lines", "axial", "wide", "dense", "random"]
+SideOutput = Literal["replace", "residual"]
+Pyramid = Literal["simple", "linear"]
+SideInit = Literal["prune", "random"]
+BackboneDtype = Literal["float32", "bfloat16", "float16"]
+Schedule = Literal["cosine", "step"]
+AmpMode = Literal["none", "bf16", "fp16"]
+
+TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
+STAGES: tuple[str, ...] = get_args(Stage)
+STAGE_STRIDES = {"s4": 4, "s8": 8, "s16": 16}
 
 
 @dataclass
@@ -42,7 +58,7 @@ class BackboneConfig:
     weights: str | None = None
     taps: list[int] = field(default_factory=lambda: [1, 3, 5, 7, 9, 11])
     model_kwargs: dict[str, Any] = field(default_factory=dict)
-    dtype: str = "float32"
+    dtype: BackboneDtype = "float32"
 
 
 @dataclass
@@ -77,17 +93,17 @@ class SideConfig:
     stage_taps: list[int] = field(default_factory=lambda: [4, 1, 1])
     stage_depths: list[int] = field(default_factory=lambda: [1, 1, 0])
     hybrid: bool = True
-    sim_stages: list[str] = field(default_factory=lambda: ["s4"])
-    sim_pattern: str = "lines"
+    sim_stages: list[Stage] = field(default_factory=lambda: ["s4"])
+    sim_pattern: SimPattern = "lines"
     sim_grid: int = 56
     sim_band: int = 1
     gates: bool = True
     gate_temperature: float = 0.1
     gate_init: float = 0.5
-    output: str = "replace"
+    output: SideOutput = "replace"
     residual_init: float = 0.0
     fusion: bool = True
-    init: str = "prune"
+    init: SideInit = "prune"
     num_heads: int = 4
     mlp_ratio: float = 2.0
     depth_per_tap: int = 0
@@ -136,15 +152,15 @@ class LoraConfig:
 
 @dataclass
 class ModelConfig:
-    """The whole model: backbone, transfer mode, neck and heads.
+    """The whole model: backbone, transfer mode, neck and heads. ``image_size`` is
+    the longest side frames are resized to; training crops (``data.image_size``)
+    must have the same size. ``pyramid`` is the neck of the ``head``, ``full`` and
+    ``lora`` modes: ``simple`` (ViTDet's simple feature pyramid) or ``linear`` (one
+    linear map of the last tap, resampled per level: the base path of
+    ``model.side.output=residual``)."""
 
-    ``pyramid`` is the neck of the ``head``, ``full`` and ``lora`` modes: ``simple``
-    (ViTDet's simple feature pyramid) or ``linear`` (one linear map of the last tap,
-    resampled per level: the base path of ``model.side.output=residual``).
-    """
-
-    mode: str = "side"
-    pyramid: str = "simple"
+    mode: TransferMode = "side"
+    pyramid: Pyramid = "simple"
     image_size: int = 224
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     side: SideConfig = field(default_factory=SideConfig)
@@ -154,7 +170,8 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Two-view training data augmentation (static images as pseudo-clips)."""
+    """Two-view training data augmentation (static images as pseudo-clips).
+    ``image_size`` is the side of the square crops; it must equal ``model.image_size``."""
 
     image_size: int = 224
     scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
@@ -191,11 +208,11 @@ class TrainConfig:
     backbone_lr_mult: float = 0.1
     weight_decay: float = 0.05
     warmup_steps: int = 50
-    schedule: str = "cosine"
+    schedule: Schedule = "cosine"
     step_milestones: list[float] = field(default_factory=lambda: [0.75, 0.9])
     clip_grad: float = 1.0
     accumulate: int = 1
-    amp: str = "none"
+    amp: AmpMode = "none"
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -286,7 +303,8 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
 
 
 def apply_overrides(cfg: EffOWTConfig, overrides: list[str] | tuple[str, ...]) -> EffOWTConfig:
-    """Return a copy of ``cfg`` with ``a.b.c=value`` overrides applied."""
+    """Return a checked copy of ``cfg`` with ``a.b.c=value`` overrides applied
+    (:func:`validate` runs even when there are none)."""
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:
@@ -301,7 +319,13 @@ def apply_overrides(cfg: EffOWTConfig, overrides: list[str] | tuple[str, ...]) -
         if not isinstance(node, dict) or parts[-1] not in node:
             raise ConfigError(f"override {item!r}: unknown key {key!r}")
         node[parts[-1]] = yaml.safe_load(raw)
-    return from_dict(EffOWTConfig, data, "overrides")
+    return config_from_dict(data, "overrides")
+
+
+def config_from_dict(data: dict[str, Any], source: str) -> EffOWTConfig:
+    """:class:`EffOWTConfig` from a plain nested dict (e.g. :func:`to_dict`'s), checked
+    with :func:`validate`; ``source`` names where the dict came from in errors."""
+    return validate(from_dict(EffOWTConfig, data, source))
 
 
 def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
@@ -327,6 +351,9 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         return from_dict(hint, value, source, key + ".")
     origin = get_origin(hint)
     args = get_args(hint)
+    if origin is Literal:
+        _check_choice(key, value, args, f"{source}: ")
+        return value
     if value is None:
         if type(None) in args:
             return None
@@ -354,6 +381,170 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
             raise ConfigError(f"{source}: {key} must be int, got {value!r}")
         return value
     raise ConfigError(f"{source}: {key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _check_choice(key: str, value: Any, choices: tuple[Any, ...], where: str = "", what: str = "value") -> None:
+    if value not in choices:
+        raise ConfigError(f"{where}{key}: unknown {what} {value!r} (valid: {', '.join(map(str, choices))})")
+
+
+def _check_range(key: str, value: float, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """ConfigError unless ``low <= value <= high`` (``<`` where open; ``None``: unbounded)."""
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        valid = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ConfigError(f"{key}={value!r}: out of range, must be in {valid}")
+
+
+def _check_pair(key: str, value: list[float], low: float, high: float | None) -> None:
+    """ConfigError unless ``value`` is ``[a, b]`` with ``low < a <= b (<= high)``."""
+    if len(value) != 2 or not low < value[0] <= value[1] or (high is not None and value[1] > high):
+        bound = f" <= {high}" if high is not None else ""
+        raise ConfigError(f"{key}={value!r}: must be [min, max] with {low} < min <= max{bound}")
+
+
+def validate_backbone(cfg: BackboneConfig, prefix: str = "model.backbone") -> None:
+    """Checks of ``model.backbone`` that need no model (tap ranges are checked
+    against the built backbone's depth by the backbone)."""
+    if not cfg.taps or sorted(set(cfg.taps)) != list(cfg.taps) or cfg.taps[0] < 0:
+        raise ConfigError(
+            f"{prefix}.taps={cfg.taps!r}: must be a non-empty, strictly increasing list of block indices >= 0"
+        )
+
+
+def validate_side(cfg: SideConfig, num_taps: int, strides: list[int], prefix: str = "model.side") -> None:
+    """Checks of the side network: its own fields, and that ``stage_taps`` hands
+    out exactly the ``num_taps`` backbone taps and the pyramid ``strides`` are
+    powers of two >= 4 (the side stages start at 1/4)."""
+    for key in ("stage_taps", "stage_depths"):
+        value = getattr(cfg, key)
+        if len(value) != len(STAGES) or any(n < 0 for n in value):
+            raise ConfigError(f"{prefix}.{key}={value!r}: must be {len(STAGES)} counts >= 0 ({', '.join(STAGES)})")
+    if sum(cfg.stage_taps) != num_taps:
+        raise ConfigError(
+            f"{prefix}.stage_taps={cfg.stage_taps!r} hands out {sum(cfg.stage_taps)} taps but "
+            f"model.backbone.taps has {num_taps}; they must be equal"
+        )
+    if cfg.width is not None:
+        _check_range(f"{prefix}.width", cfg.width, 1)
+    for key in ("reduction", "num_heads", "sim_grid"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
+    for key in ("depth_per_tap", "sim_band"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
+    _check_range(f"{prefix}.gate_temperature", cfg.gate_temperature, 0, low_open=True)
+    _check_range(f"{prefix}.gate_init", cfg.gate_init, 0, 1, low_open=True, high_open=True)
+    _check_choice(f"{prefix}.output", cfg.output, get_args(SideOutput))
+    _check_range(f"{prefix}.mlp_ratio", cfg.mlp_ratio, 0, low_open=True)
+    for stage in cfg.sim_stages:
+        _check_choice(f"{prefix}.sim_stages", stage, STAGES, what="stage")
+        if (cfg.sim_grid * 4) % STAGE_STRIDES[stage]:
+            raise ConfigError(
+                f"{prefix}.sim_grid={cfg.sim_grid}: does not scale to stage {stage} "
+                f"(sim_grid * 4 / {STAGE_STRIDES[stage]} must be a whole number)"
+            )
+    _check_choice(f"{prefix}.sim_pattern", cfg.sim_pattern, get_args(SimPattern))
+    _check_choice(f"{prefix}.init", cfg.init, get_args(SideInit))
+    if any(s < 4 for s in strides):
+        raise ConfigError(f"model.head.strides={strides!r}: the side network needs strides >= 4")
+
+
+def validate_head(cfg: HeadConfig, prefix: str = "model.head") -> None:
+    """Checks of the pyramid and the detection / ReID heads."""
+    if cfg.channels <= 0 or cfg.channels % 32:
+        raise ConfigError(f"{prefix}.channels={cfg.channels}: must be a positive multiple of 32 (GroupNorm(32))")
+    powers_of_two = all(s >= 1 and not s & (s - 1) for s in cfg.strides)
+    if not cfg.strides or sorted(set(cfg.strides)) != list(cfg.strides) or not powers_of_two:
+        raise ConfigError(f"{prefix}.strides={cfg.strides!r}: must be non-empty, strictly increasing powers of two")
+    if cfg.reid_stride not in cfg.strides:
+        raise ConfigError(f"{prefix}.reid_stride={cfg.reid_stride}: must be one of {prefix}.strides {cfg.strides}")
+    _check_range(f"{prefix}.det_convs", cfg.det_convs, 0)
+    for key in ("score_thresh", "nms_thresh"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0, 1)
+    for key in ("detections_per_img", "topk_candidates", "reid_roi", "reid_hidden", "reid_dim"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
+    _check_range(f"{prefix}.center_sampling_radius", cfg.center_sampling_radius, 0)
+    _check_range(f"{prefix}.reid_temperature", cfg.reid_temperature, 0, low_open=True)
+
+
+def validate_lora(cfg: LoraConfig, prefix: str = "model.lora") -> None:
+    """Checks of the LoRA settings (target modules are checked when injected)."""
+    _check_range(f"{prefix}.rank", cfg.rank, 1)
+    _check_range(f"{prefix}.alpha", cfg.alpha, 0, low_open=True)
+    _check_range(f"{prefix}.dropout", cfg.dropout, 0, 1, high_open=True)
+
+
+def validate_model(cfg: ModelConfig) -> None:
+    """Checks of ``model``: the transfer mode, the input size and every sub-section
+    (the side network only in ``side`` mode, the one that builds it)."""
+    _check_choice("model.mode", cfg.mode, TRANSFER_MODES, what="transfer mode")
+    _check_choice("model.pyramid", cfg.pyramid, get_args(Pyramid))
+    _check_range("model.image_size", cfg.image_size, 32)
+    validate_backbone(cfg.backbone)
+    validate_head(cfg.head)
+    validate_lora(cfg.lora)
+    if cfg.mode == "side":
+        validate_side(cfg.side, len(cfg.backbone.taps), cfg.head.strides)
+
+
+def validate_data(cfg: DataConfig, prefix: str = "data") -> None:
+    """Checks of the two-view augmentation."""
+    _check_range(f"{prefix}.image_size", cfg.image_size, 32)
+    _check_pair(f"{prefix}.scale", cfg.scale, 0.0, 1.0)
+    _check_pair(f"{prefix}.ratio", cfg.ratio, 0.0, None)
+    _check_range(f"{prefix}.hflip", cfg.hflip, 0, 1)
+    for key in ("color_jitter", "min_box_size", "num_workers"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
+
+
+def validate_train(cfg: TrainConfig, prefix: str = "train") -> None:
+    """Checks of the optimisation settings."""
+    for key in ("batch_size", "max_steps", "accumulate", "log_every", "checkpoint_every"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
+    for key in ("warmup_steps", "snapshot_every"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
+    if cfg.global_batch is not None:
+        _check_range(f"{prefix}.global_batch", cfg.global_batch, 1)
+    _check_range(f"{prefix}.lr", cfg.lr, 0, low_open=True)
+    _check_range(f"{prefix}.backbone_lr_mult", cfg.backbone_lr_mult, 0, low_open=True)
+    _check_range(f"{prefix}.weight_decay", cfg.weight_decay, 0)
+    for key in ("det_weight", "reid_weight", "reid_aux_weight"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
+    _check_choice(f"{prefix}.schedule", cfg.schedule, get_args(Schedule))
+    _check_choice(f"{prefix}.amp", cfg.amp, get_args(AmpMode))
+    if any(not 0.0 <= m <= 1.0 for m in cfg.step_milestones):
+        raise ConfigError(f"{prefix}.step_milestones={cfg.step_milestones!r}: must be fractions of max_steps in [0, 1]")
+
+
+def validate_tracker(cfg: TrackerConfig, prefix: str = "tracker") -> None:
+    """Checks of the association thresholds."""
+    for key in ("det_thresh", "init_thresh", "match_thresh", "iou_gate", "nms_thresh", "momentum"):
+        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0, 1)
+    _check_range(f"{prefix}.min_cosine", cfg.min_cosine, -1, 1)
+    _check_range(f"{prefix}.temperature", cfg.temperature, 0, low_open=True)
+    _check_range(f"{prefix}.max_lost", cfg.max_lost, 0)
+    _check_range(f"{prefix}.max_dets", cfg.max_dets, 1)
+
+
+def validate(cfg: EffOWTConfig) -> EffOWTConfig:
+    """Check every section of ``cfg`` and what ties them together; returns ``cfg``.
+
+    Raises ``ConfigError`` naming the first bad key, its value and the valid range.
+    Runs in microseconds: :func:`load_config` and :func:`apply_overrides` call it.
+    """
+    validate_model(cfg.model)
+    validate_data(cfg.data)
+    validate_train(cfg.train)
+    validate_tracker(cfg.tracker)
+    if cfg.data.image_size != cfg.model.image_size:
+        raise ConfigError(
+            f"data.image_size={cfg.data.image_size}: must equal model.image_size={cfg.model.image_size} "
+            "(the model is trained on the crops it tracks with); set both"
+        )
+    return cfg
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

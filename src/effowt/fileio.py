@@ -12,14 +12,12 @@ import io
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from effowt.errors import OutputError
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def output_error(path: str | os.PathLike, err: OSError) -> OutputError:
@@ -33,17 +31,19 @@ def output_error(path: str | os.PathLike, err: OSError) -> OutputError:
 def atomic_writer(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """A binary file to write ``path`` through: a temporary file beside it, fsynced and
     renamed over ``path`` when the block ends cleanly, removed on any error or
-    interrupt (``path`` is then untouched). Lets large files be streamed."""
+    interrupt (``path`` is then untouched). Lets large files be streamed. The file
+    gets the permissions of a plain ``open(path, "w")`` (``0o666`` less the umask,
+    applied by the OS at creation; the process umask is never read or changed)."""
     path = Path(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the OS applies the umask
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except OSError as err:
         raise output_error(path, err) from None

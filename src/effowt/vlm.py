@@ -42,7 +42,7 @@ from effowt.errors import DataError
 from effowt.fileio import atomic_write_json
 
 TINY_VLM_NAME = "EffOWT-Tiny"
-WEIGHTS_FILE = "tiny-vlm.safetensors"
+VLM_WEIGHTS_FILE = "tiny-vlm.safetensors"
 
 
 @dataclass
@@ -72,7 +72,8 @@ def caption(category_name: str) -> str:
     return f"a photo of a {category_name}"
 
 
-def load_object_crops(ann_file: str | Path, image_dir: str | Path, crop: int) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+def load_object_crops(ann_file: str | Path, image_dir: str | Path,
+                      crop: int) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Cut a ``crop``-sized window around every annotated object of a COCO json.
 
     Returns:
@@ -142,7 +143,8 @@ def _augment(crops: torch.Tensor, jitter: int, generator: torch.Generator) -> to
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model: torch.nn.Module, crops: torch.Tensor, labels: torch.Tensor, text_tokens: torch.Tensor) -> torch.Tensor:
+def zero_shot_accuracy(model: torch.nn.Module, crops: torch.Tensor, labels: torch.Tensor,
+                       text_tokens: torch.Tensor) -> torch.Tensor:
     """Per-sample correctness ``bool[N]`` of zero-shot classification against all captions."""
     model.eval()
     text = F.normalize(model.encode_text(text_tokens), dim=-1)
@@ -153,7 +155,8 @@ def zero_shot_accuracy(model: torch.nn.Module, crops: torch.Tensor, labels: torc
     return torch.cat(hits)
 
 
-def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Path, cfg: PretrainConfig, known_ids: set[int] | None = None) -> dict:
+def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Path, cfg: PretrainConfig,
+                 known_ids: set[int] | None = None) -> dict:
     """Pretrain the tiny VLM on object crops; write ``out_dir/tiny-vlm.safetensors`` and
     ``out_dir/pretrain.json`` (config, loss, zero-shot accuracy on held-out crops,
     split into known / unknown categories when ``known_ids`` is given)."""
@@ -219,8 +222,8 @@ def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Pat
             if mask.any():
                 result["zero_shot_acc"][name] = float(hits[mask].float().mean())
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    tmp = out_dir / f".{WEIGHTS_FILE}.tmp"
+    tmp = out_dir / f".{VLM_WEIGHTS_FILE}.tmp"
     save_file(state, str(tmp), metadata={"open_clip_model": TINY_VLM_NAME, "format": "effowt-tiny-vlm"})
-    tmp.replace(out_dir / WEIGHTS_FILE)
+    tmp.replace(out_dir / VLM_WEIGHTS_FILE)
     atomic_write_json(out_dir / "pretrain.json", result)
     return result

@@ -11,35 +11,44 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from effowt.backbones.base import FrozenBackbone
-from effowt.config import BackboneConfig
+from effowt.config import BackboneConfig, validate_backbone
 from effowt.errors import ConfigError
 
 BackboneBuilder = Callable[[BackboneConfig, str], FrozenBackbone]
 
+# library prefix -> builder(cfg, model name after the prefix)
+BACKBONE_REGISTRY: dict[str, BackboneBuilder] = {}
 
+
+def register_backbone(prefix: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    """Decorator making ``<prefix>:<model>`` names buildable by ``builder(cfg, model)``
+    (how the ``timm`` and ``open_clip`` adapters below are registered)."""
+
+    def register(builder: BackboneBuilder) -> BackboneBuilder:
+        BACKBONE_REGISTRY[prefix] = builder
+        return builder
+
+    return register
+
+
+@register_backbone("timm")
 def _timm(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
     from effowt.backbones.timm_backbone import build_timm
 
     return build_timm(cfg, model_name)
 
 
+@register_backbone("open_clip")
 def _open_clip(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
     from effowt.backbones.open_clip_backbone import build_open_clip
 
     return build_open_clip(cfg, model_name)
 
 
-# library prefix -> builder(cfg, model name after the prefix)
-BACKBONE_REGISTRY: dict[str, BackboneBuilder] = {"timm": _timm, "open_clip": _open_clip}
-
-
-def register_backbone(prefix: str, builder: BackboneBuilder) -> None:
-    """Make ``<prefix>:<model>`` names buildable by ``builder(cfg, model)``."""
-    BACKBONE_REGISTRY[prefix] = builder
-
-
 def create_backbone(cfg: BackboneConfig) -> FrozenBackbone:
-    """Build the frozen backbone named ``cfg.name`` (``"<library>:<model>"``), frozen and in eval mode."""
+    """Build the frozen backbone named ``cfg.name`` (``"<library>:<model>"``), frozen and in eval mode
+    (``cfg`` is checked first with :func:`effowt.config.validate_backbone`)."""
+    validate_backbone(cfg)
     prefix, sep, model_name = cfg.name.partition(":")
     if not sep or prefix not in BACKBONE_REGISTRY or not model_name:
         valid = ", ".join(f"{p}:<model>" for p in BACKBONE_REGISTRY)

@@ -61,15 +61,11 @@ class FrozenBackbone(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if not taps:
-            raise ConfigError(f"model.backbone.taps: at least one tapped block is needed for {name}")
-        bad = [t for t in taps if not 0 <= t < depth]
+        bad = [t for t in taps if not 0 <= t < depth]  # the rest of taps' checks: effowt.config.validate_backbone
         if bad:
             raise ConfigError(
                 f"model.backbone.taps: {bad} out of range for {name} ({depth} blocks, valid 0..{depth - 1})"
             )
-        if sorted(set(taps)) != list(taps):
-            raise ConfigError(f"model.backbone.taps: {taps} must be strictly increasing")
         self.name = name
         self.embed_dim = embed_dim
         self.patch_size = patch_size

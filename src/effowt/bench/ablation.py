@@ -14,17 +14,19 @@ width is recorded in the variant's ``overrides``.
 
 from __future__ import annotations
 
+import logging
 import statistics
 from pathlib import Path
 from typing import Any
 
 from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess
+from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, new_figure, save_figure, write_report
 from effowt.bench.world import describe_world, ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
+from effowt.fileio import atomic_write_json
 
-METRICS = ("OWTA", "DetRe", "AssA")
+logger = logging.getLogger(__name__)
 PARAM_MATCH_TOLERANCE = 0.05
 
 VARIANTS: dict[str, list[str]] = {
@@ -87,13 +89,14 @@ def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[Ef
             overrides.append(f"model.side.width={width}")
             count = trainable_parameters(cfg)
             if abs(count - default_count) > PARAM_MATCH_TOLERANCE * default_count:
-                raise ConfigError(f"variant {name}: no side width brings {count:,} trainable parameters within 5 % of default's {default_count:,}")
+                raise ConfigError(f"variant {name}: no side width brings {count:,} trainable parameters "
+                                  f"within 5 % of default's {default_count:,}")
         resolved[name] = (cfg, overrides)
     return resolved
 
 
-def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int, data: str | Path | None = None,
-                 device: str = "cpu", workers: int = 1, overrides: list[str] = ()) -> dict[str, Any]:
+def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: int, data: str | Path | None = None,
+                 device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Run every (variant, seed) not yet finished, then write ``ablation.json/.md/.png``."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
@@ -110,14 +113,14 @@ def run_ablation(out_dir: str | Path, names: list[str], seeds: int, budget: int,
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for seed in range(seeds):  # seed-major: a stopped run still has every variant at equal seeds
         for name, (cfg, variant_overrides) in variants.items():
-            print(f"[ablation] {name} seed {seed}", flush=True)
+            logger.info("[ablation] %s seed %d", name, seed)
             seeded = apply_overrides(cfg, [f"train.seed={seed}"])
-            result = run_experiment_in_subprocess(seeded, world, out / "runs" / name / f"seed{seed}", [evaluation],
-                                                  device=device, workers=workers)
+            run_dir = out / "runs" / name / f"seed{seed}"
+            result = run_experiment_in_subprocess(seeded, world, run_dir, [evaluation], device=device, workers=workers)
             results[name].append({**result, **result["scores"]["test"][str(budget)]})
             report["variants"][name] = summarise(variant_overrides, list(range(len(results[name]))), results[name])
             atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
-    atomic_write_text(out / "ablation.md", ablation_markdown(report))
+    write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
     plot_ablation(report, out / "ablation.png")
     return report
 
@@ -149,32 +152,28 @@ def _seeds_done(report: dict[str, Any]) -> str:
 def ablation_markdown(report: dict[str, Any]) -> str:
     """One row per variant: mean ± std (%) of OWTA / D.Re / A.Acc, known and unknown."""
     s = report["setup"]
-    lines = [
-        f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {_seeds_done(report)} seeds, {s['device']})",
-        "",
-        "| variant | known OWTA | known D.Re | known A.Acc | unknown OWTA | unknown D.Re | unknown A.Acc | trainable | train (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    rows = [
+        [name, *[f"{100 * v[split][k]['mean']:.1f} ± {100 * v[split][k]['std']:.1f}"
+                 for split in ("known", "unknown") for k in METRICS],
+         f"{v['trainable']:,}", f"{v['train_s']:.0f}"]
+        for name, v in report["variants"].items()
     ]
-    for name, v in report["variants"].items():
-        cells = [f"{100 * v[split][k]['mean']:.1f} ± {100 * v[split][k]['std']:.1f}" for split in ("known", "unknown") for k in METRICS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {v['trainable']:,} | {v['train_s']:.0f} |")
-    return "\n".join(lines) + "\n"
+    header = ["variant", *[f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS],
+              "trainable", "train (s)"]
+    title = (f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {_seeds_done(report)} seeds, "
+             f"{s['device']})")
+    return "\n".join([title, "", *markdown_table(header, rows)]) + "\n"
 
 
 def plot_ablation(report: dict[str, Any], path: Path) -> None:
     """Unknown-category OWTA per variant, mean with a standard-deviation error bar."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     names = list(report["variants"])
     means = [100 * report["variants"][n]["unknown"]["OWTA"]["mean"] for n in names]
     stds = [100 * report["variants"][n]["unknown"]["OWTA"]["std"] for n in names]
-    fig = Figure(figsize=(max(5, 0.6 * len(names) + 2), 3.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=["tab:orange" if n == "default" else "tab:blue" for n in names])
+    fig, ax = new_figure(max(5, 0.6 * len(names) + 2), 3.5)
+    colours = ["tab:orange" if n == "default" else "tab:blue" for n in names]
+    ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=colours)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
     ax.set_title(f"MiniOWT ablations ({_seeds_done(report)} seeds, mean ± std)")
-    fig.tight_layout()
-    atomic_save_figure(fig, path, dpi=120)
+    save_figure(fig, path)

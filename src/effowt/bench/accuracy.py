@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 import statistics
 from collections.abc import Callable
@@ -36,7 +37,8 @@ from typing import Any
 
 import yaml
 
-from effowt.bench.experiment import Evaluation, World, run_experiment_in_subprocess
+from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess
+from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, new_figure, save_figure, write_report
 from effowt.bench.world import (
     VALIDATION_WORLD_SETTINGS,
     WORLD_SETTINGS,
@@ -46,9 +48,8 @@ from effowt.bench.world import (
 )
 from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 
-METRICS = ("OWTA", "DetRe", "AssA")
+logger = logging.getLogger(__name__)
 CURVE_POINTS = (0.25, 0.5, 0.75, 1.0)
 LEARNING_RATES = [1e-3, 3e-4, 3e-3]
 
@@ -124,19 +125,19 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
     if trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {trials}")
-    if budget < len(CURVE_POINTS):
-        raise ConfigError(f"--budget must be >= {len(CURVE_POINTS)} steps, got {budget}")
+    if budget < len(CURVE_POINTS) or budget % len(CURVE_POINTS):
+        raise ConfigError(f"--budget must be a positive multiple of {len(CURVE_POINTS)} "
+                          f"(validation curve points at 25/50/75/100 %), got {budget}")
     base = world_config(budget, 0, overrides)
-    snapshot = [f"train.snapshot_every={budget // len(CURVE_POINTS)}"] if budget % len(CURVE_POINTS) == 0 else []
-    if not snapshot:
-        raise ConfigError(f"--budget must be a multiple of {len(CURVE_POINTS)} (curve points at 25/50/75/100 %), got {budget}")
+    snapshot = f"train.snapshot_every={budget // len(CURVE_POINTS)}"
     resolved: dict[str, list[tuple[dict[str, Any], EffOWTConfig]]] = {}
     for mode, grid in parse_grid(grid_items, modes).items():
         points = grid_points(grid)
         if len(points) < trials:
             raise ConfigError(f"mode {mode}: its grid has {len(points)} points, fewer than --trials {trials}")
         resolved[mode] = [
-            (point, apply_overrides(base, [f"model.mode={mode}", *snapshot, *_overrides(point)])) for point in points[:trials]
+            (point, apply_overrides(base, [f"model.mode={mode}", snapshot, *_overrides(point)]))
+            for point in points[:trials]
         ]
     return resolved
 
@@ -149,7 +150,7 @@ def _run_all(tasks: list[Callable[[], dict[str, Any]]], jobs: int) -> list[dict[
         return list(pool.map(lambda task: task(), tasks))
 
 
-def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seeds: int = 3, trials: int = 6,
+def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: int = 3, trials: int = 6,
                  grid: list[str] = (), data: str | Path | None = None, val_data: str | Path | None = None,
                  device: str = "cpu", workers: int = 1, overrides: list[str] = (), jobs: int = 1) -> dict[str, Any]:
     """Tune every mode on the validation world, then train its chosen setting with
@@ -185,12 +186,14 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seeds: int 
         "tuning": {},
     }
     if report["protocol"]["validation_seed"] == report["protocol"]["test_seed"]:
-        raise ConfigError("the validation world and the test world have the same synth seed: tuning would read the test world")
+        raise ConfigError("the validation world and the test world have the same synth seed: "
+                          "tuning would read the test world")
     for mode, mode_trials in resolved.items():
-        print(f"[accuracy] {mode}: {len(mode_trials)} trials of {budget} steps, validation curves", flush=True)
+        logger.info("[accuracy] %s: %d trials of %d steps, validation curves", mode, len(mode_trials), budget)
         results = _run_all([
-            lambda cfg=cfg: run_experiment_in_subprocess(cfg, test_world, out / "trials" / mode / config_key(cfg),
-                                                         [validation], device=device, workers=workers, threads=threads)
+            lambda cfg=cfg, mode=mode: run_experiment_in_subprocess(
+                cfg, test_world, out / "trials" / mode / config_key(cfg), [validation], device=device,
+                workers=workers, threads=threads)
             for _, cfg in mode_trials
         ], jobs)
         report["tuning"][mode] = [
@@ -200,10 +203,10 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seeds: int 
         _write(out, report)
         best = max(range(len(mode_trials)), key=lambda i: report["tuning"][mode][i]["curve"][-1]["score"])
         point, cfg = mode_trials[best]
-        print(f"[accuracy] {mode}: chosen {point}; {seeds} seeds on the test world", flush=True)
+        logger.info("[accuracy] %s: chosen %s; %d seeds on the test world", mode, point, seeds)
         seeded = [apply_overrides(cfg, [f"train.seed={seed}"]) for seed in range(seeds)]
         runs = _run_all([
-            lambda seed=seed, c=c: run_experiment_in_subprocess(
+            lambda seed=seed, c=c, mode=mode: run_experiment_in_subprocess(
                 c, test_world, out / ("trials" if seed == 0 else "seeds") / mode / config_key(c), [test],
                 device=device, workers=workers, threads=threads)
             for seed, c in enumerate(seeded)
@@ -211,7 +214,7 @@ def run_accuracy(out_dir: str | Path, modes: list[str], budget: int, seeds: int 
         report["modes"][mode] = _summary(point, runs, budget)
         _write(out, report)
     report["config"] = to_dict(world_config(budget, 0, overrides))
-    _write(out, report, final=True)
+    _write(out, report)
     return report
 
 
@@ -234,10 +237,9 @@ def _summary(point: dict[str, Any], runs: list[dict[str, Any]], budget: int) -> 
     return summary
 
 
-def _write(out: Path, report: dict[str, Any], final: bool = False) -> None:
-    atomic_write_json(out / "accuracy.json", report)
-    atomic_write_text(out / "accuracy.md", accuracy_markdown(report))
-    if final or report["modes"]:
+def _write(out: Path, report: dict[str, Any]) -> None:
+    write_report(out, "accuracy", report, accuracy_markdown(report))
+    if report["modes"]:
         plot_accuracy(report, out / "accuracy.png")
     plot_curves(report, out / "curves.png")
 
@@ -268,6 +270,14 @@ def claims(report: dict[str, Any]) -> list[str]:
 def accuracy_markdown(report: dict[str, Any]) -> str:
     """Results table (test world, mean ± std over seeds), the targets, the tuning table."""
     p = report["protocol"]
+    metric_columns = [f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS]
+    header = ["mode", "chosen", "seeds", *metric_columns, "trainable", "train (s)"]
+    rows = [
+        [mode, ", ".join(f"{k}={v}" for k, v in m["chosen"].items()), str(len(m["seeds"])),
+         *[_pm(m[split][k]) for split in ("known", "unknown") for k in METRICS], f"{m['trainable']:,}",
+         f"{m['train_s']:.0f}"]
+        for mode, m in report["modes"].items()
+    ]
     lines = [
         f"# Transfer modes on MiniOWT ({report['setup']['backbone']}, {p['budget']} steps, "
         f"{p['trials_per_mode']} trials per mode, {p['seeds']} seeds, {report['setup']['device']})",
@@ -275,35 +285,25 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
         f"Tuned on the validation world (synth seed {p['validation_seed']}), reported on the test world "
         f"(synth seed {p['test_seed']}); selection: {p['selection']}.",
         "",
-        "| mode | chosen | seeds | known OWTA | known D.Re | known A.Acc | unknown OWTA | unknown D.Re | unknown A.Acc | trainable | train (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *markdown_table(header, rows),
     ]
-    for mode, m in report["modes"].items():
-        chosen = ", ".join(f"{k}={v}" for k, v in m["chosen"].items())
-        cells = [_pm(m[split][k]) for split in ("known", "unknown") for k in METRICS]
-        lines.append(f"| {mode} | {chosen} | {len(m['seeds'])} | " + " | ".join(cells) + f" | {m['trainable']:,} | {m['train_s']:.0f} |")
     if claims(report):
         lines += ["", "Targets (test world):", *claims(report)]
-    lines += ["", "## Tuning (validation world, seed 0)", "",
-              "| mode | trial | " + " | ".join(f"OWTA k/u @ {s}" for s in p["curve_steps"]) + " | score |",
-              "|---|---|" + "---:|" * (len(p["curve_steps"]) + 1)]
-    for mode, rows in report["tuning"].items():
-        for row in rows:
-            trial = ", ".join(f"{k}={v}" for k, v in row["overrides"].items())
-            cells = [f"{100 * c['known']:.1f} / {100 * c['unknown']:.1f}" for c in row["curve"]]
-            lines.append(f"| {mode} | {trial} | " + " | ".join(cells) + f" | {100 * row['curve'][-1]['score']:.1f} |")
+    tuning_header = ["mode", "trial", *[f"OWTA known / unknown @ {s}" for s in p["curve_steps"]], "score"]
+    tuning_rows = [
+        [mode, ", ".join(f"{k}={v}" for k, v in row["overrides"].items()),
+         *[f"{100 * c['known']:.1f} / {100 * c['unknown']:.1f}" for c in row["curve"]],
+         f"{100 * row['curve'][-1]['score']:.1f}"]
+        for mode, rows_ in report["tuning"].items() for row in rows_
+    ]
+    lines += ["", "## Tuning (validation world, seed 0)", "", *markdown_table(tuning_header, tuning_rows)]
     return "\n".join(lines) + "\n"
 
 
 def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     """Grouped bars: test-world OWTA (mean, std error bar) for known and unknown per mode."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     modes = list(report["modes"])
-    fig = Figure(figsize=(6, 3.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = new_figure(6, 3.5)
     width = 0.38
     for offset, split in ((-width / 2, "known"), (width / 2, "unknown")):
         stats = [report["modes"][m][split]["OWTA"] for m in modes]
@@ -315,26 +315,22 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     p = report["protocol"]
     ax.set_title(f"MiniOWT test world, {p['budget']} steps, {p['seeds']} seeds")
     ax.legend()
-    fig.tight_layout()
-    atomic_save_figure(fig, path, dpi=120)
+    save_figure(fig, path)
 
 
 def plot_curves(report: dict[str, Any], path: Path) -> None:
-    """Validation unknown and known OWTA against training steps, one line per trial."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    modes = list(report["tuning"])
-    fig = Figure(figsize=(3.2 * max(1, len(modes)), 3.2))
-    FigureCanvasAgg(fig)
+    """Validation unknown OWTA against training steps, one line per trial, a panel per mode."""
+    modes = list(report["tuning"]) or ["-"]
+    fig, _ = new_figure(3.2 * len(modes), 3.2)
+    fig.clear()
     for i, mode in enumerate(modes):
-        ax = fig.add_subplot(1, max(1, len(modes)), i + 1)
-        for row in report["tuning"][mode]:
+        ax = fig.add_subplot(1, len(modes), i + 1)
+        for row in report["tuning"].get(mode, []):
             label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in row["overrides"].items())
-            ax.plot([c["step"] for c in row["curve"]], [100 * c["unknown"] for c in row["curve"]], marker="o", label=label)
+            ax.plot([c["step"] for c in row["curve"]], [100 * c["unknown"] for c in row["curve"]], marker="o",
+                    label=label)
         ax.set_title(f"{mode}: validation unknown OWTA")
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    atomic_save_figure(fig, path, dpi=110)
+    save_figure(fig, path)

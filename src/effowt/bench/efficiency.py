@@ -1,9 +1,11 @@
 """``effowt bench efficiency``: trainable parameters, peak training memory and step time per
-transfer mode, on the same random batch, each mode in a fresh process.
+transfer mode, on the same random batch, each mode in a fresh process
+(:func:`effowt.bench.jobs.run_job`: a second mode measured in the same process
+would inherit the first's peak).
 
-Why a fresh process: PyTorch's allocators (and glibc on CPU) do not hand memory
-back, so a second mode measured in the same process would inherit the first's
-peak. The parent only spawns workers and writes the report.
+A step is the trainer's own (:class:`effowt.training.step.TrainStep`): the
+config's AdamW, learning-rate schedule, loss weights, accumulation, gradient
+clipping and AMP, exactly what ``effowt train`` runs.
 
 Memory figures:
 - CUDA: ``torch.cuda.max_memory_allocated`` over the timed steps, reset after
@@ -17,30 +19,33 @@ Memory figures:
 
 from __future__ import annotations
 
-import json
+import itertools
+import logging
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from effowt.bench.jobs import run_job
+from effowt.bench.report import markdown_table, write_report
 from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
 from effowt.errors import ConfigError, EffOWTError
-from effowt.fileio import atomic_write_json, atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 
-def random_batch(batch: int, image_size: int, boxes_per_image: int = 8, seed: int = 0) -> tuple[torch.Tensor, list[dict]]:
+def random_batch(batch: int, image_size: int, boxes_per_image: int = 8,
+                 seed: int = 0) -> tuple[torch.Tensor, list[dict]]:
     """A deterministic synthetic two-view batch: ``2 * batch`` images [0, 1] and targets whose
     instance ids pair image ``i`` with image ``i + batch`` (the two views)."""
     gen = torch.Generator().manual_seed(seed)
     images = torch.rand(2 * batch, 3, image_size, image_size, generator=gen)
     targets = []
-    for view in range(2):
+    for _view in range(2):
         for i in range(batch):
             xy = torch.rand(boxes_per_image, 2, generator=gen) * image_size * 0.7
             wh = torch.rand(boxes_per_image, 2, generator=gen) * image_size * 0.25 + 8
@@ -55,60 +60,65 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int, warmup: int, device: str, overrides: list[str]) -> dict[str, Any]:
-    """Build one transfer mode and time ``steps`` training steps (forward + backward +
-    AdamW) after ``warmup`` steps. Runs in the current process: call it in a fresh one."""
-    from effowt.models import build_model
+def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int, warmup: int, device: str,
+                 overrides: list[str]) -> dict[str, Any]:
+    """Build one transfer mode and time ``steps`` training steps (the trainer's
+    :class:`~effowt.training.step.TrainStep`) after ``warmup`` steps. Runs in the
+    current process: call it in a fresh one (:func:`run_efficiency` does)."""
     from effowt.models.params import count_parameters
-    from effowt.training.efficiency import peak_memory, reset_peak_memory
+    from effowt.runs import build_seeded_model
+    from effowt.training.distributed import DistEnv
+    from effowt.training.meters import peak_memory, reset_peak_memory
+    from effowt.training.step import TrainStep
 
-    cfg = apply_overrides(load_config(config, overrides), [f"model.mode={mode}", f"model.image_size={image_size}"])
-    torch.manual_seed(0)
-    model = build_model(cfg.model).to(device)
+    size = [f"model.mode={mode}", f"model.image_size={image_size}", f"data.image_size={image_size}"]
+    cfg = apply_overrides(load_config(config, overrides), size)
+    env = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device(device))
+    model = build_seeded_model(cfg).to(env.device)
     model.train()
     counts = count_parameters(model)
-    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
+    train_step = TrainStep(model, cfg.train, env)
     images, targets = random_batch(batch, image_size)
-    images = images.to(device)
-    targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-    cuda = device.startswith("cuda")
+    batches = itertools.repeat((images.to(env.device), [{k: v.to(env.device) for k, v in t.items()} for t in targets]))
+    cuda = env.device.type == "cuda"
 
-    def step() -> float:
+    def timed_step(step: int) -> float:
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        losses = model(images, targets)
-        loss = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(batches, step)
         if cuda:
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
     rss_before = _rss_bytes()
-    reset_peak_memory(torch.device(device))
-    for _ in range(warmup):
-        step()
-    times = [step() for _ in range(steps)]
+    reset_peak_memory(env.device)
+    for step in range(1, warmup + 1):
+        timed_step(step)
+    times = [timed_step(warmup + 1 + i) for i in range(steps)]
     result = {
         "trainable": counts["trainable"],
         "total": counts["total"],
         "step_s": statistics.median(times),
-        "images_per_s": 2 * batch / statistics.median(times),
-        **peak_memory(torch.device(device)),
+        "images_per_s": 2 * batch * cfg.train.accumulate / statistics.median(times),
+        **peak_memory(env.device),
     }
     if not cuda:
         result["step_mem_bytes"] = int(max(0, result["peak_mem_bytes"] - rss_before))
     return result
 
 
-def run_efficiency(config: str, modes: list[str], image_size: int, batch: int, steps: int, warmup: int, device: str, out_dir: str | Path | None, overrides: list[str] = ()) -> dict[str, Any]:
-    """Measure each mode in a fresh subprocess; write ``efficiency.json`` and ``efficiency.md``."""
+def run_efficiency(config: str, *, modes: list[str], image_size: int, batch: int, steps: int, warmup: int,
+                   device: str = "cpu", out_dir: str | Path | None = None,
+                   overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Measure each of ``modes`` in a fresh subprocess (``batch`` images per view,
+    ``warmup`` untimed then ``steps`` timed steps, median reported); write
+    ``efficiency.json`` and ``efficiency.md`` into ``out_dir`` when given."""
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
-    cfg = apply_overrides(load_config(config), list(overrides))
+    cfg = apply_overrides(load_config(config, list(overrides)), [f"model.image_size={image_size}",
+                                                                 f"data.image_size={image_size}"])
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise EffOWTError("--device cuda asked for, but no CUDA device is available")
     report: dict[str, Any] = {
@@ -118,9 +128,10 @@ def run_efficiency(config: str, modes: list[str], image_size: int, batch: int, s
             "device": device if not device.startswith("cuda") else torch.cuda.get_device_name(),
             "image_size": image_size,
             "batch": batch,
-            "images_per_step": 2 * batch,
+            "images_per_step": 2 * batch * cfg.train.accumulate,
             "steps": steps,
             "warmup": warmup,
+            "step": "effowt.training.step.TrainStep (the trainer's step)",
             "overrides": list(overrides),
             "torch": torch.__version__,
             "cpu": platform.processor() or platform.machine(),
@@ -129,15 +140,10 @@ def run_efficiency(config: str, modes: list[str], image_size: int, batch: int, s
         "modes": {},
     }
     for mode in modes:
-        job = dict(config=config, mode=mode, image_size=image_size, batch=batch, steps=steps, warmup=warmup, device=device, overrides=list(overrides))
-        proc = subprocess.run(
-            [sys.executable, "-m", "effowt.bench.efficiency", json.dumps(job)],
-            capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )
-        if proc.returncode != 0:
-            raise EffOWTError(f"efficiency worker for mode {mode!r} failed:\n{proc.stderr.strip()[-2000:]}")
-        report["modes"][mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"  {mode:<5} {_row(report['modes'][mode])}", flush=True)
+        job = dict(config=config, mode=mode, image_size=image_size, batch=batch, steps=steps, warmup=warmup,
+                   device=device, overrides=list(overrides))
+        report["modes"][mode] = run_job("effowt.bench.efficiency:measure_mode", job, f"efficiency of mode {mode!r}")
+        logger.info("  %-5s %s", mode, _row(report["modes"][mode]))
     modes_ = report["modes"]
     if "side" in modes_ and "full" in modes_:
         side, full = modes_["side"], modes_["full"]
@@ -150,9 +156,7 @@ def run_efficiency(config: str, modes: list[str], image_size: int, batch: int, s
             report["ratios"]["step_memory_side_over_full"] = side["step_mem_bytes"] / full["step_mem_bytes"]
     report["config"] = to_dict(cfg)
     if out_dir is not None:
-        out = Path(out_dir)
-        atomic_write_json(out / "efficiency.json", report)
-        atomic_write_text(out / "efficiency.md", efficiency_markdown(report))
+        write_report(out_dir, "efficiency", report, efficiency_markdown(report))
     return report
 
 
@@ -164,27 +168,21 @@ def _row(m: dict[str, Any]) -> str:
 def efficiency_markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table (one row per mode, then the side/full ratios)."""
     s = report["setup"]
+    full_trainable = report["modes"].get("full", {}).get("trainable")
+    rows = [
+        [mode, f"{m['trainable']:,}", f"{m['total']:,}",
+         f"{100 * m['trainable'] / full_trainable:.2f}" if full_trainable else "-",
+         f"{m['peak_mem_bytes'] / 2**20:.0f}", f"{m['step_s']:.3f}", f"{m['images_per_s']:.2f}"]
+        for mode, m in report["modes"].items()
+    ]
     lines = [
         f"# Efficiency: {s['backbone']} at {s['image_size']} px, batch {s['batch']} x 2 views, {s['device']}",
         "",
-        "| mode | trainable | total | trainable % | peak memory (MiB) | step (s) | images/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        *markdown_table(["mode", "trainable", "total", "trainable %", "peak memory (MiB)", "step (s)", "images/s"],
+                        rows),
     ]
-    full_trainable = report["modes"].get("full", {}).get("trainable")
-    for mode, m in report["modes"].items():
-        pct = f"{100 * m['trainable'] / full_trainable:.2f}" if full_trainable else "-"
-        lines.append(
-            f"| {mode} | {m['trainable']:,} | {m['total']:,} | {pct} | {m['peak_mem_bytes'] / 2**20:.0f} | {m['step_s']:.3f} | {m['images_per_s']:.2f} |"
-        )
     if "ratios" in report:
-        lines += ["", "| side / full | value |", "|---|---:|"]
-        lines += [f"| {k} | {v:.3f} |" for k, v in report["ratios"].items()]
+        lines += ["", *markdown_table(["side / full", "value"], [[k, f"{v:.3f}"] for k, v in report["ratios"].items()])]
     kind = next(iter(report["modes"].values()), {}).get("memory_kind", "")
     lines += ["", f"Memory: `{kind}` (see `effowt.bench.efficiency`)."]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    job = json.loads(sys.argv[1])
-    print(json.dumps(measure_mode(**job)))

@@ -17,41 +17,21 @@ and skips the scores it already has.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from effowt.config import EffOWTConfig, from_dict, to_dict
+from effowt.bench.jobs import run_job
+from effowt.config import EffOWTConfig, config_from_dict, to_dict
+from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
 
 RESULT_FILE = "result.json"
 TRAIN_FILE = "train.json"
 SPLITS = ("known", "unknown", "all")
-
-
-@dataclass(frozen=True)
-class World:
-    """The paths of a MiniOWT world made by ``effowt synth``."""
-
-    root: Path
-
-    @property
-    def train_json(self) -> Path:
-        return self.root / "train" / "annotations.json"
-
-    @property
-    def train_images(self) -> Path:
-        return self.root / "train" / "images"
-
-    @property
-    def val_json(self) -> Path:
-        return self.root / "val" / "annotations.json"
 
 
 @dataclass(frozen=True)
@@ -64,8 +44,8 @@ class Evaluation:
     steps: tuple[int, ...]
 
 
-def _train(cfg: EffOWTConfig, world: World, out: Path, device: str) -> dict[str, Any]:
-    from effowt.training.checkpoint import has_checkpoint
+def _train(cfg: EffOWTConfig, world: MiniOWTPaths, out: Path, device: str) -> dict[str, Any]:
+    from effowt.training.resume import has_checkpoint
     from effowt.training.trainer import train
 
     trained, run_dir = out / TRAIN_FILE, out / "run"
@@ -81,7 +61,7 @@ def _train(cfg: EffOWTConfig, world: World, out: Path, device: str) -> dict[str,
 def _weights_at(run_dir: Path, step: int, final_step: int, scratch: Path) -> Path:
     """A run folder whose ``last.safetensors`` holds the weights of ``step``: the run
     itself at its final step, else ``scratch`` with the run's config and the snapshot."""
-    from effowt.training.checkpoint import CONFIG_FILE, WEIGHTS_FILE, snapshot_file
+    from effowt.runs import CONFIG_FILE, WEIGHTS_FILE, snapshot_file
 
     if step == final_step:
         return run_dir
@@ -113,7 +93,7 @@ def score(run_dir: Path, gt_json: Path, tracks_dir: Path, device: str = "cpu", w
     return {**{split: metrics[split] for split in SPLITS}, "track_frames_per_s": report.speed.get("frames_per_s")}
 
 
-def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, evaluations: list[Evaluation],
+def run_experiment(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, evaluations: list[Evaluation],
                    device: str = "cpu", workers: int = 1) -> dict[str, Any]:
     """Train ``cfg`` on ``world``'s train split (once), score every evaluation at
     each of its steps (once each), write and return ``out_dir/result.json`` (which
@@ -145,7 +125,8 @@ def run_experiment(cfg: EffOWTConfig, world: World, out_dir: str | Path, evaluat
     return result
 
 
-def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str | Path, evaluations: list[Evaluation],
+def run_experiment_in_subprocess(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path,
+                                 evaluations: list[Evaluation],
                                  device: str = "cpu", workers: int = 1, threads: int | None = None) -> dict[str, Any]:
     """:func:`run_experiment` in a fresh Python process, so that its peak memory
     (process RSS on CPU) belongs to this experiment alone and not to the runs
@@ -167,19 +148,16 @@ def run_experiment_in_subprocess(cfg: EffOWTConfig, world: World, out_dir: str |
         "workers": workers,
         "threads": threads,
     }
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    proc = subprocess.run([sys.executable, "-m", "effowt.bench.experiment", json.dumps(job)], env=env)
-    if proc.returncode != 0 or not done.is_file():
-        raise EffOWTError(f"{out}: experiment failed (exit status {proc.returncode}; its output is above)")
-    return json.loads(done.read_text())
+    return run_job("effowt.bench.experiment:experiment_job", job, f"experiment {out}")
 
 
-if __name__ == "__main__":
-    job = json.loads(sys.argv[1])
-    if job.get("threads"):
+def experiment_job(config: dict[str, Any], world: str, out: str, evaluations: list[dict[str, Any]], device: str,
+                   workers: int, threads: int | None) -> dict[str, Any]:
+    """:func:`run_experiment` with JSON arguments (the job a fresh process runs)."""
+    if threads:
         import torch
 
-        torch.set_num_threads(job["threads"])
-    evals = [Evaluation(e["name"], Path(e["gt_json"]), tuple(e["steps"])) for e in job["evaluations"]]
-    run_experiment(from_dict(EffOWTConfig, job["config"], "experiment job"), World(Path(job["world"])), job["out"],
-                   evals, device=job["device"], workers=job["workers"])
+        torch.set_num_threads(threads)
+    evals = [Evaluation(e["name"], Path(e["gt_json"]), tuple(e["steps"])) for e in evaluations]
+    cfg = config_from_dict(config, f"experiment job {out}")
+    return run_experiment(cfg, MiniOWTPaths(Path(world)), out, evals, device=device, workers=workers)

@@ -24,10 +24,12 @@ from effowt.config import apply_overrides, load_config
 from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
 
-STAGES = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
+# reported stage -> the Tracker timing it reads
+STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
 
 
-def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str, overrides: list[str] = ()) -> dict[str, Any]:
+def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str,
+              overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Time ``frames`` tracked frames after ``warmup``; medians of per-frame stage times."""
     from effowt.models import build_model
     from effowt.tracking import Tracker
@@ -36,7 +38,8 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
         raise EffOWTError("--device cuda asked for, but no CUDA device is available")
     cfg = load_config(config, list(overrides))
     cfg = apply_overrides(cfg, [
-        f"model.image_size={image_size}", "model.head.score_thresh=0.0", "tracker.det_thresh=0.0",
+        f"model.image_size={image_size}", f"data.image_size={image_size}", "model.head.score_thresh=0.0",
+        "tracker.det_thresh=0.0",
         "tracker.init_thresh=0.0", f"tracker.max_dets={cfg.model.head.detections_per_img}",
     ])
     torch.manual_seed(0)
@@ -44,12 +47,12 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
     tracker = Tracker(model, cfg.tracker, image_size, device=device, time_stages=True)
     rng = np.random.default_rng(0)
     frame_list = [rng.integers(0, 256, (image_size, image_size, 3), dtype=np.uint8) for _ in range(4)]
-    per_frame: dict[str, list[float]] = {name: [] for name in STAGES}
+    per_frame: dict[str, list[float]] = {name: [] for name in STAGE_TIMINGS}
     for i in range(warmup + frames):
         tracker.reset_timings()
         tracker.update(frame_list[i % len(frame_list)])
         if i >= warmup:
-            for name, key in STAGES.items():
+            for name, key in STAGE_TIMINGS.items():
                 per_frame[name].append(1000 * tracker.timings[key])
     ms = {name: statistics.median(values) for name, values in per_frame.items()}
     return {

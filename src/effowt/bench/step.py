@@ -42,7 +42,7 @@ def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, s
     ``{"config", "mode", "batch_images", "image_size", "backbone_dtype", "ms": {phase: ms},
     "step_ms"}``."""
     from effowt.data.coco import TwoViewCocoDataset, collate_two_views
-    from effowt.training.checkpoint import build_seeded_model
+    from effowt.runs import build_seeded_model
     from effowt.training.optim import build_optimizer, weighted_loss
 
     if steps < 1 or warmup < 0:

@@ -16,12 +16,14 @@ Reports name a world by its synth settings (:func:`describe_world`), never by a 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import World
 from effowt.config import EffOWTConfig, apply_overrides, load_config
-from effowt.errors import DataError
+from effowt.data.miniowt import MiniOWTPaths
+
+logger = logging.getLogger(__name__)
 
 # `effowt synth --out DIR --seed 0 --size 128 --train-images 1000 --pretrain-images 0 --val-videos 8 --frames 40`
 WORLD_SETTINGS = dict(seed=0, size=128, train_images=1000, pretrain_images=0, val_videos=8, frames=40)
@@ -31,22 +33,19 @@ BENCH_PRESET = "miniowt"
 
 
 def ensure_world(folder: Path, data: str | Path | None, settings: dict[str, int] = WORLD_SETTINGS,
-                 needs_train: bool = True) -> World:
+                 needs_train: bool = True) -> MiniOWTPaths:
     """A benchmark world: ``data`` when given (it must hold val/, and train/ when
     ``needs_train``), else ``folder``, generated with ``settings`` unless already there."""
     from effowt.data.miniowt import generate_miniowt
 
-    world = World(Path(data) if data is not None else folder)
+    world = MiniOWTPaths(Path(data) if data is not None else folder)
     if data is None and not world.val_json.is_file():
-        print(f"[bench] generating the MiniOWT world (synth seed {settings['seed']}) in {folder}", flush=True)
+        logger.info("generating the MiniOWT world (synth seed %d) in %s", settings["seed"], folder)
         generate_miniowt(folder, **settings)
-    for path in (world.train_json, world.val_json) if needs_train else (world.val_json,):
-        if not path.is_file():
-            raise DataError(f"{world.root}: not a MiniOWT folder ({path} missing; make one with `effowt synth`)")
-    return world
+    return world.require(*(("train_json", "val_json") if needs_train else ("val_json",)))
 
 
-def describe_world(world: World, needs_train: bool = True) -> dict[str, Any]:
+def describe_world(world: MiniOWTPaths, needs_train: bool = True) -> dict[str, Any]:
     """``{"synth_seed", "size", "train_images", "val_videos", "frames"}`` read from the
     world's own json files: what ``effowt synth`` arguments remake it."""
     val = json.loads(world.val_json.read_text())

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--json", default=None, help="write the report to this JSON file")
     speed.add_argument("overrides", nargs="*", help="config overrides key=value")
 
-    step = sub.add_parser("step", help="where one training step's time goes (data, backbone, neck, heads, backward, optimizer)")
+    step = sub.add_parser(
+        "step", help="where one training step's time goes (data, backbone, neck, heads, backward, optimizer)")
     step.add_argument("--config", default="miniowt", help="preset name or YAML path")
     step.add_argument("--data", required=True, help="COCO-format training annotations (json)")
     step.add_argument("--images", required=True, help="folder of the training images")
@@ -43,8 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             ("ablation", "the paper's design questions on MiniOWT, with seeds")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--world", default="mini", choices=["mini"], help="the benchmark world (MiniOWT)")
-        p.add_argument("--data", default=None, help="an existing `effowt synth` folder (default: generate one in OUT/world)")
-        p.add_argument("--budget", type=int, default=1500 if name == "accuracy" else 1000, help="training steps per run")
+        p.add_argument("--data", default=None,
+                       help="an existing `effowt synth` folder (default: generate one in OUT/world)")
+        p.add_argument("--budget", type=int, default=1500 if name == "accuracy" else 1000,
+                       help="training steps per run")
         p.add_argument("--out", default=f"benchmarks/{name}", help="output folder (finished runs are reused)")
         p.add_argument("--device", default="cpu")
         p.add_argument("--workers", type=int, default=1, help="tracking processes per run")
@@ -57,9 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="replace or add a tuning axis (repeatable; without MODE: every mode)")
     acc.add_argument("--jobs", type=int, default=1, help="experiments side by side (each on cpu_count / jobs threads)")
     acc.add_argument("--val-data", default=None,
-                     help="an existing `effowt synth` folder for the validation world (default: generate OUT/val-world)")
+                     help="an existing `effowt synth` folder for the validation world "
+                          "(default: generate OUT/val-world)")
     sub.choices["ablation"].add_argument("--variants", default=None,
-                                         help="comma-separated names (default: the claim-by-claim set; 'all': every variant)")
+                                         help="comma-separated names (default: the claim-by-claim set; "
+                                              "'all': every variant)")
     sub.choices["ablation"].add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant")
 
 
@@ -71,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if args.bench == "efficiency":
         from effowt.bench.efficiency import efficiency_markdown, run_efficiency
 
-        report = run_efficiency(args.config, _names(args.modes), args.image_size, args.batch, args.steps,
-                                args.warmup, args.device, args.out, args.overrides)
+        report = run_efficiency(args.config, modes=_names(args.modes), image_size=args.image_size,
+                                batch=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
+                                out_dir=args.out, overrides=args.overrides)
         print(efficiency_markdown(report))
     elif args.bench == "speed":
         from effowt.bench.speed import run_speed, speed_markdown, write_speed
@@ -93,17 +99,17 @@ def run(args: argparse.Namespace) -> int:
     elif args.bench == "accuracy":
         from effowt.bench.accuracy import accuracy_markdown, run_accuracy
 
-        report = run_accuracy(args.out, _names(args.modes), args.budget, seeds=args.seeds, trials=args.trials,
-                              grid=args.grid, data=args.data, val_data=args.val_data, device=args.device,
-                              workers=args.workers, overrides=args.overrides, jobs=args.jobs)
+        report = run_accuracy(args.out, modes=_names(args.modes), budget=args.budget, seeds=args.seeds,
+                              trials=args.trials, grid=args.grid, data=args.data, val_data=args.val_data,
+                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs)
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
         from effowt.bench.ablation import CORE_VARIANTS, VARIANTS, ablation_markdown, run_ablation
 
         names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else CORE_VARIANTS
-        report = run_ablation(args.out, names, args.seeds, args.budget, args.data, args.device, args.workers,
-                              args.overrides)
+        report = run_ablation(args.out, names=names, seeds=args.seeds, budget=args.budget, data=args.data,
+                              device=args.device, workers=args.workers, overrides=args.overrides)
         print(ablation_markdown(report))
         print(f"wrote {Path(args.out) / 'ablation.json'}, ablation.md, ablation.png")
     return 0

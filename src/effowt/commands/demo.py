@@ -33,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
           f"({DEMO_WORLD['val_videos']} videos x {DEMO_WORLD['frames']} frames, seed {DEMO_WORLD['seed']})")
     paths = generate_miniowt(world, **DEMO_WORLD)
     print("[2/3] tracking it with " + (args.weights or "the shipped checkpoint (effowt/assets/effowt-mini)"))
-    report = track_source(paths["val_json"], out, run_dir=args.weights, device=args.device, render=True)
+    report = track_source(paths.val_json, out, run_dir=args.weights, device=args.device, render=True)
     if report.failed:
         return 1
     print("[3/3] scoring with TrackEval TAO_OW (HOTA)")
-    metrics, gt_dets = owta_report(paths["val_json"], out / "results.json")
-    note = f"Ground truth: {paths['val_json']}; results: {out / 'results.json'}; means over the 19 IoU thresholds."
+    metrics, gt_dets = owta_report(paths.val_json, out / "results.json")
+    note = f"Ground truth: {paths.val_json}; results: {out / 'results.json'}; means over the 19 IoU thresholds."
     write_report(metrics, gt_dets, out, note)
     print(format_table(metrics, gt_dets))
     print(f"\nwrote {out}/results.json, mot/, render/ (annotated videos), metrics.json, metrics.md "

@@ -6,8 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import DataError
-from effowt.vlm import WEIGHTS_FILE, PretrainConfig, pretrain_vlm
+from effowt.vlm import VLM_WEIGHTS_FILE, PretrainConfig, pretrain_vlm
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,23 +26,21 @@ def known_category_ids(train_json: Path) -> set[int]:
     try:
         data = json.loads(train_json.read_text())
         return {int(a["category_id"]) for a in data["annotations"]}
-    except FileNotFoundError:
-        raise DataError(f"{train_json}: not found (is --data a MiniOWT folder?)") from None
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise DataError(f"{train_json}: malformed COCO json ({err})") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    root = Path(args.data)
+    world = MiniOWTPaths(Path(args.data)).require("train_json", "pretrain_json")
     cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = pretrain_vlm(
-        root / "pretrain" / "annotations.json",
-        root / "pretrain" / "images",
+        world.pretrain_json,
+        world.pretrain_images,
         args.out,
         cfg,
-        known_ids=known_category_ids(root / "train" / "annotations.json"),
+        known_ids=known_category_ids(world.train_json),
     )
     acc = result["zero_shot_acc"]
-    print(f"wrote {Path(args.out) / WEIGHTS_FILE} ({result['train_s']:.0f} s)")
+    print(f"wrote {Path(args.out) / VLM_WEIGHTS_FILE} ({result['train_s']:.0f} s)")
     print("zero-shot accuracy on held-out crops: " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()))
     return 0

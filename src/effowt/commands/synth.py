@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(str(err)) from None
     elapsed_s = time.perf_counter() - start
     count = args.train_images + args.pretrain_images + args.val_videos * args.frames
-    for key, path in paths.items():
+    for key, path in paths.as_dict().items():
         print(f"{key:<16}{path}")
     per_1000 = f", {elapsed_s / count * 1000:.1f} s per 1000 images" if count else ""
     print(f"generated {count} images in {elapsed_s:.1f} s{per_1000}")

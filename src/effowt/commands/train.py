@@ -7,14 +7,12 @@ Also the entry of multi-process training:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from effowt.config import TRANSFER_MODES, EffOWTConfig, load_config
 from effowt.errors import ConfigError
-from effowt.training.checkpoint import CONFIG_FILE
-from effowt.training.dryrun import dry_run
-from effowt.training.trainer import train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def option_overrides(args: argparse.Namespace) -> list[str]:
+    """The config overrides of ``--mode``, ``--max-steps`` and ``--backbone-weights``
+    (they win over the ``key=value`` ones, so they come last)."""
+    options = {"model.mode": args.mode, "train.max_steps": args.max_steps,
+               "model.backbone.weights": args.backbone_weights}
+    return [f"{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.allow_config_change and not args.resume:
         raise ConfigError("--allow-config-change only applies with --resume")
@@ -51,22 +57,22 @@ def run(args: argparse.Namespace) -> int:
     if source is None:
         if not args.resume:
             raise ConfigError("--config is required (unless --resume, which reads RUN/config.yaml)")
+        from effowt.runs import CONFIG_FILE
+
         source = str(Path(args.out) / CONFIG_FILE)
-    cfg = load_config(source, args.overrides)
-    if args.mode is not None:
-        cfg.model.mode = args.mode
-    if args.max_steps is not None:
-        cfg.train.max_steps = args.max_steps
-    if args.backbone_weights is not None:
-        cfg.model.backbone.weights = args.backbone_weights
+    cfg = load_config(source, [*args.overrides, *option_overrides(args)])  # checked here, in well under a second
     if args.dry_run:
         return _dry_run(cfg, args)
+    from effowt.training.trainer import train  # heavy imports only once the config is good
+
     train(cfg, args.data, args.images, args.out, resume=args.resume, device=args.device,
           allow_config_change=args.allow_config_change)
     return 0
 
 
 def _dry_run(cfg: EffOWTConfig, args: argparse.Namespace) -> int:
+    from effowt.training.dryrun import dry_run
+
     lines, problems = dry_run(cfg, args.data, args.images, args.out, resume=args.resume)
     print("\n".join(lines))
     for problem in problems:

@@ -1,10 +1,10 @@
 """OWTA / D.Re / A.Acc on TAO-OW with the official TrackEval code.
 
 This module only wraps ``trackeval.datasets.TAO_OW`` + ``trackeval.metrics.HOTA``
-(the metric is not re-implemented). It validates both json files first, so a bad
-input gives one clear :class:`~effowt.errors.DataError` instead of a KeyError deep
-inside TrackEval, then lays the files out the way TrackEval expects in a
-temporary folder::
+(the metric is not re-implemented). It validates both json files first with the
+TAO schema of :mod:`effowt.data.tao`, so a bad input gives one clear
+:class:`~effowt.errors.DataError` instead of a KeyError deep inside TrackEval,
+then lays the files out the way TrackEval expects in a temporary folder::
 
     tmp/gt/gt.json                               (GT_FOLDER: exactly one json)
     tmp/trackers/effowt/data/results.json        (TRACKERS_FOLDER/<tracker>/data)
@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import os
 import tempfile
 import warnings
@@ -36,133 +35,19 @@ from typing import Any
 
 import numpy as np
 
+from effowt.data.tao import EVAL_FIELDS, read_json, validate_gt, validate_results
 from effowt.errors import DataError
 from effowt.fileio import atomic_write_json, atomic_write_text
-from effowt.tracking.writers import MAX_BOX_PX
 
 SUBSETS = ("known", "unknown", "all")
 METRICS = ("OWTA", "DetRe", "AssA")
-
-_GT_KEYS = {
-    "videos": ("id", "name", "neg_category_ids", "not_exhaustive_category_ids"),
-    "images": ("id", "video_id", "frame_index"),
-    "annotations": ("id", "image_id", "video_id", "track_id", "bbox", "category_id"),
-    "tracks": ("id", "video_id", "category_id"),
-    "categories": ("id", "name"),
-}
-_PRED_KEYS = ("image_id", "track_id", "bbox", "score")
 
 
 def _load(obj: Any, what: str) -> tuple[Any, str]:
     """Return (parsed json, name for messages) for a path or an already-parsed object."""
     if isinstance(obj, (dict, list)):
         return obj, f"<{what} object>"
-    path = Path(obj)
-    if not path.is_file():
-        raise DataError(f"{path}: {what} file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f), str(path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a valid json file ({err})") from None
-
-
-def _check_bbox(bbox: Any, where: str) -> None:
-    """Refuse NaN / inf and absurd magnitudes alike (1e308 is finite, but its area is not)."""
-    ok = isinstance(bbox, (list, tuple)) and len(bbox) == 4
-    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    and abs(v) <= MAX_BOX_PX for v in bbox)
-    if not ok or bbox[2] < 0 or bbox[3] < 0:
-        raise DataError(f"{where}: bbox must be 4 finite numbers [x, y, w, h] with w, h >= 0 and "
-                        f"|values| <= {MAX_BOX_PX:g} px, got {bbox!r}")
-
-
-def validate_gt(gt: Any, name: str) -> dict[str, Any]:
-    """Check a TAO-format ground-truth dict has what TrackEval's TAO_OW reads.
-
-    Returns a shallow copy with ``info``/``licenses`` filled in when absent (they
-    carry no information but TrackEval indexes them). Raises DataError otherwise.
-    """
-    if not isinstance(gt, dict):
-        raise DataError(f"{name}: ground truth must be a TAO json object, got {type(gt).__name__}")
-    for key, fields in _GT_KEYS.items():
-        items = gt.get(key)
-        if not isinstance(items, list):
-            raise DataError(f"{name}: ground truth has no {key!r} list (TAO format needs "
-                            f"{', '.join(_GT_KEYS)})")
-        for i, item in enumerate(items):
-            missing = [f for f in fields if not isinstance(item, dict) or f not in item]
-            if missing:
-                raise DataError(f"{name}: {key}[{i}] lacks field(s) {', '.join(missing)}")
-    if not gt["videos"] or not gt["images"]:
-        raise DataError(f"{name}: ground truth has no videos or no images")
-    video_ids = {v["id"] for v in gt["videos"]}
-    for img in gt["images"]:
-        if img["video_id"] not in video_ids:
-            raise DataError(f"{name}: image {img['id']} refers to unknown video {img['video_id']}")
-    image_ids = {img["id"] for img in gt["images"]}
-    for i, ann in enumerate(gt["annotations"]):
-        if ann["image_id"] not in image_ids:
-            raise DataError(f"{name}: annotations[{i}] refers to unknown image {ann['image_id']}")
-        _check_bbox(ann["bbox"], f"{name}: annotations[{i}]")
-    out = dict(gt)
-    out.setdefault("info", {})
-    out.setdefault("licenses", [])
-    return out
-
-
-def validate_predictions(pred: Any, gt: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    """Check a flat TAO results list against its ground truth.
-
-    Every record needs ``image_id``, ``track_id``, ``bbox`` [x, y, w, h] and ``score``;
-    ``video_id`` (filled from the GT image) and ``category_id`` (filled with 1: the
-    evaluation is class-agnostic) are optional. Image ids must exist in the GT and
-    a track id may appear at most once per image. An empty list is valid (a model that
-    detects nothing scores 0) and warns. Returns the completed records.
-    """
-    if not isinstance(pred, list):
-        raise DataError(f"{name}: results must be a flat json list of boxes, "
-                        f"got {type(pred).__name__}")
-    if not pred:
-        warnings.warn(f"{name}: results are empty (no boxes): every metric is 0", UserWarning,
-                      stacklevel=3)
-    image_video = {img["id"]: img["video_id"] for img in gt["images"]}
-    out = []
-    unknown_images: set[Any] = set()
-    seen: set[tuple[Any, Any]] = set()
-    for i, rec in enumerate(pred):
-        missing = [f for f in _PRED_KEYS if not isinstance(rec, dict) or f not in rec]
-        if missing:
-            raise DataError(f"{name}: record {i} lacks field(s) {', '.join(missing)} "
-                            f"(needs {', '.join(_PRED_KEYS)})")
-        where = f"{name}: record {i}"
-        _check_bbox(rec["bbox"], where)
-        score = rec["score"]
-        if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-            raise DataError(f"{where}: score must be a finite number, got {score!r}")
-        if not isinstance(rec["track_id"], int) or isinstance(rec["track_id"], bool):
-            raise DataError(f"{where}: track_id must be an integer, got {rec['track_id']!r}")
-        image_id = rec["image_id"]
-        if image_id not in image_video:
-            unknown_images.add(image_id)
-            continue
-        video_id = rec.get("video_id", image_video[image_id])
-        if video_id != image_video[image_id]:
-            raise DataError(f"{where}: image {image_id} belongs to video {image_video[image_id]} "
-                            f"in the ground truth, not {video_id}")
-        key = (image_id, rec["track_id"])
-        if key in seen:
-            raise DataError(f"{where}: track id {rec['track_id']} appears twice in image {image_id}")
-        seen.add(key)
-        out.append({**rec, "video_id": video_id, "category_id": rec.get("category_id", 1)})
-    if unknown_images:
-        example = ", ".join(str(x) for x in sorted(unknown_images, key=str)[:5])
-        if not out:
-            raise DataError(f"{name}: results json for a different ground truth: none of its "
-                            f"image ids are in the ground truth (e.g. {example})")
-        raise DataError(f"{name}: {len(unknown_images)} image id(s) are not in the ground truth "
-                        f"(e.g. {example}); results json for a different ground truth?")
-    return out
+    return read_json(obj, what), str(obj)
 
 
 def _run_trackeval(root: Path, subset: str, max_detections: int) -> tuple[dict[str, float], int]:
@@ -216,9 +101,14 @@ def owta_report(gt_json: str | os.PathLike | dict, pred_json: str | os.PathLike 
     if max_detections < 0:
         raise ValueError(f"max_detections must be >= 0, got {max_detections}")
     gt, gt_name = _load(gt_json, "ground truth")
-    gt = validate_gt(gt, gt_name)
+    validate_gt(gt, gt_name, extra=EVAL_FIELDS)
+    if not gt["videos"] or not gt["images"]:
+        raise DataError(f"{gt_name}: ground truth has no videos or no images")
+    gt = {"info": {}, "licenses": [], **gt}  # TrackEval indexes them; they carry nothing
     pred, pred_name = _load(pred_json, "results")
-    pred = validate_predictions(pred, gt, pred_name)
+    if isinstance(pred, list) and not pred:  # a model that detects nothing is a valid, bad model
+        warnings.warn(f"{pred_name}: results are empty (no boxes): every metric is 0", UserWarning, stacklevel=2)
+    pred = validate_results(pred, pred_name, gt)
     with tempfile.TemporaryDirectory(prefix="effowt-eval-") as tmp:
         root = Path(tmp)
         (root / "gt").mkdir()

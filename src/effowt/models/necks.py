@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effowt.errors import ConfigError
-
 
 def _conv_norm(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
     return nn.Sequential(
@@ -45,9 +43,6 @@ class SimpleFeaturePyramid(nn.Module):
 
     def __init__(self, embed_dim: int, patch_size: int, channels: int, strides: list[int]) -> None:
         super().__init__()
-        bad = [s for s in strides if s < 1 or s & (s - 1)]
-        if bad:
-            raise ConfigError(f"model.head.strides: {bad} are not powers of two (needed by the simple pyramid)")
         self.strides = list(strides)
         self.base = 2 ** round(math.log2(patch_size))
         self.out_channels = channels

@@ -15,26 +15,12 @@ from peft import inject_adapter_in_model
 from torch import nn
 
 from effowt.backbones import FrozenBackbone, create_backbone
-from effowt.config import TRANSFER_MODES, HeadConfig, ModelConfig
+from effowt.config import ModelConfig, validate_model
 from effowt.errors import ConfigError
 from effowt.heads import DetectionHead, ReIDHead
 from effowt.models.effowt import EffOWT
 from effowt.models.necks import SimpleFeaturePyramid
 from effowt.side.anchor import LinearPyramid
-
-PYRAMIDS = ("simple", "linear")
-
-
-def check_head_config(cfg: HeadConfig) -> None:
-    """ConfigError for head settings the modules cannot honour."""
-    if cfg.channels <= 0 or cfg.channels % 32:
-        raise ConfigError(f"model.head.channels={cfg.channels}: must be a positive multiple of 32 (GroupNorm(32))")
-    if not cfg.strides or sorted(set(cfg.strides)) != list(cfg.strides):
-        raise ConfigError(f"model.head.strides={cfg.strides}: must be non-empty and strictly increasing")
-    if cfg.reid_stride not in cfg.strides:
-        raise ConfigError(f"model.head.reid_stride={cfg.reid_stride}: must be one of model.head.strides {cfg.strides}")
-    if cfg.det_convs < 0:
-        raise ConfigError(f"model.head.det_convs={cfg.det_convs}: must be >= 0")
 
 
 def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: float, targets: list[str] | None) -> None:
@@ -53,7 +39,7 @@ def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: floa
 
 
 def build_pyramid(kind: str, embed_dim: int, patch_size: int, channels: int, strides: list[int]) -> nn.Module:
-    """The neck of the non-side modes (``kind`` checked by :func:`build_model`):
+    """The neck of the non-side modes (``kind`` checked by :func:`effowt.config.validate_model`):
     ``simple`` (:class:`SimpleFeaturePyramid`) or ``linear`` (:class:`~effowt.side.anchor.LinearPyramid`)."""
     if kind == "simple":
         return SimpleFeaturePyramid(embed_dim, patch_size, channels, strides)
@@ -62,12 +48,9 @@ def build_pyramid(kind: str, embed_dim: int, patch_size: int, channels: int, str
 
 def build_model(cfg: ModelConfig) -> EffOWT:
     """Build the backbone (weights from ``cfg.backbone.weights``), the neck of
-    ``cfg.mode`` and the heads, and mark what trains. Never downloads."""
-    if cfg.mode not in TRANSFER_MODES:
-        raise ConfigError(f"model.mode: unknown transfer mode {cfg.mode!r} (valid: {', '.join(TRANSFER_MODES)})")
-    if cfg.pyramid not in PYRAMIDS:
-        raise ConfigError(f"model.pyramid must be one of {', '.join(PYRAMIDS)}, got {cfg.pyramid!r}")
-    check_head_config(cfg.head)
+    ``cfg.mode`` and the heads, and mark what trains. ``cfg`` is checked first
+    (:func:`effowt.config.validate_model`). Never downloads."""
+    validate_model(cfg)
     backbone = create_backbone(cfg.backbone)
     if cfg.mode == "side":
         from effowt.side import SideNetwork, prune_init_
@@ -78,7 +61,8 @@ def build_model(cfg: ModelConfig) -> EffOWT:
             prune_init_(neck, backbone.block_weights, backbone.taps)
     else:
         neck_name = "pyramid"
-        neck = build_pyramid(cfg.pyramid, backbone.embed_dim, backbone.patch_size, cfg.head.channels, list(cfg.head.strides))
+        neck = build_pyramid(cfg.pyramid, backbone.embed_dim, backbone.patch_size, cfg.head.channels,
+                             list(cfg.head.strides))
     if cfg.mode == "full":
         backbone.unfreeze()
     elif cfg.mode == "lora":

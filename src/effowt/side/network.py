@@ -52,29 +52,21 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from effowt.config import STAGES, SideConfig
-from effowt.errors import ConfigError
+from effowt.config import STAGE_STRIDES, STAGES, SideConfig, validate_side
 from effowt.side.anchor import build_output
 from effowt.side.blocks import Attention, BlockSequence, ConvDownsample, PatchMerging, SideBlock
 from effowt.side.connections import SideConnection
 from effowt.side.fusion import MultiScaleFusion
 from effowt.side.gates import build_fusion_gate
 from effowt.side.layers import LayerNorm2d
-from effowt.side.sim import SIM_PATTERNS, SparseInteractionMLP
-
-SIDE_OUTPUTS = ("replace", "residual")
-STAGE_STRIDES = {"s4": 4, "s8": 8, "s16": 16}
+from effowt.side.sim import SparseInteractionMLP
 
 
 def side_width(cfg: SideConfig, embed_dim: int) -> int:
     """Side width ``C``: ``cfg.width``, else ``embed_dim / cfg.reduction`` rounded to a
     multiple of ``lcm(8, cfg.num_heads)``."""
     if cfg.width is not None:
-        if cfg.width < 1:
-            raise ConfigError(f"SideConfig.width must be >= 1, got {cfg.width}")
         return cfg.width
-    if cfg.reduction < 1:
-        raise ConfigError(f"SideConfig.reduction must be >= 1, got {cfg.reduction}")
     multiple = math.lcm(8, cfg.num_heads)
     return multiple * max(1, round(embed_dim / cfg.reduction / multiple))
 
@@ -101,7 +93,8 @@ class SideStage(nn.Module):
     by pruning (its last tap, else the last tap of an earlier stage, else ``None``).
     """
 
-    def __init__(self, downsample: nn.Module, units: list[TapUnit], blocks: BlockSequence, init_tap: int | None) -> None:
+    def __init__(self, downsample: nn.Module, units: list[TapUnit], blocks: BlockSequence,
+                 init_tap: int | None) -> None:
         super().__init__()
         self.downsample = downsample
         self.units = nn.ModuleList(units)
@@ -126,9 +119,10 @@ class SideNetwork(nn.Module):
         out_strides: pyramid strides, e.g. ``[8, 16, 32]`` (powers of two >= 4).
     """
 
-    def __init__(self, cfg: SideConfig, embed_dim: int, num_taps: int, out_channels: int, out_strides: list[int]) -> None:
+    def __init__(self, cfg: SideConfig, embed_dim: int, num_taps: int, out_channels: int,
+                 out_strides: list[int]) -> None:
         super().__init__()
-        _validate(cfg, num_taps, out_strides)
+        validate_side(cfg, num_taps, out_strides)
         self.cfg = cfg
         self.width = width = side_width(cfg, embed_dim)
         self.embed_dim, self.num_taps = embed_dim, num_taps
@@ -213,34 +207,3 @@ class SideNetwork(nn.Module):
         ``sum(p.numel() for p in self.parameters())`` minus the three.
         """
         return {name: sum(p.numel() for p in stage.parameters()) for name, stage in self.stages.items()}
-
-
-def _validate(cfg: SideConfig, num_taps: int, out_strides: list[int]) -> None:
-    for key in ("stage_taps", "stage_depths"):
-        value = getattr(cfg, key)
-        if len(value) != len(STAGES) or any(n < 0 for n in value):
-            raise ConfigError(f"SideConfig.{key} must be {len(STAGES)} non-negative counts (s4, s8, s16), got {value}")
-    if sum(cfg.stage_taps) != num_taps:
-        raise ConfigError(
-            f"SideConfig.stage_taps={cfg.stage_taps} hands out {sum(cfg.stage_taps)} taps "
-            f"but the backbone gives {num_taps} (BackboneConfig.taps); they must be equal"
-        )
-    if cfg.depth_per_tap < 0:
-        raise ConfigError(f"SideConfig.depth_per_tap must be >= 0, got {cfg.depth_per_tap}")
-    unknown = sorted(set(cfg.sim_stages) - set(STAGES))
-    if unknown:
-        raise ConfigError(f"SideConfig.sim_stages: unknown stage(s) {unknown} (valid: {', '.join(STAGES)})")
-    if cfg.output not in SIDE_OUTPUTS:
-        raise ConfigError(f"model.side.output must be one of {', '.join(SIDE_OUTPUTS)}, got {cfg.output!r}")
-    if not 0.0 < cfg.gate_init < 1.0:
-        raise ConfigError(f"model.side.gate_init is the gates' initial value g, in (0, 1); got {cfg.gate_init}")
-    if cfg.sim_pattern not in SIM_PATTERNS:
-        raise ConfigError(f"SideConfig.sim_pattern must be one of {', '.join(SIM_PATTERNS)}, got {cfg.sim_pattern!r}")
-    for stage in cfg.sim_stages:
-        if (cfg.sim_grid * 4) % STAGE_STRIDES[stage] or cfg.sim_grid < 1:
-            raise ConfigError(
-                f"SideConfig.sim_grid={cfg.sim_grid} does not scale to stage {stage} "
-                f"(sim_grid * 4 / {STAGE_STRIDES[stage]} must be a whole number >= 1)"
-            )
-    if not out_strides or any(s < 4 or s & (s - 1) for s in out_strides):
-        raise ConfigError(f"HeadConfig.strides must be powers of two >= 4, got {out_strides}")

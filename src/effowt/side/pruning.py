@@ -55,7 +55,8 @@ def _top(scores: Tensor, k: int, what: str) -> Tensor:
     return scores.topk(k).indices.sort().values
 
 
-def select_indices(weights: BlockWeights, width: int, hidden: int, importance: BlockWeights | None = None) -> dict[str, Tensor]:
+def select_indices(weights: BlockWeights, width: int, hidden: int,
+                   importance: BlockWeights | None = None) -> dict[str, Tensor]:
     """Kept indices ``{"stream": [C], "attn": [C], "hidden": [hidden]}`` for one backbone block."""
     stream = _row_scores("proj", weights, importance) + _row_scores("fc2", weights, importance)
     attn = sum(_row_scores(key, weights, importance) for key in ("q", "k", "v"))

@@ -54,14 +54,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from effowt.config import SimPattern
 from effowt.side.layers import Pointwise, resize
 
-SIM_PATTERNS = ("lines", "axial", "wide", "dense", "random")
+SIM_PATTERNS: tuple[str, ...] = get_args(SimPattern)
 RANDOM_PATTERN_SEED = 0
 _LINES = ("vertical", "horizontal", "diagonal", "anti_diagonal")
 

@@ -31,7 +31,7 @@ import torch
 import torchvision
 from scipy.optimize import linear_sum_assignment
 
-from effowt.config import TrackerConfig
+from effowt.config import TrackerConfig, validate_tracker
 
 
 @dataclass
@@ -162,7 +162,7 @@ class OnlineAssociator:
     """
 
     def __init__(self, cfg: TrackerConfig) -> None:
-        validate_tracker_config(cfg)
+        validate_tracker(cfg)
         self.cfg = cfg
         self.tracks: list[TrackState] = []
         self.next_id = 1
@@ -237,19 +237,3 @@ class OnlineAssociator:
                 embeddings: np.ndarray, keep_embeddings: bool) -> Track:
         return Track(track_id=track_id, box=boxes[d_idx].copy(), score=float(scores[d_idx]),
                      embedding=embeddings[d_idx].copy() if keep_embeddings else None)
-
-
-def validate_tracker_config(cfg: TrackerConfig) -> None:
-    """Raise ValueError naming the field when a tracker threshold is out of range."""
-    for name in ("det_thresh", "init_thresh", "match_thresh", "iou_gate", "nms_thresh", "momentum"):
-        value = getattr(cfg, name)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"tracker.{name} must be in [0, 1], got {value}")
-    if not -1.0 <= cfg.min_cosine <= 1.0:
-        raise ValueError(f"tracker.min_cosine must be in [-1, 1], got {cfg.min_cosine}")
-    if cfg.temperature <= 0:
-        raise ValueError(f"tracker.temperature must be > 0, got {cfg.temperature}")
-    if cfg.max_lost < 0:
-        raise ValueError(f"tracker.max_lost must be >= 0, got {cfg.max_lost}")
-    if cfg.max_dets < 1:
-        raise ValueError(f"tracker.max_dets must be >= 1, got {cfg.max_dets}")

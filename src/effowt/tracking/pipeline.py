@@ -55,7 +55,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -66,6 +66,9 @@ from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, r
 from effowt.tracking.render import VideoWriter, draw_tracks
 from effowt.tracking.tracker import Tracker, check_device
 from effowt.tracking.writers import mot_lines, tao_records, write_tao_results
+
+if TYPE_CHECKING:
+    from effowt.data.sources import VideoSource
 
 SYNTHETIC_IMAGE_STRIDE = 1_000_000
 DEFAULT_FPS = 25.0
@@ -123,7 +126,7 @@ def _video_id(video: Any, ordinal: int) -> int:
     return ordinal + 1 if video.video_id is None else int(video.video_id)
 
 
-def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.PathLike,
+def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str | os.PathLike,
                 render: bool = False, position: int = 0,
                 chunk_frames: int = CHUNK_FRAMES) -> VideoOutcome:
     """Track one video (a :class:`effowt.data.sources.VideoSource`) into its partial file.
@@ -177,7 +180,7 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
     return VideoOutcome(ordinal, video.name, stem, video_id, partial.frames, synthetic)
 
 
-def track_videos(tracker: Tracker, videos: Iterable[tuple[int, Any]], out_dir: str | os.PathLike,
+def track_videos(tracker: Tracker, videos: Iterable[tuple[int, VideoSource]], out_dir: str | os.PathLike,
                  render: bool = False, position: int = 0) -> list[VideoOutcome]:
     """Track ``(ordinal, video)`` pairs one after another; a video that raises is
     recorded as failed (message + traceback summary) and the next one goes on. An

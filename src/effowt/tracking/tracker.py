@@ -10,32 +10,22 @@ runs through its stage methods (``preprocess``, ``backbone_features``, ``neck``,
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from effowt.config import TrackerConfig
-from effowt.errors import ConfigError, DataError, WeightsError
+from effowt.errors import ConfigError, DataError
+from effowt.runs import create_model
 from effowt.tracking.association import OnlineAssociator, Track
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
-
-
-def default_run_dir() -> Path:
-    """The shipped default checkpoint's run folder (``effowt/assets/effowt-mini``)."""
-    path = Path(str(resources.files("effowt") / "assets" / "effowt-mini"))
-    if not (path / "config.yaml").is_file():
-        raise WeightsError(f"{path}: the default checkpoint is not installed with this copy of "
-                           f"effowt; pass a run folder (--weights RUN) trained with `effowt train`")
-    return path
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -61,12 +51,26 @@ def check_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+class Detector(Protocol):
+    """What :class:`Tracker` needs of a model (EffOWT satisfies it).
+
+    ``detector(images)`` takes float[B, 3, H, W] in [0, 1] and returns one dict per
+    image: ``boxes`` float[N, 4] ``[x1, y1, x2, y2]`` px, ``scores`` float[N] and
+    ``embeddings`` float[N, E]. With ``time_stages=True`` the model must also have
+    the stage methods of :data:`STAGE_METHODS`.
+    """
+
+    def __call__(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]: ...
+
+    def eval(self) -> Any: ...
+
+
 class Tracker:
     """Online tracker for one video at a time.
 
     Args:
-        model: EffOWT (or any module with ``model(images) -> list[dict(boxes, scores,
-            embeddings)]`` and ``.eval()``); moved to ``device`` and put in eval mode.
+        model: EffOWT or any :class:`Detector`; moved to ``device`` (when it has
+            ``.to``) and put in eval mode.
         cfg: association thresholds.
         image_size: the longest side frames are resized to before the model.
         device: torch device the model runs on.
@@ -80,7 +84,7 @@ class Tracker:
             :meth:`reset_timings`, not by :meth:`reset`.
     """
 
-    def __init__(self, model: Any, cfg: TrackerConfig, image_size: int,
+    def __init__(self, model: Detector, cfg: TrackerConfig, image_size: int,
                  device: str | torch.device = "cpu", time_stages: bool = False) -> None:
         if image_size < 32:
             raise ValueError(f"image_size must be >= 32, got {image_size}")
@@ -103,17 +107,13 @@ class Tracker:
                         time_stages: bool = False,
                         tracker_overrides: dict[str, Any] | None = None) -> Tracker:
         """Load a trained run folder (``None``: the shipped default checkpoint) with
-        ``effowt.training.checkpoint.load_run``; the run's ``tracker`` config is used,
-        with ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied."""
-        from effowt.training.checkpoint import load_run
-
+        :func:`effowt.runs.create_model`; the run's ``tracker`` config is used, with
+        ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied and
+        checked like any config override (``ConfigError`` naming the key)."""
         check_device(device)
-        unknown = sorted(set(tracker_overrides or {}) - set(TrackerConfig.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown tracker config field(s): {', '.join(unknown)}")
-        model, run_cfg = load_run(default_run_dir() if run_dir is None else run_dir, device=device)
-        cfg = dataclasses.replace(run_cfg.tracker, **(tracker_overrides or {}))
-        return cls(model, cfg, run_cfg.model.image_size, device=device, time_stages=time_stages)
+        overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
+        model, cfg = create_model(run_dir, device=device, overrides=overrides)
+        return cls(model, cfg.tracker, cfg.model.image_size, device=device, time_stages=time_stages)
 
     def reset(self) -> None:
         """Start a new video: forget every track; ids restart at 1."""

@@ -19,19 +19,13 @@ import os
 from pathlib import Path
 
 from effowt.backbones.weights import resolve_weights_path
-from effowt.config import EffOWTConfig, TrainConfig
+from effowt.config import EffOWTConfig, TrainConfig, validate
 from effowt.models.params import build_for_counting, count_parameters
-from effowt.training.checkpoint import (
-    CONFIG_FILE,
-    EFFICIENCY_FILE,
-    LOSS_PLOT_FILE,
-    METRICS_FILE,
-    STATE_FILE,
-    WEIGHTS_FILE,
-    has_checkpoint,
-)
+from effowt.runs import CONFIG_FILE, WEIGHTS_FILE
 from effowt.training.distributed import env_world_size
-from effowt.training.optim import lr_factor, param_groups, per_process_batch, validate_train_config
+from effowt.training.optim import lr_factor, param_groups, per_process_batch
+from effowt.training.resume import STATE_FILE, has_checkpoint
+from effowt.training.trainer import EFFICIENCY_FILE, LOSS_PLOT_FILE, METRICS_FILE
 
 
 def schedule_points(cfg: TrainConfig) -> list[int]:
@@ -109,8 +103,7 @@ def dry_run(
     current ``WORLD_SIZE``) raise ``ConfigError`` as a real run would; missing
     paths are returned as problems, one line each.
     """
-    tcfg = cfg.train
-    validate_train_config(tcfg)
+    tcfg = validate(cfg).train
     world = env_world_size()
     batch = per_process_batch(tcfg, world)
     ann_file, image_dir, run_dir = Path(ann_file), Path(image_dir), Path(run_dir)

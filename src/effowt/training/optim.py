@@ -11,35 +11,9 @@ from torch.optim.lr_scheduler import LambdaLR
 from effowt.config import TrainConfig
 from effowt.errors import ConfigError
 
-SCHEDULES = ("cosine", "step")
-AMP_MODES = ("none", "bf16", "fp16")
 DET_TERMS = ("loss_cls", "loss_box", "loss_ctr")
 REID_TERMS = ("loss_reid", "loss_reid_aux")
 LOSS_TERMS = DET_TERMS + REID_TERMS
-
-
-def validate_train_config(cfg: TrainConfig) -> None:
-    """Reject values the trainer cannot run with (``ConfigError`` naming the key)."""
-    positive = ("batch_size", "max_steps", "accumulate", "log_every", "checkpoint_every")
-    for key in positive:
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg, key)}")
-    if cfg.snapshot_every < 0:
-        raise ConfigError(f"train.snapshot_every must be >= 0 (0: no snapshots), got {cfg.snapshot_every}")
-    if cfg.global_batch is not None and cfg.global_batch < 1:
-        raise ConfigError(f"train.global_batch must be >= 1 or null, got {cfg.global_batch}")
-    if cfg.warmup_steps < 0:
-        raise ConfigError(f"train.warmup_steps must be >= 0, got {cfg.warmup_steps}")
-    if cfg.lr <= 0:
-        raise ConfigError(f"train.lr must be > 0, got {cfg.lr}")
-    if cfg.backbone_lr_mult <= 0:
-        raise ConfigError(f"train.backbone_lr_mult must be > 0, got {cfg.backbone_lr_mult}")
-    if cfg.schedule not in SCHEDULES:
-        raise ConfigError(f"train.schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
-    if cfg.amp not in AMP_MODES:
-        raise ConfigError(f"train.amp must be one of {AMP_MODES}, got {cfg.amp!r}")
-    if any(not 0.0 <= m <= 1.0 for m in cfg.step_milestones):
-        raise ConfigError(f"train.step_milestones are fractions of max_steps in [0, 1], got {cfg.step_milestones}")
 
 
 def per_process_batch(cfg: TrainConfig, world_size: int) -> int:

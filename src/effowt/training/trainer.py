@@ -15,11 +15,9 @@ may be non-deterministic). RNG states are saved in ``train_state.pt`` as well.
 from __future__ import annotations
 
 import json
-import math
 import random
 import signal
 import warnings
-from contextlib import nullcontext
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,42 +27,37 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from effowt.config import EffOWTConfig, load_config, save_config, to_dict
+from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, Interrupted, WeightsError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error
-from effowt.training.checkpoint import (
+from effowt.runs import (
     CONFIG_FILE,
-    EFFICIENCY_FILE,
-    LOSS_PLOT_FILE,
-    METRICS_FILE,
-    STATE_FILE,
     WEIGHTS_FILE,
-    assert_finite_weights,
     backbone_identity,
     build_seeded_model,
-    has_checkpoint,
-    load_train_state,
     load_weights,
-    rng_state,
-    save_checkpoint,
     save_weights,
-    set_rng_state,
     snapshot_file,
 )
-from effowt.training.distributed import DistEnv, all_reduce_mean, barrier, distributed
-from effowt.training.efficiency import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
+from effowt.training.distributed import DistEnv, barrier, distributed
 from effowt.training.loader import EpochLoader
-from effowt.training.optim import (
-    LOSS_TERMS,
-    build_optimizer,
-    build_scheduler,
-    per_process_batch,
-    validate_train_config,
-    weighted_loss,
+from effowt.training.meters import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
+from effowt.training.optim import LOSS_TERMS, per_process_batch
+from effowt.training.resume import (
+    STATE_FILE,
+    assert_finite_weights,
+    has_checkpoint,
+    load_train_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
 )
+from effowt.training.step import NonFiniteStepError, TrainStep
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+METRICS_FILE = "metrics.jsonl"
+EFFICIENCY_FILE = "efficiency.json"
+LOSS_PLOT_FILE = "loss.png"
 
 
 def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
@@ -80,9 +73,13 @@ def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
     except OSError as err:
         raise EffOWTError(f"{run_dir}: output folder is not writable ({err.strerror or err})") from None
     if resume and not has_checkpoint(run_dir):
-        raise EffOWTError(f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume")
+        raise EffOWTError(
+            f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume"
+        )
     if not resume and (run_dir / WEIGHTS_FILE).exists():
-        raise EffOWTError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose another --out")
+        raise EffOWTError(
+            f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose another --out"
+        )
     return run_dir
 
 
@@ -177,15 +174,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.batch_size = per_process_batch(tcfg, env.world_size)
         self.model = model.to(env.device)
-        named = self.model.named_trainable_parameters()
-        self.params = [p for _, p in named]
-        self.optimizer = build_optimizer(named, tcfg)
-        self.scheduler = build_scheduler(self.optimizer, tcfg)
+        self.train_step = TrainStep(self.model, tcfg, env)
         cuda = env.device.type == "cuda"
-        if tcfg.amp != "none" and not cuda:
-            warnings.warn(f"train.amp={tcfg.amp} ignored on CPU (autocast is used on CUDA only)", UserWarning, stacklevel=2)
-        self.amp_dtype = AMP_DTYPES.get(tcfg.amp) if cuda else None
-        self.scaler = torch.amp.GradScaler(env.device.type, enabled=self.amp_dtype is torch.float16)
         self.loader = EpochLoader(
             dataset,
             batch_size=self.batch_size,
@@ -201,15 +191,10 @@ class Trainer:
         self.saved_step: int | None = None
         if resume:
             self._restore()
-        self.ddp = (
-            DistributedDataParallel(
-                self.model,
-                device_ids=[env.device.index] if cuda else None,
-                find_unused_parameters=tcfg.ddp_find_unused,
+        if env.enabled:
+            self.train_step.ddp = DistributedDataParallel(
+                self.model, device_ids=[env.device.index] if cuda else None, find_unused_parameters=tcfg.ddp_find_unused
             )
-            if env.enabled
-            else None
-        )
 
     def _restore(self) -> None:
         meta = load_weights(self.run_dir / WEIGHTS_FILE, self.model)
@@ -226,18 +211,18 @@ class Trainer:
                 UserWarning,
                 stacklevel=3,
             )
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        self.train_step.optimizer.load_state_dict(state["optimizer"])
+        self.train_step.scheduler.load_state_dict(state["scheduler"])
+        self.train_step.scaler.load_state_dict(state["scaler"])
         self.loader.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.step = self.saved_step = int(state["step"])
 
     def _train_state(self) -> dict[str, Any]:
         return {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
+            "optimizer": self.train_step.optimizer.state_dict(),
+            "scheduler": self.train_step.scheduler.state_dict(),
+            "scaler": self.train_step.scaler.state_dict(),
             "data": self.loader.state_dict(),
             "rng": rng_state(),
             "world_size": self.env.world_size,
@@ -275,7 +260,7 @@ class Trainer:
             "device": str(self.env.device),
             "world_size": self.env.world_size,
             "batch_size": self.batch_size,
-            "amp": self.cfg.train.amp if self.amp_dtype is not None else "none",
+            "amp": self.cfg.train.amp if self.train_step.amp_dtype is not None else "none",
             **parameter_counts(self.model),
             **peak_memory(self.env.device),
             **timer.summary(),
@@ -291,46 +276,10 @@ class Trainer:
         return f"training stopped, the last good checkpoint (step {self.saved_step}) in {self.run_dir} is kept"
 
     def _train_step(self, batches: Any) -> tuple[dict[str, float], int]:
-        """One optimizer step over ``accumulate`` micro-batches; returns the logged
-        values (averaged over micro-batches and processes) and the local image count."""
-        tcfg = self.cfg.train
-        device = self.env.device
-        net = self.ddp if self.ddp is not None else self.model
-        self.optimizer.zero_grad(set_to_none=True)
-        sums = torch.zeros(len(LOSS_TERMS) + 1, device=device)
-        n_images = 0
-        for micro in range(tcfg.accumulate):
-            images, targets = next(batches)
-            images = images.to(device, non_blocking=True)
-            targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
-            sync = self.ddp.no_sync() if self.ddp is not None and micro < tcfg.accumulate - 1 else nullcontext()
-            autocast = (
-                torch.autocast(device_type=device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
-            )
-            with sync:
-                with autocast:
-                    losses = net(images, targets)
-                losses = {k: v.float() for k, v in losses.items()}
-                total = weighted_loss(losses, tcfg)
-                self.scaler.scale(total / tcfg.accumulate).backward()
-            sums += torch.stack([losses[k].detach() for k in LOSS_TERMS] + [total.detach()])
-            n_images += images.shape[0]
-        values = all_reduce_mean(sums / tcfg.accumulate, self.env).tolist()
-        for name, value in zip((*LOSS_TERMS, "total"), values):
-            if not math.isfinite(value):
-                raise EffOWTError(f"step {self.step + 1}: loss term {name} is {value}; {self._stopped()}")
-        self.scaler.unscale_(self.optimizer)
-        max_norm = tcfg.clip_grad if tcfg.clip_grad > 0 else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
-        if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
-            raise EffOWTError(f"step {self.step + 1}: gradient norm is {grad_norm}; {self._stopped()}")
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        record = dict(zip((*LOSS_TERMS, "total"), values))
-        record.update(lr=lr, grad_norm=grad_norm)
-        return record, n_images
+        try:
+            return self.train_step(batches, self.step + 1)
+        except NonFiniteStepError as err:
+            raise EffOWTError(f"{err}; {self._stopped()}") from None
 
     def fit(self) -> dict[str, Any]:
         """Train from the current step to ``train.max_steps``; returns the end
@@ -423,7 +372,7 @@ def train(
     ``device`` is ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available). Returns
     the end-of-run efficiency report with the last logged values under ``"last"``.
     """
-    validate_train_config(cfg.train)
+    validate(cfg)
     with distributed(device) as env:
         per_process_batch(cfg.train, env.world_size)  # a batch that does not split fails before any work
         run_dir = Path(run_dir)

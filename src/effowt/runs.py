@@ -1,22 +1,21 @@
-"""Run folders: checkpoints written by training, read by tracking and benchmarks.
+"""Run folders, and the one public way to build a model: :func:`create_model`.
 
-A run folder ``RUN`` holds
+A run folder ``RUN`` holds what inference needs:
 
 - ``config.yaml``: the resolved :class:`~effowt.config.EffOWTConfig` (written once
   when a training starts, or by :func:`save_run`);
 - ``last.safetensors``: ``model.trainable_state_dict()`` only, with metadata
   ``step``, ``backbone`` (json: the backbone's identity, name + sha256 of its
   weight file) and ``effowt_version``. The frozen backbone is not stored: it is
-  rebuilt from its own weight file, and the identity check refuses a different one;
-- ``train_state.pt`` (training runs only): optimizer, scheduler, GradScaler, RNG
-  states, data position and step -- plain tensors and containers, read back
-  with ``torch.load(weights_only=True)``; nothing else is ever unpickled;
-- ``metrics.jsonl`` (appended line by line), ``efficiency.json``, ``loss.png``
-  (written by the trainer).
+  rebuilt from its own weight file, and the identity check refuses a different one.
 
-Config, weights and training state are written atomically (temp file + rename),
-so a crash leaves the previous checkpoint whole; the two checkpoint files both
-record the step, and resuming refuses a pair that disagrees.
+A training run adds its resume state (``train_state.pt``, see
+:mod:`effowt.training.resume`) and its logs (``metrics.jsonl``, ``efficiency.json``,
+``loss.png``, see :mod:`effowt.training.trainer`); inference never reads them.
+Training and tracking both stand on this module; it imports neither.
+
+Config and weights are written atomically (temp file + rename), so a crash
+leaves the previous checkpoint whole.
 
 A backbone without a weight file (random initialisation, tiny test models) has
 no sha256; its identity then carries ``frozen_sha256``, a hash of the frozen
@@ -28,14 +27,13 @@ warns, saying whether the rebuilt frozen weights match.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import random
+import os
 import warnings
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
@@ -44,14 +42,11 @@ from effowt import __version__
 from effowt.config import EffOWTConfig, load_config, save_config
 from effowt.errors import WeightsError
 from effowt.fileio import atomic_write_bytes
-from effowt.models import build_model
+from effowt.models import EffOWT, build_model
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "last.safetensors"
-STATE_FILE = "train_state.pt"
-METRICS_FILE = "metrics.jsonl"
-EFFICIENCY_FILE = "efficiency.json"
-LOSS_PLOT_FILE = "loss.png"
+DEFAULT_RUN = "effowt-mini"
 
 
 def frozen_fingerprint(model: torch.nn.Module) -> str:
@@ -90,7 +85,8 @@ def save_weights(path: str | Path, model: torch.nn.Module, step: int, identity: 
     atomic_write_bytes(path, safetensors_save(tensors, metadata=metadata))
 
 
-def read_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_weights(path: str | Path,
+                 device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a safetensors file; ``WeightsError`` naming the file
     when it is missing or unreadable."""
     path = Path(path)
@@ -186,7 +182,7 @@ def resolve_backbone_weights(cfg: EffOWTConfig, run_dir: str | Path) -> EffOWTCo
     return cfg
 
 
-def build_seeded_model(cfg: EffOWTConfig) -> torch.nn.Module:
+def build_seeded_model(cfg: EffOWTConfig) -> EffOWT:
     """``build_model(cfg.model)`` under ``torch.manual_seed(cfg.train.seed)`` without
     disturbing the caller's RNG: the same seed gives the same randomly initialised
     (frozen) weights, which a checkpoint does not store."""
@@ -195,104 +191,60 @@ def build_seeded_model(cfg: EffOWTConfig) -> torch.nn.Module:
         return build_model(cfg.model)
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, EffOWTConfig]:
+def load_run(
+    run_dir: str | os.PathLike, device: str | torch.device = "cpu", overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[EffOWT, EffOWTConfig]:
     """Rebuild a trained model from a run folder: ``(model in eval mode, config)``.
 
-    Reads ``config.yaml``, builds the model (backbone weights from the config's
-    path, a relative one resolved against ``run_dir`` first; see
-    :func:`resolve_backbone_weights`), checks the backbone identity and loads
-    ``last.safetensors`` strictly. The returned config carries the resolved path.
+    Reads ``config.yaml`` (with ``overrides`` applied), builds the model (backbone
+    weights from the config's path, a relative one resolved against ``run_dir``
+    first; see :func:`resolve_backbone_weights`), checks the backbone identity and
+    loads ``last.safetensors`` strictly. The returned config carries the resolved path.
     """
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG_FILE
     if not config_path.is_file():
         raise WeightsError(f"{run_dir}: not a run folder ({CONFIG_FILE} not found)")
-    cfg = resolve_backbone_weights(load_config(str(config_path)), run_dir)
+    cfg = resolve_backbone_weights(load_config(str(config_path), overrides), run_dir)
     model = build_seeded_model(cfg)
     load_weights(run_dir / WEIGHTS_FILE, model)
     return model.to(device).eval(), cfg
 
 
-def has_checkpoint(run_dir: str | Path) -> bool:
-    """True when ``run_dir`` holds a resumable checkpoint (weights + train state)."""
-    run_dir = Path(run_dir)
-    return (run_dir / WEIGHTS_FILE).is_file() and (run_dir / STATE_FILE).is_file()
+def default_run_dir() -> Path:
+    """The shipped default checkpoint's run folder (``effowt/assets/effowt-mini``)."""
+    path = Path(str(resources.files("effowt") / "assets" / DEFAULT_RUN))
+    if not (path / CONFIG_FILE).is_file():
+        raise WeightsError(f"{path}: the default checkpoint is not installed with this copy of "
+                           f"effowt; pass a run folder (--weights RUN) trained with `effowt train`")
+    return path
 
 
-def rng_state() -> dict[str, Any]:
-    """torch (CPU and CUDA), numpy and python RNG states as weights-only-loadable data."""
-    np_state = np.random.get_state(legacy=False)
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "bit_generator": np_state["bit_generator"],
-            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-            "pos": int(np_state["state"]["pos"]),
-            "has_gauss": int(np_state["has_gauss"]),
-            "gauss": float(np_state["gauss"]),
-        },
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder holding a run's ``config.yaml``."""
+    return (Path(path) / CONFIG_FILE).is_file()
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": np_state["bit_generator"],
-            "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
-            "has_gauss": np_state["has_gauss"],
-            "gauss": np_state["gauss"],
-        }
-    )
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def create_model(
+    name_or_run: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    overrides: list[str] | tuple[str, ...] = (),
+) -> tuple[EffOWT, EffOWTConfig]:
+    """Build an EffOWT model from a run folder or a preset: ``(model in eval mode, config)``.
 
-
-def save_train_state(path: str | Path, state: dict[str, Any]) -> None:
-    """Write a training state (tensors and plain containers only) atomically."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_train_state(path: str | Path) -> dict[str, Any]:
-    """Read a training state with ``torch.load(weights_only=True)`` on CPU."""
-    path = Path(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: training state not found") from None
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise WeightsError(f"{path}: not a readable training state ({type(err).__name__}: {err})") from None
-
-
-def assert_finite_weights(model: torch.nn.Module, step: int) -> None:
-    """``WeightsError`` when a trainable weight of ``model`` is NaN or infinite."""
-    for name, p in model.named_parameters():
-        if p.requires_grad and not torch.isfinite(p).all():
-            raise WeightsError(f"step {step}: trainable weight {name} is not finite; checkpoint not written")
-
-
-def save_checkpoint(
-    run_dir: str | Path,
-    model: torch.nn.Module,
-    step: int,
-    train_state: dict[str, Any],
-    identity: dict[str, Any] | None = None,
-) -> None:
-    """Write the training state and trainable weights of ``step`` into ``run_dir``
-    (the trainer writes ``config.yaml`` once, at the start). Refuses
-    (``WeightsError``, nothing written) when a trainable weight is NaN or infinite,
-    so a diverged run never overwrites its last good checkpoint. ``identity`` is
-    :func:`backbone_identity` (computed when not given)."""
-    assert_finite_weights(model, step)
-    run_dir = Path(run_dir)
-    save_train_state(run_dir / STATE_FILE, {**train_state, "step": int(step)})
-    save_weights(run_dir / WEIGHTS_FILE, model, step, identity)
+    Precedence: ``None`` is the shipped default run (:func:`default_run_dir`); a
+    folder holding ``config.yaml`` is a run folder, loaded with :func:`load_run`
+    (trained weights, backbone identity checked); anything else is a preset name
+    or YAML file (:func:`~effowt.config.load_config`), built with the frozen
+    weights its ``model.backbone.weights`` names and freshly initialised trainable
+    parts (:func:`build_seeded_model`). ``overrides`` (``section.key=value``) are
+    applied to the config first; on a run folder only settings that leave the
+    weights' shapes alone (``tracker.*``, thresholds) make sense. The config is
+    returned because using the model needs it (``model.image_size``, ``tracker``).
+    Never downloads.
+    """
+    source = default_run_dir() if name_or_run is None else name_or_run
+    if is_run_dir(source):
+        return load_run(source, device=device, overrides=overrides)
+    cfg = load_config(str(source), overrides)
+    return build_seeded_model(cfg).to(device).eval(), cfg

@@ -1,4 +1,4 @@
-"""Efficiency report of a training run: parameters, peak memory, speed.
+"""Meters of a training run (its efficiency report): parameters, peak memory, speed.
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU (tensors only, reset
 right before the first step, so weights, optimizer state and activations count)
@@ -37,7 +37,8 @@ def peak_memory(device: torch.device) -> dict[str, Any]:
     """``{"peak_mem_bytes": int, "memory_kind": "cuda_max_memory_allocated" | "peak_rss"}``
     (the keys of ``effowt bench efficiency``)."""
     if device.type == "cuda":
-        return {"peak_mem_bytes": int(torch.cuda.max_memory_allocated(device)), "memory_kind": "cuda_max_memory_allocated"}
+        return {"peak_mem_bytes": int(torch.cuda.max_memory_allocated(device)),
+                "memory_kind": "cuda_max_memory_allocated"}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
     return {"peak_mem_bytes": int(rss * scale), "memory_kind": "peak_rss"}
