@@ -3,10 +3,12 @@
 import json
 
 import pytest
+import torch
 
 from effowt.bench.ablation import VARIANTS, resolve_variants, summarise, trainable_parameters
 from effowt.bench.world import world_config
 from effowt.cli import main
+from effowt.config import load_config
 from effowt.data.miniowt import generate_miniowt
 
 
@@ -164,3 +166,25 @@ def test_step_profile_times_every_phase(tmp_path):
     assert list(report["ms"]) == ["data", "backbone", "neck", "heads", "backward", "optimizer"]
     assert all(v >= 0 for v in report["ms"].values()) and report["batch_images"] == 4
     assert report["step_ms"] == pytest.approx(sum(report["ms"].values()), abs=0.5)
+
+
+def test_roc_auc_exact_values_and_ties():
+    from effowt.bench.probe import roc_auc
+
+    scores = torch.tensor([0.1, 0.4, 0.35, 0.8])
+    labels = torch.tensor([False, False, True, True])
+    assert roc_auc(scores, labels) == pytest.approx(0.75)
+    assert roc_auc(torch.tensor([1.0, 1.0]), torch.tensor([True, False])) == pytest.approx(0.5)
+    assert roc_auc(-scores, labels) == pytest.approx(0.25)
+
+
+def test_probe_reports_every_tap_and_the_references(tmp_path):
+    from effowt.bench.probe import run_probe
+
+    world = tmp_path / "world"
+    generate_miniowt(world, seed=5, size=64, train_images=0, pretrain_images=0, val_videos=2, frames=3)
+    report = run_probe(world / "val" / "annotations.json", config="mini", max_frames=3)
+    taps = load_config("mini").model.backbone.taps
+    assert list(report["probes"]) == ["pixels", *[f"{kind} block {t}" for kind in ("pretrained", "random")
+                                                  for t in taps]]
+    assert sum(report["tokens"].values()) == 2 * 3 * (64 // 16) ** 2

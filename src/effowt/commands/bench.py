@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     step.add_argument("--json", default=None, help="write the report to this JSON file")
     step.add_argument("overrides", nargs="*", help="config overrides key=value")
 
+    probe = sub.add_parser("probe", help="linear objectness probe of the frozen backbone's taps: known vs unknown")
+    probe.add_argument("--gt", required=True,
+                       help="an annotated TAO split, e.g. a MiniOWT world's val/annotations.json")
+    probe.add_argument("--config", default="miniowt", help="preset name or YAML path (its backbone is probed)")
+    probe.add_argument("--frames", type=int, default=10, help="frames per video")
+    probe.add_argument("--json", default=None, help="write the report to this JSON file")
+
     for name, help_text in (("accuracy", "train, track and score side/head/full/lora on MiniOWT"),
                             ("ablation", "the paper's design questions on MiniOWT, with seeds")):
         p = sub.add_parser(name, help=help_text)
@@ -96,6 +103,14 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             atomic_write_json(args.json, report)
         print(step_markdown([report]))
+    elif args.bench == "probe":
+        from effowt.bench.probe import probe_markdown, run_probe
+        from effowt.fileio import atomic_write_json
+
+        report = run_probe(args.gt, args.config, args.frames)
+        if args.json:
+            atomic_write_json(args.json, report)
+        print(probe_markdown(report))
     elif args.bench == "accuracy":
         from effowt.bench.accuracy import accuracy_markdown, run_accuracy
 

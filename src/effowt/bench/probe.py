@@ -1,0 +1,157 @@
+"""``effowt bench probe``: how much of a MiniOWT world the frozen backbone already solves.
+
+Is MiniOWT a fair proxy for COCO -> TAO-OW? The tiny VLM was pretrained on crops of
+all 50 MiniOWT categories; if its frozen last block already tells objects of
+*unseen* categories from the background, a pyramid on that block (``head`` mode) has
+nothing left to learn that the side network could add. This measures it, per
+tapped block, with a linear objectness probe::
+
+    tokens of every tapped block   [D] per stride-p cell of the frames of a TAO split
+    label of a token               known object / unknown object / background, by
+                                   whether its cell centre lies inside a ground-truth box
+    probe                          logistic regression known-object vs background,
+                                   fit on the first half of the videos
+    score                          ROC AUC on the other half: known vs background, and
+                                   UNKNOWN vs background (categories the probe never saw)
+
+Two references calibrate the numbers: the same probe on the raw pixels of each cell
+(``pixels``: what colour and texture alone give) and on a randomly initialised
+backbone of the same architecture (``random`` taps: what pretraining adds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from effowt.config import load_config
+from effowt.errors import DataError
+
+
+def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (Mann-Whitney U,
+    tied scores counted half); NaN when a class is empty."""
+    from scipy.stats import rankdata
+
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = rankdata(scores.numpy(), method="average")
+    return float((ranks[labels.numpy()].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _token_labels(gt: dict[str, Any], image: dict[str, Any], known_ids: set[int], grid: tuple[int, int],
+                  stride: float) -> torch.Tensor:
+    """Per cell of ``grid``: 0 background, 1 known object, 2 unknown object (known wins)."""
+    ys = (torch.arange(grid[0]) + 0.5) * stride
+    xs = (torch.arange(grid[1]) + 0.5) * stride
+    cy, cx = torch.meshgrid(ys, xs, indexing="ij")
+    labels = torch.zeros(grid, dtype=torch.long)
+    for ann in gt["_by_image"].get(image["id"], []):
+        x, y, w, h = ann["bbox"]
+        inside = (cx >= x) & (cx < x + w) & (cy >= y) & (cy < y + h)
+        value = 1 if ann["category_id"] in known_ids else 2
+        labels[inside & ((labels == 0) | (value == 1))] = value
+    return labels
+
+
+def _fit_probe(x: torch.Tensor, y: torch.Tensor, steps: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logistic regression (L-BFGS, small L2) of binary ``y`` on standardised ``x``."""
+    w = torch.zeros(x.shape[1], requires_grad=True)
+    b = torch.zeros((), requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+    pos_weight = (len(y) - y.sum()) / y.sum().clamp(min=1)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = x @ w + b
+        loss = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pos_weight) + 1e-4 * w.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach(), b.detach()
+
+
+def _probe_scores(features: torch.Tensor, labels: torch.Tensor, train: torch.Tensor) -> dict[str, float]:
+    """Fit known-vs-background on the ``train`` tokens, AUCs on the others."""
+    mean, std = features[train].mean(0), features[train].std(0).clamp(min=1e-6)
+    x = (features - mean) / std
+    fit = train & (labels != 2)
+    w, b = _fit_probe(x[fit], labels[fit] == 1)
+    scores = x @ w + b
+    test = ~train
+    known = test & (labels != 2)
+    unknown = test & (labels != 1)
+    return {"known_auc": roc_auc(scores[known], labels[known] == 1),
+            "unknown_auc": roc_auc(scores[unknown], labels[unknown] == 2)}
+
+
+def run_probe(gt_json: str | Path, config: str = "miniowt", max_frames: int = 10, seed: int = 0) -> dict[str, Any]:
+    """Probe the frozen backbone of ``config`` (and a random one, and raw pixels) on the
+    TAO split ``gt_json`` (``max_frames`` frames spread over each video); returns
+    ``{"tokens": {class: count}, "probes": {features: {"known_auc", "unknown_auc"}}}``."""
+    from PIL import Image
+
+    from effowt.backbones import create_backbone
+
+    gt_json = Path(gt_json)
+    gt = json.loads(gt_json.read_text())
+    if not gt.get("categories") or not gt.get("annotations"):
+        raise DataError(f"{gt_json}: the probe needs an annotated TAO split with categories")
+    known_ids = {c["id"] for c in gt["categories"] if c.get("known")}
+    gt["_by_image"] = {}
+    for ann in gt["annotations"]:
+        gt["_by_image"].setdefault(ann["image_id"], []).append(ann)
+    cfg = load_config(config)
+    backbones = {"pretrained": create_backbone(cfg.model.backbone)}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        backbones["random"] = create_backbone(dataclasses.replace(cfg.model.backbone, weights=None))
+    mean = torch.tensor(backbones["pretrained"].mean).view(1, 3, 1, 1)
+    std = torch.tensor(backbones["pretrained"].std).view(1, 3, 1, 1)
+    p = backbones["pretrained"].patch_size
+    videos = sorted({img["video_id"] for img in gt["images"]})
+    train_videos = set(videos[: len(videos) // 2])
+    feats: dict[str, list[torch.Tensor]] = {}
+    labels, in_train = [], []
+    for video in videos:
+        frames = sorted((img for img in gt["images"] if img["video_id"] == video), key=lambda i: i["frame_index"])
+        for image in frames[:: max(1, len(frames) // max_frames)][:max_frames]:
+            pixels = np.asarray(Image.open(gt_json.parent / image["file_name"]).convert("RGB"), dtype=np.float32)
+            x = (torch.from_numpy(pixels).permute(2, 0, 1)[None] / 255.0 - mean) / std
+            grid = (x.shape[-2] // p, x.shape[-1] // p)
+            patches = F.unfold(x[..., : grid[0] * p, : grid[1] * p], p, stride=p)[0].T  # [cells, 3 p^2]
+            feats.setdefault("pixels", []).append(patches)
+            with torch.no_grad():
+                for name, backbone in backbones.items():
+                    for tap, f in zip(backbone.taps, backbone.eval()(x)):
+                        feats.setdefault(f"{name} block {tap}", []).append(f[0].flatten(1).T)
+            cell = _token_labels(gt, image, known_ids, grid, float(p)).flatten()
+            labels.append(cell)
+            in_train.append(torch.full_like(cell, video in train_videos, dtype=torch.bool))
+    y, train = torch.cat(labels), torch.cat(in_train)
+    probes = {name: _probe_scores(torch.cat(chunks), y, train) for name, chunks in feats.items()}
+    return {
+        "config": config,
+        "split": {"synth_seed": gt.get("info", {}).get("seed"), "videos": len(videos),
+                  "frames_per_video": max_frames},
+        "tokens": {"background": int((y == 0).sum()), "known": int((y == 1).sum()), "unknown": int((y == 2).sum())},
+        "probes": probes,
+    }
+
+
+def probe_markdown(report: dict[str, Any]) -> str:
+    """One row per feature set: held-out AUC, known and unknown objects vs background."""
+    t = report["tokens"]
+    lines = [f"Tokens: {t['known']} known-object, {t['unknown']} unknown-object, {t['background']} background.", "",
+             "| features | known vs background (AUC) | unknown vs background (AUC) |", "|---|---:|---:|"]
+    for name, r in report["probes"].items():
+        lines.append(f"| {name} | {r['known_auc']:.3f} | {r['unknown_auc']:.3f} |")
+    return "\n".join(lines) + "\n"
