@@ -78,3 +78,29 @@ def test_from_pretrained_applies_overrides(world):
     assert all(0 <= t.box[0] <= t.box[2] <= 80 and 0 <= t.box[1] <= t.box[3] <= 48 for t in tracks)
     with pytest.raises(ValueError, match="max_det"):
         Tracker.from_pretrained(world["run"], tracker_overrides={"max_det": 3})
+
+
+def test_shipped_checkpoint_says_what_it_is_for(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from effowt.data.miniowt import is_miniowt_source
+
+    frames = tmp_path / "street"
+    frames.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((40, 64, 3), 90 + i, np.uint8)).save(frames / f"{i}.png")
+    assert not is_miniowt_source(frames)
+    assert main(["track", "--source", str(frames), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    notes = [line for line in printed.splitlines() if line.startswith("note:") and "MiniOWT" in line]
+    assert len(notes) == 2  # not a MiniOWT source; no boxes at all
+    assert all("--weights RUN" in n and "--detections" in n for n in notes)
+
+
+def test_miniowt_sources_are_recognised(world):
+    from effowt.data.miniowt import is_miniowt_source
+
+    video = sorted(world["val_videos"].glob("*.mp4"))[0]
+    folder = sorted(world["val_frames"].iterdir())[0]
+    assert all(is_miniowt_source(p) for p in (world["val_json"], video, folder))

@@ -8,6 +8,13 @@ import sys
 from effowt.commands import int_at_least
 from effowt.tracking.pipeline import track_source
 
+WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
+                "VLM weights) or --detections FILE (boxes from your own detector)")
+SHIPPED_NOTE = ("note: {source} is not a MiniOWT source, and the shipped checkpoint knows only MiniOWT "
+                "(effowt's synthetic world of coloured shapes): expect few or no boxes; " + WHAT_INSTEAD)
+NO_BOXES_NOTE = ("note: the run wrote no boxes at all; the shipped checkpoint knows only MiniOWT, and a "
+                 "run of your own may need a lower tracker.det_thresh=; " + WHAT_INSTEAD)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None,
@@ -29,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effowt.data.miniowt import is_miniowt_source
+
+    if args.weights is None and not is_miniowt_source(args.source):
+        print(SHIPPED_NOTE.format(source=args.source))
     report = track_source(args.source, args.out, run_dir=args.weights, device=args.device,
                           render=args.render, max_dets=args.max_dets,
                           frames_root=args.frames_root, workers=args.workers, resume=args.resume)
@@ -47,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     ms = report.speed["per_frame_ms"]
     print(f"tracked {len(done)}/{len(report.videos)} video(s), {report.speed['frames']} frames, "
           f"{report.boxes} boxes -> {args.out}/results.json")
+    if report.boxes == 0:
+        print(NO_BOXES_NOTE)
     print("per-frame ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
           + f"  ({report.speed['frames_per_s']:.1f} frames/s overall)")
     return 1 if report.failed else 0

@@ -92,6 +92,7 @@ MIN_VISIBLE_PIXELS = 6
 VIDEO_FPS = 10
 
 _SPLIT_CODES = {"train": 1, "pretrain": 2, "val": 3}
+SOURCE_MARK = "MiniOWT"  # how every MiniOWT json's ``info.description`` starts
 
 
 def split_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -552,6 +553,23 @@ def _write_val_split(
         "tracks": tracks, "categories": _category_json(CATEGORIES),
     })
     return ann_file
+
+
+def is_miniowt_source(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (a TAO json, a video file or a frame folder) belongs to a MiniOWT
+    world: the json itself, or one found in the path's folder or up to three folders
+    above it, has an ``info.description`` starting with "MiniOWT"."""
+    path = Path(path).resolve()
+    candidates = [path] if path.suffix.lower() == ".json" else \
+        [folder / "annotations.json" for folder in [path, *path.parents][:4]]
+    for candidate in candidates:
+        try:
+            info = json.loads(candidate.read_text(encoding="utf-8")).get("info", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(info, dict) and str(info.get("description", "")).startswith(SOURCE_MARK):
+            return True
+    return False
 
 
 def generate_miniowt(
