@@ -104,3 +104,21 @@ def test_miniowt_sources_are_recognised(world):
     video = sorted(world["val_videos"].glob("*.mp4"))[0]
     folder = sorted(world["val_frames"].iterdir())[0]
     assert all(is_miniowt_source(p) for p in (world["val_json"], video, folder))
+
+
+def test_tracker_overrides_are_checked_and_recorded(world, tmp_path, capsys):
+    video = sorted(world["val_videos"].glob("*.mp4"))[0]
+    out = tmp_path / "out"
+    assert main(["track", "--weights", str(world["run"]), "--source", str(video), "--out", str(out),
+                 "tracker.max_lost=2", "tracker.init_thresh=0.25"]) == 0
+    recorded = json.loads((out / "tracker.json").read_text())
+    assert recorded["overrides"] == {"max_lost": 2, "init_thresh": 0.25}
+    assert recorded["tracker"]["max_lost"] == 2 and recorded["tracker"]["det_thresh"] == 0.0  # the run's
+    for bad, message in (("tracker.max_lst=2", "unknown key 'tracker.max_lst'"),
+                         ("tracker.det_thresh=2", "tracker.det_thresh must be in [0, 1]"),
+                         ("train.lr=1", "only tracker.KEY=VALUE")):
+        capsys.readouterr()
+        assert main(["track", "--weights", str(world["run"]), "--source", str(video),
+                     "--out", str(tmp_path / "bad"), bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]

@@ -33,16 +33,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int_at_least(1), default=1,
                         help="processes to shard the videos across (each loads the model)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("--detections", default=None, metavar="FILE",
+                        help="boxes from your own detector instead of the model's: a COCO-results json "
+                             "([{image_id, bbox [x,y,w,h], score[, category_id]}], image ids of the source) "
+                             "or a folder of MOTChallenge det files named after the videos")
+    parser.add_argument("overrides", nargs="*", metavar="tracker.KEY=VALUE",
+                        help="tracker settings after the options, e.g. tracker.det_thresh=0.2 "
+                             "tracker.max_lost=20 (checked like train's; recorded in OUT/tracker.json)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from effowt.config import parse_tracker_overrides
     from effowt.data.miniowt import is_miniowt_source
 
-    if args.weights is None and not is_miniowt_source(args.source):
+    overrides = parse_tracker_overrides(args.overrides)
+
+    if args.weights is None and args.detections is None and not is_miniowt_source(args.source):
         print(SHIPPED_NOTE.format(source=args.source))
     report = track_source(args.source, args.out, run_dir=args.weights, device=args.device,
                           render=args.render, max_dets=args.max_dets,
-                          frames_root=args.frames_root, workers=args.workers, resume=args.resume)
+                          frames_root=args.frames_root, workers=args.workers, resume=args.resume,
+                          detections=args.detections, tracker_overrides=overrides)
     if report.resumed:
         print(f"resumed: kept {report.resumed} video(s) the earlier run finished")
     for video in report.failed:

@@ -5,6 +5,8 @@ Output folder layout (``out_dir``)::
     results.json          TAO results of every video that finished (flat list)
     videos.json           per video: name, video_id, file_stem, frames, ok / error, synthetic ids
     speed.json            per-frame milliseconds per stage (see :func:`speed_summary`)
+    tracker.json          the tracker settings used: the run's ``tracker`` config with the
+                          ``tracker.KEY=VALUE`` overrides applied, and the overrides
     mot/<stem>.txt        MOT-challenge txt per video (per-video track ids)
     render/<stem>.mp4     annotated video (``render=True``)
     partial/              the run's working state (see :mod:`effowt.tracking.partial`):
@@ -57,8 +59,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
+from effowt.config import TrackerConfig
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
@@ -71,6 +75,7 @@ SYNTHETIC_IMAGE_STRIDE = 1_000_000
 DEFAULT_FPS = 25.0
 PARTIAL_DIR = "partial"
 SETTINGS_FILE = "settings.json"
+_NO_DETECTIONS = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 
 
 @dataclass
@@ -125,8 +130,13 @@ def _video_id(video: Any, ordinal: int) -> int:
 
 def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.PathLike,
                 render: bool = False, position: int = 0,
-                chunk_frames: int = CHUNK_FRAMES) -> VideoOutcome:
+                chunk_frames: int = CHUNK_FRAMES,
+                detections: dict[int, Any] | None = None) -> VideoOutcome:
     """Track one video (a :class:`effowt.data.sources.VideoSource`) into its partial file.
+
+    ``detections`` (``{frame index: (boxes, scores, category_ids)}``, see
+    :mod:`effowt.data.detections`) replaces the model's own detections; a frame
+    without an entry has none.
 
     Appends to ``partial/<stem>.jsonl`` every ``chunk_frames`` frames and ends it
     with the timings (seconds, incl. ``io`` = decode + write); with ``render``
@@ -154,7 +164,8 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
                 io_s += time.perf_counter() - start
                 if frame is None:
                     break
-                tracks = tracker.update(frame.image)
+                dets = None if detections is None else detections.get(frame.index, _NO_DETECTIONS)
+                tracks = tracker.update(frame.image, detections=dets)
                 start = time.perf_counter()
                 image_id = (video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1
                             if frame.image_id is None else int(frame.image_id))
@@ -178,14 +189,17 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
 
 
 def track_videos(tracker: Tracker, videos: Iterable[tuple[int, Any]], out_dir: str | os.PathLike,
-                 render: bool = False, position: int = 0) -> list[VideoOutcome]:
+                 render: bool = False, position: int = 0,
+                 detections: dict[int, dict[int, Any]] | None = None) -> list[VideoOutcome]:
     """Track ``(ordinal, video)`` pairs one after another; a video that raises is
     recorded as failed (message + traceback summary) and the next one goes on. An
-    output that cannot be written (OutputError) stops them all: the next would fail too."""
+    output that cannot be written (OutputError) stops them all: the next would fail too.
+    ``detections``: external detections by ordinal (a video without an entry has none)."""
     outcomes = []
     for ordinal, video in videos:
         try:
-            outcomes.append(track_video(tracker, video, ordinal, out_dir, render, position))
+            outcomes.append(track_video(tracker, video, ordinal, out_dir, render, position,
+                                        detections=None if detections is None else detections.get(ordinal, {})))
         except OutputError:
             raise
         except Exception as err:  # one bad video must not lose the others
@@ -205,6 +219,7 @@ def _where(err: BaseException) -> str:
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
                  frames_root: str | None, out_dir: str, run_dir: str | None, device: str,
                  render: bool, overrides: dict[str, Any],
+                 detections: dict[int, dict[int, Any]] | None = None,
                  videos: list[Any] | None = None) -> list[VideoOutcome]:
     """One worker: load the model and track every ``workers``-th video of ``ordinals``
     (positions in the source; ``videos``: the already opened source, in-process only)."""
@@ -219,7 +234,7 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
     tracker = Tracker.from_pretrained(run_dir, device=device, time_stages=True,
                                       tracker_overrides=overrides)
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
-    return track_videos(tracker, mine, out_dir, render, position=shard)
+    return track_videos(tracker, mine, out_dir, render, position=shard, detections=detections)
 
 
 def _ignore_sigint() -> None:
@@ -253,14 +268,20 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None, device: str = "cpu",
                  render: bool = False, max_dets: int | None = None,
                  frames_root: str | os.PathLike | None = None, workers: int = 1,
-                 resume: bool = False) -> TrackReport:
+                 resume: bool = False, detections: str | os.PathLike | None = None,
+                 tracker_overrides: dict[str, Any] | None = None) -> TrackReport:
     """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
     default) and write the output folder described in the module docstring.
 
     ``resume`` keeps the videos an earlier run into ``out_dir`` finished (the same
     source and settings, else ConfigError) and tracks the others. On SIGINT /
     SIGTERM (KeyboardInterrupt) raises :class:`~effowt.errors.Interrupted` saying
-    how many videos are kept.
+    how many videos are kept. ``detections``: a COCO-results json or a folder of
+    MOTChallenge det files (:mod:`effowt.data.detections`) whose boxes replace the
+    model's own; read and checked against the source before any work.
+    ``tracker_overrides`` (field -> value, see
+    :func:`effowt.config.parse_tracker_overrides`) change the run's tracker settings;
+    ``max_dets`` is one of them. Out-of-range values are a ConfigError before any work.
     """
     from effowt.data.sources import open_source
 
@@ -269,22 +290,30 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     check_device(device)
     root = None if frames_root is None else str(frames_root)
     run = None if run_dir is None else str(run_dir)
-    overrides = {} if max_dets is None else {"max_dets": int(max_dets)}
+    overrides = dict(tracker_overrides or {})
+    if max_dets is not None:
+        overrides["max_dets"] = int(max_dets)
+    tracker_cfg = resolved_tracker_config(run, overrides)
     videos = open_source(source, root)  # fails early and clearly on a bad source
+    external = None if detections is None else load_detections(detections, videos)
     out = prepare_output_dir(out_dir)
     settings = {"source": str(Path(source).resolve()),
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
-                "max_dets": max_dets, "render": render}
+                "max_dets": max_dets, "render": render, "tracker_overrides": overrides,
+                "detections": None if detections is None else str(Path(detections).resolve())}
     with folder_lock(out):
         done = _resume(out, settings, videos) if resume else _start_afresh(out, settings)
         todo = [i for i in range(len(videos)) if i not in done]
         start = time.perf_counter()
-        args = (str(source), root, str(out), run, device, render, overrides)
+        args = (str(source), root, str(out), run, device, render, overrides, external)
         try:
             outcomes = [*done.values(), *_track_ordinals(todo, workers, args, videos)]
             report = finish(out, outcomes, wall_s=time.perf_counter() - start, device=device,
                             workers=min(workers, max(1, len(todo))))
+            if report.written:
+                atomic_write_json(out / "tracker.json", {"overrides": overrides,
+                                                         "tracker": dataclasses.asdict(tracker_cfg)})
         except KeyboardInterrupt as err:
             kept = sum(1 for i, v in enumerate(videos) if _finished(out, v, i) is not None)
             raise Interrupted(
@@ -294,6 +323,52 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
             ) from None
     report.resumed = len(done)
     return report
+
+
+def resolved_tracker_config(run_dir: str | os.PathLike | None, overrides: dict[str, Any]) -> TrackerConfig:
+    """The tracker settings a run tracks with: its ``config.yaml``'s ``tracker`` section
+    (``None``: the shipped checkpoint's) with ``overrides`` applied; ConfigError naming
+    the setting when a value is out of range."""
+    from effowt.config import load_config
+    from effowt.tracking.association import validate_tracker_config
+    from effowt.tracking.tracker import default_run_dir
+    from effowt.training.checkpoint import CONFIG_FILE
+
+    run = default_run_dir() if run_dir is None else Path(run_dir)
+    cfg = dataclasses.replace(load_config(str(run / CONFIG_FILE)).tracker, **overrides)
+    try:
+        validate_tracker_config(cfg)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return cfg
+
+
+def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dict[int, Any]]:
+    """External detections for ``videos`` (the opened source) by video position: a
+    folder is read as MOTChallenge det files named after the videos, a file as a
+    COCO-results json whose image ids are the source's (TAO ids, or the synthetic ids
+    of ``results.json``: ``video_id * SYNTHETIC_IMAGE_STRIDE + frame index + 1``)."""
+    from effowt.data.detections import read_coco_detections, read_mot_detections
+
+    if Path(path).is_dir():
+        return read_mot_detections(path, [v.name for v in videos])
+    tao: dict[int, tuple[int, int]] = {}
+    synthetic: dict[int, int] = {}
+    for ordinal, video in enumerate(videos):
+        if video.video_id is None:
+            synthetic[ordinal + 1] = ordinal
+        else:
+            tao.update({f.image_id: (ordinal, i) for i, f in enumerate(video.video.frames)})
+
+    def locate(image_id: Any) -> tuple[int, int] | None:
+        if not isinstance(image_id, int) or isinstance(image_id, bool):
+            return None
+        if image_id in tao:
+            return tao[image_id]
+        video_id, index = divmod(image_id - 1, SYNTHETIC_IMAGE_STRIDE)
+        return (synthetic[video_id], index) if video_id in synthetic else None
+
+    return read_coco_detections(path, locate)
 
 
 def _start_afresh(out: Path, settings: dict[str, Any]) -> dict[int, VideoOutcome]:

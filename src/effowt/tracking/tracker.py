@@ -166,18 +166,88 @@ class Tracker:
         embeddings = det["embeddings"].detach().float().cpu().numpy()
         return boxes.astype(np.float32), scores, embeddings
 
-    def update(self, frame: np.ndarray, keep_embeddings: bool = False) -> list[Track]:
+    @torch.inference_mode()
+    def embed(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Appearance embeddings float32[N, E] of given boxes (float[N, 4] xyxy frame px) in
+        one frame: the model's pyramid, then its ReID head (RoIAlign on the same level as
+        for its own detections). Needs a model with ``preprocess``, ``backbone_features``,
+        ``neck`` and ``reid`` (EffOWT); the backbone runs once."""
+        _check_frame(frame)
+        if not all(hasattr(self.model, m) for m in (*STAGE_METHODS[:3], "reid")):
+            raise ValueError("external detections need a model with preprocess, backbone_features, "
+                             "neck and reid (an EffOWT model)")
+        image, scale = self._timed("preprocess", self._to_input, frame)
+        stage = (lambda name: name) if self.time_stages else (lambda name: "model")
+        x = self._timed(stage("preprocess"), self.model.preprocess, image)
+        taps = self._timed(stage("backbone"), self.model.backbone_features, x)
+        pyramid = self._timed(stage("neck"), self.model.neck, x, taps)
+        rois = torch.as_tensor(boxes * scale, dtype=torch.float32, device=self.device).reshape(-1, 4)
+        embeddings = self._timed(stage("heads"), self.model.reid, pyramid, [rois])[0]
+        return embeddings.detach().float().cpu().numpy()
+
+    def update(self, frame: np.ndarray, detections: Detections | None = None,
+               keep_embeddings: bool = False) -> list[Track]:
         """Track one frame (uint8[H, W, 3] RGB) of the current video.
 
-        Returns the tracks matched or born in this frame (``Track.box`` xyxy in frame
-        pixels), at most ``cfg.max_dets``; with ``keep_embeddings`` each carries its
-        detection's embedding.
+        Args:
+            frame: the frame.
+            detections: boxes from another detector, ``(boxes float[N, 4] [x1, y1, x2, y2]
+                frame px, scores float[N])`` or ``(boxes, scores, category_ids int[N])``;
+                boxes are clipped to the frame, N may be 0. effowt then computes only their
+                appearance embeddings (:meth:`embed`) and associates them; the thresholds
+                of ``cfg`` (``det_thresh``, ``nms_thresh``, ``max_dets``, ``init_thresh``, ...)
+                apply to them as to its own. None: the model's own detections.
+            keep_embeddings: attach each detection's embedding to its Track.
+
+        Returns:
+            The tracks matched or born in this frame (``Track.box`` xyxy in frame
+            pixels; ``Track.category_id`` the detection's category when given), at most
+            ``cfg.max_dets``.
+
+        Reads ``self.associator`` (track state, advanced one frame) and adds the stage
+        seconds to ``self.timings``.
         """
-        boxes, scores, embeddings = self.detect(frame)
+        category_ids = None
+        if detections is None:
+            boxes, scores, embeddings = self.detect(frame)
+        else:
+            _check_frame(frame)
+            boxes, scores, category_ids = check_detections(detections, frame.shape[:2])
+            embeddings = self.embed(frame, boxes)
         tracks = self._timed("association", self.associator.step, boxes, scores, embeddings,
-                             keep_embeddings)
+                             keep_embeddings, category_ids)
         self.timings["frames"] += 1
         return tracks
+
+
+Detections = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def check_detections(detections: Detections, frame_hw: tuple[int, int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """External detections as (boxes float32[N, 4] clipped to the frame, scores float32[N],
+    category ids int64[N] or None); ValueError saying what is wrong otherwise."""
+    if not isinstance(detections, (tuple, list)) or len(detections) not in (2, 3):
+        raise ValueError("detections must be (boxes [N, 4], scores [N]) or (boxes, scores, category_ids [N])")
+    boxes = np.asarray(detections[0], dtype=np.float32)
+    scores = np.asarray(detections[1], dtype=np.float32).reshape(-1)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(scores):
+        raise ValueError(f"detections: boxes must be [N, 4] and scores [N], got {list(boxes.shape)} "
+                         f"and {list(scores.shape)}")
+    if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+        raise ValueError("detections: boxes and scores must be finite")
+    category_ids = None
+    if len(detections) == 3 and detections[2] is not None:
+        category_ids = np.asarray(detections[2], dtype=np.int64).reshape(-1)
+        if len(category_ids) != len(boxes):
+            raise ValueError(f"detections: {len(category_ids)} category ids for {len(boxes)} boxes")
+    height, width = frame_hw
+    boxes = boxes.copy()
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    return boxes, scores, category_ids
 
 
 def _check_frame(frame: Any) -> None:

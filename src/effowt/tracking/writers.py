@@ -5,7 +5,9 @@ Inside the library boxes are ``[x1, y1, x2, y2]``; both formats store
 
 TAO results (what TrackEval's ``TAO_OW`` reads): a flat json list of
 ``{"video_id", "image_id", "track_id", "bbox": [x, y, w, h], "score",
-"category_id": 1}`` (class-agnostic: every box is category 1).
+"category_id"}``: class-agnostic, every box is category 1, unless the boxes came
+from an external detector with categories (``Track.category_id``; TAO_OW scores
+class-agnostically either way).
 
 MOT txt: one line per box, ``frame,id,x,y,w,h,score,-1,-1,-1`` with 1-based frames.
 """
@@ -44,7 +46,8 @@ def xywh_to_xyxy(bbox: list[float]) -> np.ndarray:
 def tao_records(tracks: Iterable[Track], video_id: int, image_id: int) -> list[dict[str, Any]]:
     """TAO result records for the tracks of one image."""
     return [{"video_id": int(video_id), "image_id": int(image_id), "track_id": int(t.track_id),
-             "bbox": xyxy_to_xywh(t.box), "score": round(float(t.score), 5), "category_id": 1}
+             "bbox": xyxy_to_xywh(t.box), "score": round(float(t.score), 5),
+             "category_id": 1 if t.category_id is None else int(t.category_id)}
             for t in tracks]
 
 
