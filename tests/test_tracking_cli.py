@@ -122,3 +122,15 @@ def test_tracker_overrides_are_checked_and_recorded(world, tmp_path, capsys):
                      "--out", str(tmp_path / "bad"), bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0]
+
+
+def test_bench_tracker_sweeps_thresholds(world, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["bench", "tracker", "--weights", str(world["run"]), "--data", str(world["val_json"]),
+                 "--grid", "tracker.init_thresh=0.0,0.5", "--grid", "max_lost=3", "--out", str(out)]) == 0
+    report = json.loads((out / "tracker-sweep.json").read_text())
+    assert [r["settings"] for r in report["rows"]] == [{"init_thresh": 0.0, "max_lost": 3},
+                                                       {"init_thresh": 0.5, "max_lost": 3}]
+    assert all(set(r["known"]) == {"OWTA", "DetRe", "AssA"} for r in report["rows"])
+    assert (out / "tracker-sweep.png").stat().st_size > 0
+    assert "| init_thresh | max_lost | known OWTA" in capsys.readouterr().out
