@@ -41,7 +41,8 @@ def test_track_tao_split_with_workers_then_eval(world, tmp_path):
     names = sorted(p.stem for p in (out / "partial").glob("*.jsonl"))
     assert len(names) == 2
     assert sorted(p.stem for p in (out / "mot").iterdir()) == names
-    assert sorted(p.stem for p in (out / "render").iterdir()) == names
+    assert sorted(p.name for p in (out / "render").iterdir()) == sorted(
+        f"{n}{suffix}" for n in names for suffix in (".mp4", ".png"))
     speed = json.loads((out / "speed.json").read_text())
     assert speed["workers"] == 2 and speed["frames"] == 8
     assert {"backbone", "neck", "heads", "association", "io"} <= set(speed["per_frame_ms"])

@@ -8,7 +8,9 @@ Output folder layout (``out_dir``)::
     tracker.json          the tracker settings used: the run's ``tracker`` config with the
                           ``tracker.KEY=VALUE`` overrides applied, and the overrides
     mot/<stem>.txt        MOT-challenge txt per video (per-video track ids)
-    render/<stem>.mp4     annotated video (``render=True``)
+    render/<stem>.mp4     annotated video (``render=True``): source resolution, at least
+                          512 px on the long side (see :mod:`effowt.tracking.render`)
+    render/<stem>.png     its contact sheet: a few evenly spaced drawn frames side by side
     partial/              the run's working state (see :mod:`effowt.tracking.partial`):
                           <stem>.jsonl per video, appended in chunks while it is tracked,
                           and settings.json, what ``resume`` must match
@@ -67,7 +69,7 @@ from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, Outp
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
-from effowt.tracking.render import VideoWriter, draw_tracks
+from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
 from effowt.tracking.tracker import Tracker, check_device
 from effowt.tracking.writers import mot_lines, tao_records, write_tao_results
 
@@ -152,6 +154,7 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
     io_s = 0.0
     writer = VideoWriter(out / "render" / f"{stem}.mp4",
                          getattr(video, "fps", None) or DEFAULT_FPS) if render else None
+    sheet_at, sheet = set(sheet_indices(len(video))), []
     try:
         with PartialWriter(out / PARTIAL_DIR / f"{stem}.jsonl", video.name, video_id, synthetic,
                            chunk_frames) as partial, \
@@ -171,7 +174,10 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
                             if frame.image_id is None else int(frame.image_id))
                 partial.add(tao_records(tracks, video_id, image_id), mot_lines(frame.index, tracks))
                 if writer is not None:
-                    writer.write(draw_tracks(frame.image, tracks))
+                    drawn = draw_tracks(frame.image, tracks)
+                    writer.write(drawn)
+                    if frame.index in sheet_at:
+                        sheet.append(drawn)
                 io_s += time.perf_counter() - start
                 bar.update()
             if partial.frames == 0:
@@ -179,6 +185,7 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
             start = time.perf_counter()
             if writer is not None:
                 writer.close()
+                contact_sheet(sheet or [drawn], out / "render" / f"{stem}.png")
             timings = {k: v for k, v in tracker.timings.items() if k != "frames"}
             timings["io"] = io_s + time.perf_counter() - start
             partial.finish(timings)
