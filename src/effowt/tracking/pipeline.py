@@ -64,14 +64,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from effowt.config import TrackerConfig
+from effowt.config import TrackerConfig, load_config
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
 from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
-from effowt.tracking.tracker import Tracker, check_device
-from effowt.tracking.writers import mot_lines, tao_records, write_tao_results
+from effowt.tracking.association import validate_tracker_config
+from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
+from effowt.tracking.tracker import Tracker, check_device, default_run_dir
+from effowt.training.checkpoint import CONFIG_FILE
+from effowt.tracking.writers import mot_lines, relabel_mot, tao_records, write_tao_results
 
 SYNTHETIC_IMAGE_STRIDE = 1_000_000
 DEFAULT_FPS = 25.0
@@ -188,7 +191,9 @@ def track_video(tracker: Tracker, video: Any, ordinal: int, out_dir: str | os.Pa
                 contact_sheet(sheet or [drawn], out / "render" / f"{stem}.png")
             timings = {k: v for k, v in tracker.timings.items() if k != "frames"}
             timings["io"] = io_s + time.perf_counter() - start
-            partial.finish(timings)
+            labeler = tracker.labeler
+            partial.finish(timings, texts=None if labeler is None else labeler.texts,
+                           labels=None if labeler is None else labeler.final_labels())
     finally:
         if writer is not None:
             writer.close(keep=False)
@@ -227,6 +232,7 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
                  frames_root: str | None, out_dir: str, run_dir: str | None, device: str,
                  render: bool, overrides: dict[str, Any],
                  detections: dict[int, dict[int, Any]] | None = None,
+                 texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
                  videos: list[Any] | None = None) -> list[VideoOutcome]:
     """One worker: load the model and track every ``workers``-th video of ``ordinals``
     (positions in the source; ``videos``: the already opened source, in-process only)."""
@@ -239,7 +245,7 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
     if videos is None:
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=device, time_stages=True,
-                                      tracker_overrides=overrides)
+                                      tracker_overrides=overrides, texts=texts, prompt=prompt)
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
     return track_videos(tracker, mine, out_dir, render, position=shard, detections=detections)
 
@@ -276,7 +282,8 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                  render: bool = False, max_dets: int | None = None,
                  frames_root: str | os.PathLike | None = None, workers: int = 1,
                  resume: bool = False, detections: str | os.PathLike | None = None,
-                 tracker_overrides: dict[str, Any] | None = None) -> TrackReport:
+                 tracker_overrides: dict[str, Any] | None = None, texts: list[str] | None = None,
+                 prompt: str = DEFAULT_PROMPT) -> TrackReport:
     """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
     default) and write the output folder described in the module docstring.
 
@@ -289,6 +296,9 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     ``tracker_overrides`` (field -> value, see
     :func:`effowt.config.parse_tracker_overrides`) change the run's tracker settings;
     ``max_dets`` is one of them. Out-of-range values are a ConfigError before any work.
+    ``texts``: label every track with one of them through the run's VLM text tower
+    (:mod:`effowt.tracking.labels`; ConfigError before any work for a backbone without
+    one), each text put in ``prompt``.
     """
     from effowt.data.sources import open_source
 
@@ -301,6 +311,9 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     if max_dets is not None:
         overrides["max_dets"] = int(max_dets)
     tracker_cfg = resolved_tracker_config(run, overrides)
+    if texts is not None:
+        text_tower_config(load_config(str((default_run_dir() if run is None else Path(run)) / CONFIG_FILE))
+                          .model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
     external = None if detections is None else load_detections(detections, videos)
     out = prepare_output_dir(out_dir)
@@ -308,12 +321,13 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
                 "max_dets": max_dets, "render": render, "tracker_overrides": overrides,
+                "texts": texts, "prompt": prompt if texts is not None else None,
                 "detections": None if detections is None else str(Path(detections).resolve())}
     with folder_lock(out):
         done = _resume(out, settings, videos) if resume else _start_afresh(out, settings)
         todo = [i for i in range(len(videos)) if i not in done]
         start = time.perf_counter()
-        args = (str(source), root, str(out), run, device, render, overrides, external)
+        args = (str(source), root, str(out), run, device, render, overrides, external, texts, prompt)
         try:
             outcomes = [*done.values(), *_track_ordinals(todo, workers, args, videos)]
             report = finish(out, outcomes, wall_s=time.perf_counter() - start, device=device,
@@ -336,11 +350,6 @@ def resolved_tracker_config(run_dir: str | os.PathLike | None, overrides: dict[s
     """The tracker settings a run tracks with: its ``config.yaml``'s ``tracker`` section
     (``None``: the shipped checkpoint's) with ``overrides`` applied; ConfigError naming
     the setting when a value is out of range."""
-    from effowt.config import load_config
-    from effowt.tracking.association import validate_tracker_config
-    from effowt.tracking.tracker import default_run_dir
-    from effowt.training.checkpoint import CONFIG_FILE
-
     run = default_run_dir() if run_dir is None else Path(run_dir)
     cfg = dataclasses.replace(load_config(str(run / CONFIG_FILE)).tracker, **overrides)
     try:
@@ -444,9 +453,10 @@ def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: flo
                            written=False)
     totals: dict[str, float] = {}
     for part in parts:
+        classes = {int(k): v[0] + 1 for k, v in part.end.get("labels", {}).items()}
         with atomic_writer(out / "mot" / f"{part.path.stem}.txt") as f:
             for chunk in part.chunks():
-                f.write(chunk["mot"].encode("utf-8"))
+                f.write((relabel_mot(chunk["mot"], classes) if classes else chunk["mot"]).encode("utf-8"))
         for stage, seconds in part.end["timings"].items():
             totals[stage] = totals.get(stage, 0.0) + seconds
     boxes = write_tao_results(out / "results.json", _merged_records(parts))
@@ -458,12 +468,18 @@ def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: flo
 
 
 def _merged_records(parts: list[PartialVideo]) -> Iterator[dict[str, Any]]:
-    """Every video's TAO records in order, track ids offset by the ids used before."""
+    """Every video's TAO records in order, track ids offset by the ids used before; with
+    labels, each record carries its track's final label."""
     offset = 0
     for part in parts:
+        texts, labels = part.end.get("texts"), part.end.get("labels", {})
         for chunk in part.chunks():
             for rec in chunk["results"]:
-                yield {**rec, "track_id": rec["track_id"] + offset}
+                out = {**rec, "track_id": rec["track_id"] + offset}
+                final = labels.get(str(rec["track_id"]))
+                if final is not None:
+                    out.update(label=texts[final[0]], label_score=final[1])
+                yield out
         offset += part.end["max_track_id"]
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from effowt.config import TrackerConfig
 from effowt.errors import ConfigError, DataError, WeightsError
 from effowt.tracking.association import OnlineAssociator, Track
+from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, load_labeler
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
 
@@ -72,6 +73,9 @@ class Tracker:
         device: torch device the model runs on.
         time_stages: run the model stage by stage and time each stage (synchronising
             CUDA between stages); otherwise the model's forward is timed as one ``model``.
+        labeler: names every track with the best-matching text of a vocabulary
+            (:class:`effowt.tracking.labels.TrackLabeler`; ``from_pretrained(texts=...)``
+            builds it from the run's VLM); its time counts as ``labels``.
 
     Attributes:
         timings: seconds accumulated per stage: ``preprocess`` (resize, to tensor and
@@ -81,7 +85,8 @@ class Tracker:
     """
 
     def __init__(self, model: Any, cfg: TrackerConfig, image_size: int,
-                 device: str | torch.device = "cpu", time_stages: bool = False) -> None:
+                 device: str | torch.device = "cpu", time_stages: bool = False,
+                 labeler: TrackLabeler | None = None) -> None:
         if image_size < 32:
             raise ValueError(f"image_size must be >= 32, got {image_size}")
         self.device = check_device(device)
@@ -95,16 +100,20 @@ class Tracker:
             raise ValueError(f"time_stages=True needs a model with {', '.join(STAGE_METHODS)}")
         self.time_stages = time_stages
         self.associator = OnlineAssociator(cfg)
+        self.labeler = labeler
         self.timings: dict[str, float] = {}
         self.reset_timings()
 
     @classmethod
     def from_pretrained(cls, run_dir: str | os.PathLike | None = None, device: str = "cpu",
                         time_stages: bool = False,
-                        tracker_overrides: dict[str, Any] | None = None) -> Tracker:
+                        tracker_overrides: dict[str, Any] | None = None,
+                        texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT) -> Tracker:
         """Load a trained run folder (``None``: the shipped default checkpoint) with
         ``effowt.training.checkpoint.load_run``; the run's ``tracker`` config is used,
-        with ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied."""
+        with ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied.
+        ``texts``: label tracks with this vocabulary through the run's VLM (its text
+        tower; ConfigError for a backbone without one), each put in ``prompt``."""
         from effowt.training.checkpoint import load_run
 
         check_device(device)
@@ -113,16 +122,20 @@ class Tracker:
             raise ValueError(f"unknown tracker config field(s): {', '.join(unknown)}")
         model, run_cfg = load_run(default_run_dir() if run_dir is None else run_dir, device=device)
         cfg = dataclasses.replace(run_cfg.tracker, **(tracker_overrides or {}))
-        return cls(model, cfg, run_cfg.model.image_size, device=device, time_stages=time_stages)
+        labeler = None if texts is None else load_labeler(run_cfg.model.backbone, texts, prompt, device)
+        return cls(model, cfg, run_cfg.model.image_size, device=device, time_stages=time_stages,
+                   labeler=labeler)
 
     def reset(self) -> None:
-        """Start a new video: forget every track; ids restart at 1."""
+        """Start a new video: forget every track (and its label scores); ids restart at 1."""
         self.associator.reset()
+        if self.labeler is not None:
+            self.labeler.reset()
 
     def reset_timings(self) -> None:
         stages = ("backbone", "neck", "heads") if self.time_stages else ("model",)
         self.timings = {"preprocess": 0.0, **{s: 0.0 for s in stages}, "association": 0.0,
-                        "frames": 0}
+                        **({"labels": 0.0} if self.labeler is not None else {}), "frames": 0}
 
     def _timed(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
         start = time.perf_counter()
@@ -201,11 +214,12 @@ class Tracker:
 
         Returns:
             The tracks matched or born in this frame (``Track.box`` xyxy in frame
-            pixels; ``Track.category_id`` the detection's category when given), at most
-            ``cfg.max_dets``.
+            pixels; ``Track.category_id`` the detection's category when given;
+            ``Track.label`` / ``label_score`` the track's label so far with a labeler),
+            at most ``cfg.max_dets``.
 
-        Reads ``self.associator`` (track state, advanced one frame) and adds the stage
-        seconds to ``self.timings``.
+        Reads and advances ``self.associator`` (track state) and ``self.labeler`` (label
+        scores per track) by one frame; adds the stage seconds to ``self.timings``.
         """
         category_ids = None
         if detections is None:
@@ -216,6 +230,8 @@ class Tracker:
             embeddings = self.embed(frame, boxes)
         tracks = self._timed("association", self.associator.step, boxes, scores, embeddings,
                              keep_embeddings, category_ids)
+        if self.labeler is not None:
+            self._timed("labels", self.labeler.update, frame, tracks)
         self.timings["frames"] += 1
         return tracks
 
