@@ -14,8 +14,14 @@ from effowt.tracking import Track, Tracker
 from effowt.tracking.partial import read_partial
 from effowt.tracking.pipeline import finish, track_video, track_videos
 from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, render_scale, sheet_indices, track_color
-from effowt.tracking.writers import (read_mot, read_tao_results, tao_records, tracks_by_image,
-                                     write_mot, write_tao_results)
+from effowt.tracking.writers import (
+    read_mot,
+    read_tao_results,
+    tao_records,
+    tracks_by_image,
+    write_mot,
+    write_tao_results,
+)
 
 TRACKS = [[Track(1, np.float32([10, 20, 40, 60]), 0.9), Track(2, np.float32([50.5, 5, 70, 25]), 0.75)],
           [Track(1, np.float32([12, 21, 42, 61]), 0.85)]]

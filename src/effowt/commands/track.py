@@ -53,7 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from effowt.config import parse_tracker_overrides
     from effowt.data.miniowt import is_miniowt_source
-
     from effowt.tracking.labels import DEFAULT_PROMPT, parse_texts, read_vocabulary
 
     overrides = parse_tracker_overrides(args.overrides)

@@ -20,7 +20,6 @@ naming the file and the first few such names.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import defaultdict
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from effowt.errors import DataError
+from effowt.fileio import read_json
 
 FrameDetections = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 VideoDetections = dict[int, FrameDetections]
@@ -64,12 +64,7 @@ def read_coco_detections(path: str | os.PathLike,
     source, frame index)``, None when the source has no such image. Returns
     ``{video position: {frame index: dets}}``."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: detections file not found")
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a valid json file ({err})") from None
+    records = read_json(path, "detections")
     if not isinstance(records, list):
         raise DataError(f"{path}: COCO-results detections must be a flat json list of "
                         "{image_id, bbox, score[, category_id]}")

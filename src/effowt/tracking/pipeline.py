@@ -68,13 +68,13 @@ from effowt.config import TrackerConfig, load_config
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
-from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
-from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
 from effowt.tracking.association import validate_tracker_config
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
+from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
+from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
 from effowt.tracking.tracker import Tracker, check_device, default_run_dir
-from effowt.training.checkpoint import CONFIG_FILE
 from effowt.tracking.writers import mot_lines, relabel_mot, tao_records, write_tao_results
+from effowt.training.checkpoint import CONFIG_FILE
 
 SYNTHETIC_IMAGE_STRIDE = 1_000_000
 DEFAULT_FPS = 25.0

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from effowt.errors import DataError
-from effowt.fileio import atomic_write_text, atomic_writer
+from effowt.fileio import atomic_write_text, atomic_writer, read_json
 from effowt.tracking.association import Track
 
 MAX_BOX_PX = 1e6  # no frame is a million pixels wide: larger box values are corrupt
@@ -90,12 +90,7 @@ def write_tao_results(path: str | os.PathLike, records: Iterable[dict[str, Any]]
 def read_tao_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read and check a TAO results json (flat list with every field of TAO_FIELDS)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: results file not found")
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a valid json file ({err})") from None
+    records = read_json(path, "results")
     if not isinstance(records, list):
         raise DataError(f"{path}: TAO results must be a flat json list")
     for i, rec in enumerate(records):
