@@ -320,7 +320,7 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     settings = {"source": str(Path(source).resolve()),
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
-                "max_dets": max_dets, "render": render, "tracker_overrides": overrides,
+                "max_dets": max_dets, "render": render, "tracker_overrides": overrides or None,
                 "texts": texts, "prompt": prompt if texts is not None else None,
                 "detections": None if detections is None else str(Path(detections).resolve())}
     with folder_lock(out):
