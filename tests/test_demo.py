@@ -2,6 +2,7 @@
 
 import json
 
+import av
 import numpy as np
 
 from effowt.cli import main
@@ -33,6 +34,8 @@ def test_demo_writes_tracks_video_and_metrics(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results and {"video_id", "image_id", "track_id", "bbox", "score", "category_id"} <= set(results[0])
     assert len(results) >= 200 and len({r["track_id"] for r in results}) >= 8
-    assert sorted(p.suffix for p in (out / "render").iterdir()) == [".mp4", ".mp4"]
+    assert sorted(p.suffix for p in (out / "render").iterdir()) == [".mp4", ".mp4", ".png", ".png"]
+    with av.open(str(next((out / "render").glob("*.mp4")))) as container:
+        assert container.streams.video[0].height == 512  # 128 px clips drawn 4x
     printed = capsys.readouterr().out
     assert "OWTA" in printed and "unknown" in printed

@@ -41,7 +41,8 @@ def test_track_tao_split_with_workers_then_eval(world, tmp_path):
     names = sorted(p.stem for p in (out / "partial").glob("*.jsonl"))
     assert len(names) == 2
     assert sorted(p.stem for p in (out / "mot").iterdir()) == names
-    assert sorted(p.stem for p in (out / "render").iterdir()) == names
+    assert sorted(p.name for p in (out / "render").iterdir()) == sorted(
+        f"{n}{suffix}" for n in names for suffix in (".mp4", ".png"))
     speed = json.loads((out / "speed.json").read_text())
     assert speed["workers"] == 2 and speed["frames"] == 8
     assert {"backbone", "neck", "heads", "association", "io"} <= set(speed["per_frame_ms"])
@@ -78,3 +79,59 @@ def test_from_pretrained_applies_overrides(world):
     assert all(0 <= t.box[0] <= t.box[2] <= 80 and 0 <= t.box[1] <= t.box[3] <= 48 for t in tracks)
     with pytest.raises(ValueError, match="max_det"):
         Tracker.from_pretrained(world["run"], tracker_overrides={"max_det": 3})
+
+
+def test_shipped_checkpoint_says_what_it_is_for(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from effowt.data.miniowt import is_miniowt_source
+
+    frames = tmp_path / "street"
+    frames.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((40, 64, 3), 90 + i, np.uint8)).save(frames / f"{i}.png")
+    assert not is_miniowt_source(frames)
+    assert main(["track", "--source", str(frames), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    notes = [line for line in printed.splitlines() if line.startswith("note:") and "MiniOWT" in line]
+    assert len(notes) == 2  # not a MiniOWT source; no boxes at all
+    assert all("--weights RUN" in n and "--detections" in n for n in notes)
+
+
+def test_miniowt_sources_are_recognised(world):
+    from effowt.data.miniowt import is_miniowt_source
+
+    video = sorted(world["val_videos"].glob("*.mp4"))[0]
+    folder = sorted(world["val_frames"].iterdir())[0]
+    assert all(is_miniowt_source(p) for p in (world["val_json"], video, folder))
+
+
+def test_tracker_overrides_are_checked_and_recorded(world, tmp_path, capsys):
+    video = sorted(world["val_videos"].glob("*.mp4"))[0]
+    out = tmp_path / "out"
+    assert main(["track", "--weights", str(world["run"]), "--source", str(video), "--out", str(out),
+                 "tracker.max_lost=2", "tracker.init_thresh=0.25"]) == 0
+    recorded = json.loads((out / "tracker.json").read_text())
+    assert recorded["overrides"] == {"max_lost": 2, "init_thresh": 0.25}
+    assert recorded["tracker"]["max_lost"] == 2 and recorded["tracker"]["det_thresh"] == 0.0  # the run's
+    for bad, message in (("tracker.max_lst=2", "unknown key 'tracker.max_lst'"),
+                         ("tracker.det_thresh=2", "tracker.det_thresh must be in [0, 1]"),
+                         ("train.lr=1", "only tracker.KEY=VALUE")):
+        capsys.readouterr()
+        assert main(["track", "--weights", str(world["run"]), "--source", str(video),
+                     "--out", str(tmp_path / "bad"), bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+
+
+def test_bench_tracker_sweeps_thresholds(world, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["bench", "tracker", "--weights", str(world["run"]), "--data", str(world["val_json"]),
+                 "--grid", "tracker.init_thresh=0.0,0.5", "--grid", "max_lost=3", "--out", str(out)]) == 0
+    report = json.loads((out / "tracker-sweep.json").read_text())
+    assert [r["settings"] for r in report["rows"]] == [{"init_thresh": 0.0, "max_lost": 3},
+                                                       {"init_thresh": 0.5, "max_lost": 3}]
+    assert all(set(r["known"]) == {"OWTA", "DetRe", "AssA"} for r in report["rows"])
+    assert (out / "tracker-sweep.png").stat().st_size > 0
+    assert "| init_thresh | max_lost | known OWTA" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from effowt.errors import DataError
 from effowt.tracking import Track, Tracker
 from effowt.tracking.partial import read_partial
 from effowt.tracking.pipeline import finish, track_video, track_videos
-from effowt.tracking.render import VideoWriter, draw_tracks, track_color
+from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, render_scale, sheet_indices, track_color
 from effowt.tracking.writers import tao_records, write_mot, write_tao_results
 
 
@@ -89,14 +89,28 @@ def test_render_colours_and_video(tmp_path):
     frame = np.zeros((61, 81, 3), np.uint8)
     drawn = draw_tracks(frame, TRACKS[0])
     assert frame.sum() == 0 and drawn.sum() > 0  # input not mutated
-    assert tuple(drawn[40, 10]) == track_color(1)  # left edge of track 1's box
+    assert drawn.shape == (427, 567, 3)  # enlarged 7x: the long side reaches 512 px
+    assert tuple(drawn[280, 70]) == track_color(1)  # left edge of track 1's box, at (10, 40) x 7
     with VideoWriter(tmp_path / "v.mp4", fps=10) as writer:
         for _ in range(4):
             writer.write(drawn)
     with av.open(str(tmp_path / "v.mp4")) as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    assert len(decoded) == 4 and decoded[0].shape == (60, 80, 3)
+    assert len(decoded) == 4 and decoded[0].shape == (426, 566, 3)
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_render_keeps_large_sources_and_writes_contact_sheets(tmp_path):
+    from PIL import Image
+
+    assert render_scale(272, 640) == 1 and render_scale(128, 128) == 4 and render_scale(720, 1280) == 1
+    labelled = Track(3, np.float32([100, 50, 200, 150]), 0.9, label="a red car")
+    drawn = draw_tracks(np.zeros((272, 640, 3), np.uint8), [labelled])
+    assert drawn.shape == (272, 640, 3) and tuple(drawn[100, 100]) == track_color(3)
+    assert sheet_indices(48) == [0, 16, 31, 47] and sheet_indices(2) == [0, 1] and sheet_indices(0) == []
+    contact_sheet([drawn] * 3, tmp_path / "sheet.png")
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.size == (3 * 384 + 2 * 4, 163)  # tiles shrunk to 384 px wide, 4 px gaps
 
 
 # --- pipeline with fake videos and a fake model -------------------------------------------
@@ -166,6 +180,7 @@ def test_empty_video_and_synthetic_ids(tmp_path):
     part = read_partial(tmp_path / "partial" / "5-clip.jsonl")
     assert part.done and [r["image_id"] for c in part.chunks() for r in c["results"]] == [5_000_001, 5_000_002]
     assert (tmp_path / "render" / "5-clip.mp4").stat().st_size > 0
+    assert (tmp_path / "render" / "5-clip.png").stat().st_size > 0
 
 
 def test_track_command_source_not_found(tmp_path, capsys):

@@ -328,6 +328,19 @@ def config_from_dict(data: dict[str, Any], source: str) -> EffOWTConfig:
     return validate(from_dict(EffOWTConfig, data, source))
 
 
+def parse_tracker_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["tracker.det_thresh=0.2", ...]`` -> ``{"det_thresh": 0.2, ...}``, checked as
+    :func:`apply_overrides` checks them (unknown keys, wrong types) plus: only
+    ``tracker.*`` keys. Ranges are checked where the tracker is built."""
+    outside = [item for item in overrides if not item.strip().startswith("tracker.")]
+    if outside:
+        raise ConfigError(f"override {outside[0]!r}: only tracker.KEY=VALUE settings apply when tracking "
+                          f"(valid keys: {', '.join(f'tracker.{k}' for k in TrackerConfig.__dataclass_fields__)})")
+    cfg = apply_overrides(EffOWTConfig(), overrides)
+    keys = [item.split("=", 1)[0].strip().split(".", 1)[1] for item in overrides]
+    return {key: getattr(cfg.tracker, key) for key in keys}
+
+
 def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from ``data``; unknown keys and wrong types are errors."""
     if not isinstance(data, dict):

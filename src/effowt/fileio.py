@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from effowt.errors import OutputError
+from effowt.errors import DataError, OutputError
 
 
 def output_error(path: str | os.PathLike, err: OSError) -> OutputError:
@@ -96,3 +96,15 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     except OSError as err:
         raise OutputError(f"{path}: output folder is not writable: {err.strerror or err}") from None
     return path
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """Parse a json file; DataError naming the file when it is missing (``<what> file
+    not found``) or not valid json."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a valid json file ({err})") from None

@@ -106,15 +106,24 @@ def load_object_crops(ann_file: str | Path, image_dir: str | Path,
             x, y, w, h = ann["bbox"]
             if w <= 1 or h <= 1:
                 continue
-            size = max(crop, int(math.ceil(max(w, h) * 1.25)))
-            window = _window(image, x + w / 2, y + h / 2, size)
-            if size != crop:
-                window = np.asarray(Image.fromarray(window).resize((crop, crop), Image.BILINEAR))
-            crops.append(torch.from_numpy(window.copy()).permute(2, 0, 1))
+            window = object_window(image, np.array([x, y, x + w, y + h]), crop)
+            crops.append(torch.from_numpy(window).permute(2, 0, 1))
             labels.append(index_of[ann["category_id"]])
     if not crops:
         raise DataError(f"{ann_file}: no usable annotations")
     return torch.stack(crops), torch.tensor(labels), categories
+
+
+def object_window(image: np.ndarray, box: np.ndarray, crop: int) -> np.ndarray:
+    """The pretraining view of one object: a ``crop``-sized uint8[crop, crop, 3] window of
+    ``image`` [H, W, 3] centred on ``box`` ([x1, y1, x2, y2] px) at its native scale, or
+    a window 1.25x the box's long side shrunk to ``crop`` when the box is larger."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    size = max(crop, int(math.ceil(max(x2 - x1, y2 - y1) * 1.25)))
+    window = _window(image, (x1 + x2) / 2, (y1 + y2) / 2, size)
+    if size != crop:
+        window = np.asarray(Image.fromarray(window).resize((crop, crop), Image.BILINEAR))
+    return np.ascontiguousarray(window)
 
 
 def _window(image: np.ndarray, cx: float, cy: float, size: int) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""``effowt bench {efficiency,speed,step,accuracy,ablation}``: benchmarks with JSON + Markdown output."""
+"""``effowt bench {efficiency,speed,step,probe,accuracy,ablation,tracker}``: benchmarks with JSON + Markdown output."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+from effowt.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     probe.add_argument("--frames", type=int, default=10, help="frames per video")
     probe.add_argument("--json", default=None, help="write the report to this JSON file")
 
+    trk = sub.add_parser("tracker", help="sweep the tracker's thresholds on a validation world: OWTA / D.Re / A.Acc")
+    trk.add_argument("--weights", default=None, help="run folder (default: the shipped checkpoint)")
+    trk.add_argument("--data", required=True, help="validation world: an `effowt synth` folder or a TAO json")
+    trk.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                     help="tracker field and values to sweep (repeatable; default det_thresh x init_thresh)")
+    trk.add_argument("--out", default="benchmarks/tracker", help="folder for tracker-sweep.json / .md / .png")
+    trk.add_argument("--device", default="cpu")
+
     for name, help_text in (("accuracy", "train, track and score side/head/full/lora on MiniOWT"),
                             ("ablation", "the paper's design questions on MiniOWT, with seeds")):
         p = sub.add_parser(name, help=help_text)
@@ -77,6 +88,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _grid(items: list[str]) -> dict[str, list[Any]] | None:
+    """``["det_thresh=0.2,0.3"]`` -> ``{"det_thresh": [0.2, 0.3]}`` (values parsed as YAML;
+    keys may carry a ``tracker.`` prefix); None when empty."""
+    import yaml
+
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ConfigError(f"--grid {item!r} is not of the form KEY=V1,V2")
+        grid[key.strip().removeprefix("tracker.")] = [yaml.safe_load(v) for v in values.split(",")]
+    return grid or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             atomic_write_json(args.json, report)
         print(probe_markdown(report))
+    elif args.bench == "tracker":
+        from effowt.bench.tracker import run_tracker_sweep, sweep_markdown
+
+        report = run_tracker_sweep(args.weights, args.data, args.out, _grid(args.grid), args.device)
+        print(sweep_markdown(report))
+        print(f"wrote {Path(args.out) / 'tracker-sweep.json'}, tracker-sweep.md, tracker-sweep.png")
     elif args.bench == "accuracy":
         from effowt.bench.accuracy import accuracy_markdown, run_accuracy
 

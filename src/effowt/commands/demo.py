@@ -2,7 +2,8 @@
 
 Generates a held-out MiniOWT clip (a seed the shipped checkpoint never trained
 on), tracks it with the shipped checkpoint (side network on the shipped tiny VLM),
-writes the TAO results json, MOT txt and an annotated video, and scores the
+writes the TAO results json, MOT txt, annotated videos (512 px) with their contact
+sheets (PNG), and scores the
 tracks with TrackEval's TAO_OW OWTA for known and unknown objects.
 """
 
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     note = f"Ground truth: {paths.val_json}; results: {out / 'results.json'}; means over the 19 IoU thresholds."
     write_report(metrics, gt_dets, out, note)
     print(format_table(metrics, gt_dets))
-    print(f"\nwrote {out}/results.json, mot/, render/ (annotated videos), metrics.json, metrics.md "
+    print(f"\nwrote {out}/results.json, mot/, render/ (annotated videos and contact sheets *.png), "
+          f"metrics.json, metrics.md "
           f"in {time.perf_counter() - start:.0f} s")
     return 0

@@ -6,7 +6,15 @@ import argparse
 import sys
 
 from effowt.commands import int_at_least
+from effowt.errors import ConfigError
 from effowt.tracking.pipeline import track_source
+
+WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
+                "VLM weights) or --detections FILE (boxes from your own detector)")
+SHIPPED_NOTE = ("note: {source} is not a MiniOWT source, and the shipped checkpoint knows only MiniOWT "
+                "(effowt's synthetic world of coloured shapes): expect few or no boxes; " + WHAT_INSTEAD)
+NO_BOXES_NOTE = ("note: the run wrote no boxes at all; the shipped checkpoint knows only MiniOWT, and a "
+                 "run of your own may need a lower tracker.det_thresh=; " + WHAT_INSTEAD)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,12 +34,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int_at_least(1), default=1,
                         help="processes to shard the videos across (each loads the model)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("--detections", default=None, metavar="FILE",
+                        help="boxes from your own detector instead of the model's: a COCO-results json "
+                             "([{image_id, bbox [x,y,w,h], score[, category_id]}], image ids of the source) "
+                             "or a folder of MOTChallenge det files named after the videos")
+    vocab = parser.add_mutually_exclusive_group()
+    vocab.add_argument("--texts", default=None, metavar="'A; B'",
+                       help="label every track with the best-matching of these texts (';'-separated), "
+                            "through the VLM's text tower")
+    vocab.add_argument("--vocab", default=None, metavar="FILE", help="like --texts, one text per line")
+    parser.add_argument("--prompt", default=None,
+                        help="template each text is put in, {} = the text (default: 'a photo of {}')")
+    parser.add_argument("overrides", nargs="*", metavar="tracker.KEY=VALUE",
+                        help="tracker settings after the options, e.g. tracker.det_thresh=0.2 "
+                             "tracker.max_lost=20 (checked like train's; recorded in OUT/tracker.json)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from effowt.config import parse_tracker_overrides
+    from effowt.data.miniowt import is_miniowt_source
+    from effowt.tracking.labels import DEFAULT_PROMPT, parse_texts, read_vocabulary
+
+    overrides = parse_tracker_overrides(args.overrides)
+    texts = parse_texts(args.texts) if args.texts is not None else \
+        read_vocabulary(args.vocab) if args.vocab is not None else None
+    prompt = DEFAULT_PROMPT if args.prompt is None else args.prompt
+    if "{}" not in prompt:
+        raise ConfigError(f"--prompt {prompt!r} must contain {{}} where the text goes")
+
+    if args.weights is None and args.detections is None and not is_miniowt_source(args.source):
+        print(SHIPPED_NOTE.format(source=args.source))
     report = track_source(args.source, args.out, run_dir=args.weights, device=args.device,
                           render=args.render, max_dets=args.max_dets,
-                          frames_root=args.frames_root, workers=args.workers, resume=args.resume)
+                          frames_root=args.frames_root, workers=args.workers, resume=args.resume,
+                          detections=args.detections, tracker_overrides=overrides, texts=texts, prompt=prompt)
     if report.resumed:
         print(f"resumed: kept {report.resumed} video(s) the earlier run finished")
     for video in report.failed:
@@ -47,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     ms = report.speed["per_frame_ms"]
     print(f"tracked {len(done)}/{len(report.videos)} video(s), {report.speed['frames']} frames, "
           f"{report.boxes} boxes -> {args.out}/results.json")
+    if report.boxes == 0:
+        print(NO_BOXES_NOTE)
     print("per-frame ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
           + f"  ({report.speed['frames_per_s']:.1f} frames/s overall)")
     return 1 if report.failed else 0

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from effowt.errors import DataError
+from effowt.fileio import read_json
 
 GT_KEYS = ("annotations", "tracks", "categories")
 GT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -100,17 +101,6 @@ def _finite_numbers(values: Any, count: int, bound: float = math.inf) -> bool:
     return isinstance(values, (list, tuple)) and len(values) == count and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= bound
         for v in values)
-
-
-def read_json(path: str | os.PathLike, what: str) -> Any:
-    """Parsed json of ``path``; ``DataError`` naming the file when it is missing or not json."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: {what} file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a valid json file ({err})") from None
 
 
 def validate_gt(data: Any, name: str, require_gt: bool = True,

@@ -35,15 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from effowt.data.tao import EVAL_FIELDS, read_json, validate_gt, validate_results
+from effowt.data.tao import EVAL_FIELDS, validate_gt, validate_results
 from effowt.errors import DataError
-from effowt.fileio import atomic_write_json, atomic_write_text
+from effowt.fileio import atomic_write_json, atomic_write_text, read_json
 
 SUBSETS = ("known", "unknown", "all")
 METRICS = ("OWTA", "DetRe", "AssA")
 
 
-def _load(obj: Any, what: str) -> tuple[Any, str]:
+def load_json(obj: Any, what: str) -> tuple[Any, str]:
     """Return (parsed json, name for messages) for a path or an already-parsed object."""
     if isinstance(obj, (dict, list)):
         return obj, f"<{what} object>"
@@ -100,12 +100,12 @@ def owta_report(gt_json: str | os.PathLike | dict, pred_json: str | os.PathLike 
     """
     if max_detections < 0:
         raise ValueError(f"max_detections must be >= 0, got {max_detections}")
-    gt, gt_name = _load(gt_json, "ground truth")
+    gt, gt_name = load_json(gt_json, "ground truth")
     validate_gt(gt, gt_name, extra=EVAL_FIELDS)
     if not gt["videos"] or not gt["images"]:
         raise DataError(f"{gt_name}: ground truth has no videos or no images")
     gt = {"info": {}, "licenses": [], **gt}  # TrackEval indexes them; they carry nothing
-    pred, pred_name = _load(pred_json, "results")
+    pred, pred_name = load_json(pred_json, "results")
     if isinstance(pred, list) and not pred:  # a model that detects nothing is a valid, bad model
         warnings.warn(f"{pred_name}: results are empty (no boxes): every metric is 0", UserWarning, stacklevel=2)
     pred = validate_results(pred, pred_name, gt)
@@ -131,13 +131,21 @@ def format_table(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int]) 
 
 
 def write_report(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int],
-                 out_dir: str | os.PathLike, note: str = "") -> None:
-    """Write ``metrics.json`` (exactly subset -> OWTA/DetRe/AssA in [0, 1]) and
-    ``metrics.md`` (percent table plus ``note``) into out_dir."""
+                 out_dir: str | os.PathLike, note: str = "",
+                 label_accuracy: dict[str, float | None] | None = None) -> None:
+    """Write ``metrics.json`` (subset -> OWTA/DetRe/AssA in [0, 1], plus
+    ``label_accuracy`` {known, unknown} when given) and ``metrics.md`` (percent table
+    plus ``note``) into out_dir."""
     out = Path(out_dir)
-    atomic_write_json(out / "metrics.json",
-                      {s: {m: metrics[s][m] for m in METRICS} for s in SUBSETS})
+    report: dict[str, Any] = {s: {m: metrics[s][m] for m in METRICS} for s in SUBSETS}
+    if label_accuracy is not None:
+        report["label_accuracy"] = label_accuracy
+    atomic_write_json(out / "metrics.json", report)
     text = "# TAO-OW metrics (TrackEval TAO_OW, HOTA)\n\n" + format_table(metrics, gt_dets) + "\n"
+    if label_accuracy is not None:
+        from effowt.evaluation.labels import format_label_accuracy
+
+        text += "\n" + format_label_accuracy(label_accuracy) + "\n"
     if note:
         text += "\n" + note + "\n"
     atomic_write_text(out / "metrics.md", text)

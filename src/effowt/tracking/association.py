@@ -40,13 +40,19 @@ class Track:
 
     ``box`` is ``[x1, y1, x2, y2]`` in frame pixels (float32[4]); ``score`` the
     detection score; ``embedding`` the detection's appearance embedding (float32[E])
-    or None.
+    or None; ``category_id`` the external detection's category (None for effowt's own,
+    class-agnostic detections); ``label`` / ``label_score`` the track's open-vocabulary
+    label and its mean cosine score so far (None without a vocabulary, see
+    :mod:`effowt.tracking.labels`).
     """
 
     track_id: int
     box: np.ndarray
     score: float
     embedding: np.ndarray | None = None
+    category_id: int | None = None
+    label: str | None = None
+    label_score: float | None = None
 
 
 @dataclass
@@ -173,13 +179,15 @@ class OnlineAssociator:
         self.next_id = 1
 
     def step(self, boxes: np.ndarray, scores: np.ndarray, embeddings: np.ndarray,
-             keep_embeddings: bool = False) -> list[Track]:
+             keep_embeddings: bool = False, category_ids: np.ndarray | None = None) -> list[Track]:
         """Advance one frame.
 
         Args:
             boxes: float[N, 4] xyxy frame pixels; scores: float[N];
             embeddings: float[N, E] L2-normalised.
             keep_embeddings: attach each detection's embedding to the returned Track.
+            category_ids: int[N] categories of external detections, copied to the
+                returned Track of each (``Track.category_id``); None: class-agnostic.
 
         Returns:
             The tracks matched or born in this frame, highest score first.
@@ -192,8 +200,12 @@ class OnlineAssociator:
         if not (len(boxes) == len(scores) == len(embeddings)):
             raise ValueError(f"boxes ({len(boxes)}), scores ({len(scores)}) and embeddings "
                              f"({len(embeddings)}) must have the same length")
+        if category_ids is not None and len(category_ids) != len(boxes):
+            raise ValueError(f"category_ids ({len(category_ids)}) and boxes ({len(boxes)}) must have "
+                             "the same length")
         order = filter_detections(boxes, scores, self.cfg)
         boxes, scores, embeddings = boxes[order], scores[order], embeddings[order]
+        categories = None if category_ids is None else np.asarray(category_ids, dtype=np.int64)[order]
 
         matches, unmatched = associate(self.tracks, boxes, embeddings, self.cfg)
         out: list[tuple[int, Track]] = []
@@ -210,7 +222,7 @@ class OnlineAssociator:
             track.missed = 0
             track.hits += 1
             out.append((d_idx, self._output(track.track_id, d_idx, boxes, scores, embeddings,
-                                            keep_embeddings)))
+                                            keep_embeddings, categories)))
         survivors = []
         for t_idx, track in enumerate(self.tracks):
             if t_idx not in matched_tracks:
@@ -229,11 +241,12 @@ class OnlineAssociator:
                                           score=float(scores[d_idx]),
                                           velocity=np.zeros(4, dtype=np.float32)))
             out.append((int(d_idx), self._output(track_id, d_idx, boxes, scores, embeddings,
-                                                 keep_embeddings)))
+                                                 keep_embeddings, categories)))
         return [track for _, track in sorted(out, key=lambda item: item[0])]
 
     @staticmethod
     def _output(track_id: int, d_idx: int, boxes: np.ndarray, scores: np.ndarray,
-                embeddings: np.ndarray, keep_embeddings: bool) -> Track:
+                embeddings: np.ndarray, keep_embeddings: bool, categories: np.ndarray | None) -> Track:
         return Track(track_id=track_id, box=boxes[d_idx].copy(), score=float(scores[d_idx]),
-                     embedding=embeddings[d_idx].copy() if keep_embeddings else None)
+                     embedding=embeddings[d_idx].copy() if keep_embeddings else None,
+                     category_id=None if categories is None else int(categories[d_idx]))

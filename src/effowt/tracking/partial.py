@@ -6,7 +6,11 @@ long the video is and a crash loses at most one chunk of frames::
     {"video": "clip 1", "video_id": 1, "synthetic_ids": true}              header
     {"frames": 100, "results": [TAO records], "mot": "MOT txt lines"}      one line per chunk
     {"done": true, "frames": 250, "boxes": 734, "max_track_id": 17,
-     "timings": {stage: seconds}}                                          end
+     "timings": {stage: seconds}[, "texts": [...],
+     "labels": {track_id: [text index, score]}]}                           end
+
+``labels`` (with a vocabulary) is each track's final label over its whole life:
+the merged outputs put it on every record of the track.
 
 Each chunk line is flushed and fsynced when written. A file without its end
 line is an unfinished video (crash, interrupt, error); ``effowt track --resume``
@@ -75,11 +79,16 @@ class PartialWriter:
             self._write({"frames": self._buffered, "results": self._results, "mot": "".join(self._mot)})
         self._results, self._mot, self._buffered = [], [], 0
 
-    def finish(self, timings: dict[str, float]) -> None:
-        """Write the last chunk and the end line: the video is complete."""
+    def finish(self, timings: dict[str, float], texts: list[str] | None = None,
+               labels: dict[int, tuple[int, float]] | None = None) -> None:
+        """Write the last chunk and the end line: the video is complete. ``labels``:
+        ``{track_id: (index into texts, score)}``, each track's final label."""
         self._flush()
-        self._write({"done": True, "frames": self.frames, "boxes": self.boxes,
-                     "max_track_id": self.max_track_id, "timings": timings})
+        end = {"done": True, "frames": self.frames, "boxes": self.boxes,
+               "max_track_id": self.max_track_id, "timings": timings}
+        if labels is not None:
+            end.update(texts=texts, labels={str(k): list(v) for k, v in labels.items()})
+        self._write(end)
         self.close()
 
     def close(self) -> None:

@@ -5,8 +5,12 @@ Output folder layout (``out_dir``)::
     results.json          TAO results of every video that finished (flat list)
     videos.json           per video: name, video_id, file_stem, frames, ok / error, synthetic ids
     speed.json            per-frame milliseconds per stage (see :func:`speed_summary`)
+    tracker.json          the tracker settings used: the run's ``tracker`` config with the
+                          ``tracker.KEY=VALUE`` overrides applied, and the overrides
     mot/<stem>.txt        MOT-challenge txt per video (per-video track ids)
-    render/<stem>.mp4     annotated video (``render=True``)
+    render/<stem>.mp4     annotated video (``render=True``): source resolution, at least
+                          512 px on the long side (see :mod:`effowt.tracking.render`)
+    render/<stem>.png     its contact sheet: a few evenly spaced drawn frames side by side
     partial/              the run's working state (see :mod:`effowt.tracking.partial`):
                           <stem>.jsonl per video, appended in chunks while it is tracked,
                           and settings.json, what ``resume`` must match
@@ -57,15 +61,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from tqdm import tqdm
 
+from effowt.config import TrackerConfig, apply_overrides, load_config
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
+from effowt.runs import CONFIG_FILE, default_run_dir
+from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
-from effowt.tracking.render import VideoWriter, draw_tracks
+from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
 from effowt.tracking.tracker import Tracker, check_device
-from effowt.tracking.writers import mot_lines, tao_records, write_tao_results
+from effowt.tracking.writers import mot_lines, relabel_mot, tao_records, write_tao_results
 
 if TYPE_CHECKING:
     from effowt.data.sources import VideoSource
@@ -74,6 +82,7 @@ SYNTHETIC_IMAGE_STRIDE = 1_000_000
 DEFAULT_FPS = 25.0
 PARTIAL_DIR = "partial"
 SETTINGS_FILE = "settings.json"
+_NO_DETECTIONS = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 
 
 @dataclass
@@ -128,8 +137,13 @@ def _video_id(video: Any, ordinal: int) -> int:
 
 def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str | os.PathLike,
                 render: bool = False, position: int = 0,
-                chunk_frames: int = CHUNK_FRAMES) -> VideoOutcome:
+                chunk_frames: int = CHUNK_FRAMES,
+                detections: dict[int, Any] | None = None) -> VideoOutcome:
     """Track one video (a :class:`effowt.data.sources.VideoSource`) into its partial file.
+
+    ``detections`` (``{frame index: (boxes, scores, category_ids)}``, see
+    :mod:`effowt.data.detections`) replaces the model's own detections; a frame
+    without an entry has none.
 
     Appends to ``partial/<stem>.jsonl`` every ``chunk_frames`` frames and ends it
     with the timings (seconds, incl. ``io`` = decode + write); with ``render``
@@ -145,6 +159,7 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
     io_s = 0.0
     writer = VideoWriter(out / "render" / f"{stem}.mp4",
                          getattr(video, "fps", None) or DEFAULT_FPS) if render else None
+    sheet_at, sheet = set(sheet_indices(len(video))), []
     try:
         with PartialWriter(out / PARTIAL_DIR / f"{stem}.jsonl", video.name, video_id, synthetic,
                            chunk_frames) as partial, \
@@ -157,13 +172,17 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
                 io_s += time.perf_counter() - start
                 if frame is None:
                     break
-                tracks = tracker.update(frame.image)
+                dets = None if detections is None else detections.get(frame.index, _NO_DETECTIONS)
+                tracks = tracker.update(frame.image, detections=dets)
                 start = time.perf_counter()
                 image_id = (video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1
                             if frame.image_id is None else int(frame.image_id))
                 partial.add(tao_records(tracks, video_id, image_id), mot_lines(frame.index, tracks))
                 if writer is not None:
-                    writer.write(draw_tracks(frame.image, tracks))
+                    drawn = draw_tracks(frame.image, tracks)
+                    writer.write(drawn)
+                    if frame.index in sheet_at:
+                        sheet.append(drawn)
                 io_s += time.perf_counter() - start
                 bar.update()
             if partial.frames == 0:
@@ -171,9 +190,12 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
             start = time.perf_counter()
             if writer is not None:
                 writer.close()
+                contact_sheet(sheet or [drawn], out / "render" / f"{stem}.png")
             timings = {k: v for k, v in tracker.timings.items() if k != "frames"}
             timings["io"] = io_s + time.perf_counter() - start
-            partial.finish(timings)
+            labeler = tracker.labeler
+            partial.finish(timings, texts=None if labeler is None else labeler.texts,
+                           labels=None if labeler is None else labeler.final_labels())
     finally:
         if writer is not None:
             writer.close(keep=False)
@@ -181,14 +203,17 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
 
 
 def track_videos(tracker: Tracker, videos: Iterable[tuple[int, VideoSource]], out_dir: str | os.PathLike,
-                 render: bool = False, position: int = 0) -> list[VideoOutcome]:
+                 render: bool = False, position: int = 0,
+                 detections: dict[int, dict[int, Any]] | None = None) -> list[VideoOutcome]:
     """Track ``(ordinal, video)`` pairs one after another; a video that raises is
     recorded as failed (message + traceback summary) and the next one goes on. An
-    output that cannot be written (OutputError) stops them all: the next would fail too."""
+    output that cannot be written (OutputError) stops them all: the next would fail too.
+    ``detections``: external detections by ordinal (a video without an entry has none)."""
     outcomes = []
     for ordinal, video in videos:
         try:
-            outcomes.append(track_video(tracker, video, ordinal, out_dir, render, position))
+            outcomes.append(track_video(tracker, video, ordinal, out_dir, render, position,
+                                        detections=None if detections is None else detections.get(ordinal, {})))
         except OutputError:
             raise
         except Exception as err:  # one bad video must not lose the others
@@ -208,6 +233,8 @@ def _where(err: BaseException) -> str:
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
                  frames_root: str | None, out_dir: str, run_dir: str | None, device: str,
                  render: bool, overrides: dict[str, Any],
+                 detections: dict[int, dict[int, Any]] | None = None,
+                 texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
                  videos: list[Any] | None = None) -> list[VideoOutcome]:
     """One worker: load the model and track every ``workers``-th video of ``ordinals``
     (positions in the source; ``videos``: the already opened source, in-process only)."""
@@ -220,9 +247,9 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
     if videos is None:
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=device, time_stages=True,
-                                      tracker_overrides=overrides)
+                                      tracker_overrides=overrides, texts=texts, prompt=prompt)
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
-    return track_videos(tracker, mine, out_dir, render, position=shard)
+    return track_videos(tracker, mine, out_dir, render, position=shard, detections=detections)
 
 
 def _ignore_sigint() -> None:
@@ -256,14 +283,24 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None, device: str = "cpu",
                  render: bool = False, max_dets: int | None = None,
                  frames_root: str | os.PathLike | None = None, workers: int = 1,
-                 resume: bool = False) -> TrackReport:
+                 resume: bool = False, detections: str | os.PathLike | None = None,
+                 tracker_overrides: dict[str, Any] | None = None, texts: list[str] | None = None,
+                 prompt: str = DEFAULT_PROMPT) -> TrackReport:
     """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
     default) and write the output folder described in the module docstring.
 
     ``resume`` keeps the videos an earlier run into ``out_dir`` finished (the same
     source and settings, else ConfigError) and tracks the others. On SIGINT /
     SIGTERM (KeyboardInterrupt) raises :class:`~effowt.errors.Interrupted` saying
-    how many videos are kept.
+    how many videos are kept. ``detections``: a COCO-results json or a folder of
+    MOTChallenge det files (:mod:`effowt.data.detections`) whose boxes replace the
+    model's own; read and checked against the source before any work.
+    ``tracker_overrides`` (field -> value, see
+    :func:`effowt.config.parse_tracker_overrides`) change the run's tracker settings;
+    ``max_dets`` is one of them. Out-of-range values are a ConfigError before any work.
+    ``texts``: label every track with one of them through the run's VLM text tower
+    (:mod:`effowt.tracking.labels`; ConfigError before any work for a backbone without
+    one), each text put in ``prompt``.
     """
     from effowt.data.sources import open_source
 
@@ -272,22 +309,34 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     check_device(device)
     root = None if frames_root is None else str(frames_root)
     run = None if run_dir is None else str(run_dir)
-    overrides = {} if max_dets is None else {"max_dets": int(max_dets)}
+    overrides = dict(tracker_overrides or {})
+    if max_dets is not None:
+        overrides["max_dets"] = int(max_dets)
+    tracker_cfg = resolved_tracker_config(run, overrides)
+    if texts is not None:
+        text_tower_config(load_config(str((default_run_dir() if run is None else Path(run)) / CONFIG_FILE))
+                          .model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
+    external = None if detections is None else load_detections(detections, videos)
     out = prepare_output_dir(out_dir)
     settings = {"source": str(Path(source).resolve()),
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
-                "max_dets": max_dets, "render": render}
+                "max_dets": max_dets, "render": render, "tracker_overrides": overrides or None,
+                "texts": texts, "prompt": prompt if texts is not None else None,
+                "detections": None if detections is None else str(Path(detections).resolve())}
     with folder_lock(out):
         done = _resume(out, settings, videos) if resume else _start_afresh(out, settings)
         todo = [i for i in range(len(videos)) if i not in done]
         start = time.perf_counter()
-        args = (str(source), root, str(out), run, device, render, overrides)
+        args = (str(source), root, str(out), run, device, render, overrides, external, texts, prompt)
         try:
             outcomes = [*done.values(), *_track_ordinals(todo, workers, args, videos)]
             report = finish(out, outcomes, wall_s=time.perf_counter() - start, device=device,
                             workers=min(workers, max(1, len(todo))))
+            if report.written:
+                atomic_write_json(out / "tracker.json", {"overrides": overrides,
+                                                         "tracker": dataclasses.asdict(tracker_cfg)})
         except KeyboardInterrupt as err:
             kept = sum(1 for i, v in enumerate(videos) if _finished(out, v, i) is not None)
             raise Interrupted(
@@ -297,6 +346,43 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
             ) from None
     report.resumed = len(done)
     return report
+
+
+def resolved_tracker_config(run_dir: str | os.PathLike | None, overrides: dict[str, Any]) -> TrackerConfig:
+    """The tracker settings a run tracks with: its ``config.yaml``'s ``tracker`` section
+    (``None``: the shipped checkpoint's) with ``overrides`` (field -> value) applied and
+    checked like any config override (ConfigError naming the setting)."""
+    run = default_run_dir() if run_dir is None else Path(run_dir)
+    items = [f"tracker.{k}={json.dumps(v)}" for k, v in overrides.items()]
+    return apply_overrides(load_config(str(run / CONFIG_FILE)), items).tracker
+
+
+def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dict[int, Any]]:
+    """External detections for ``videos`` (the opened source) by video position: a
+    folder is read as MOTChallenge det files named after the videos, a file as a
+    COCO-results json whose image ids are the source's (TAO ids, or the synthetic ids
+    of ``results.json``: ``video_id * SYNTHETIC_IMAGE_STRIDE + frame index + 1``)."""
+    from effowt.data.detections import read_coco_detections, read_mot_detections
+
+    if Path(path).is_dir():
+        return read_mot_detections(path, [v.name for v in videos])
+    tao: dict[int, tuple[int, int]] = {}
+    synthetic: dict[int, int] = {}
+    for ordinal, video in enumerate(videos):
+        if video.video_id is None:
+            synthetic[ordinal + 1] = ordinal
+        else:
+            tao.update({f.image_id: (ordinal, i) for i, f in enumerate(video.video.frames)})
+
+    def locate(image_id: Any) -> tuple[int, int] | None:
+        if not isinstance(image_id, int) or isinstance(image_id, bool):
+            return None
+        if image_id in tao:
+            return tao[image_id]
+        video_id, index = divmod(image_id - 1, SYNTHETIC_IMAGE_STRIDE)
+        return (synthetic[video_id], index) if video_id in synthetic else None
+
+    return read_coco_detections(path, locate)
 
 
 def _start_afresh(out: Path, settings: dict[str, Any]) -> dict[int, VideoOutcome]:
@@ -365,9 +451,10 @@ def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: flo
                            written=False)
     totals: dict[str, float] = {}
     for part in parts:
+        classes = {int(k): v[0] + 1 for k, v in part.end.get("labels", {}).items()}
         with atomic_writer(out / "mot" / f"{part.path.stem}.txt") as f:
             for chunk in part.chunks():
-                f.write(chunk["mot"].encode("utf-8"))
+                f.write((relabel_mot(chunk["mot"], classes) if classes else chunk["mot"]).encode("utf-8"))
         for stage, seconds in part.end["timings"].items():
             totals[stage] = totals.get(stage, 0.0) + seconds
     boxes = write_tao_results(out / "results.json", _merged_records(parts))
@@ -379,12 +466,18 @@ def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: flo
 
 
 def _merged_records(parts: list[PartialVideo]) -> Iterator[dict[str, Any]]:
-    """Every video's TAO records in order, track ids offset by the ids used before."""
+    """Every video's TAO records in order, track ids offset by the ids used before; with
+    labels, each record carries its track's final label."""
     offset = 0
     for part in parts:
+        texts, labels = part.end.get("texts"), part.end.get("labels", {})
         for chunk in part.chunks():
             for rec in chunk["results"]:
-                yield {**rec, "track_id": rec["track_id"] + offset}
+                out = {**rec, "track_id": rec["track_id"] + offset}
+                final = labels.get(str(rec["track_id"]))
+                if final is not None:
+                    out.update(label=texts[final[0]], label_score=final[1])
+                yield out
         offset += part.end["max_track_id"]
 
 

@@ -24,6 +24,7 @@ from effowt.config import TrackerConfig
 from effowt.errors import ConfigError, DataError
 from effowt.runs import create_model
 from effowt.tracking.association import OnlineAssociator, Track
+from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, load_labeler
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
 
@@ -76,6 +77,9 @@ class Tracker:
         device: torch device the model runs on.
         time_stages: run the model stage by stage and time each stage (synchronising
             CUDA between stages); otherwise the model's forward is timed as one ``model``.
+        labeler: names every track with the best-matching text of a vocabulary
+            (:class:`effowt.tracking.labels.TrackLabeler`; ``from_pretrained(texts=...)``
+            builds it from the run's VLM); its time counts as ``labels``.
 
     Attributes:
         timings: seconds accumulated per stage: ``preprocess`` (resize, to tensor and
@@ -85,7 +89,8 @@ class Tracker:
     """
 
     def __init__(self, model: Detector, cfg: TrackerConfig, image_size: int,
-                 device: str | torch.device = "cpu", time_stages: bool = False) -> None:
+                 device: str | torch.device = "cpu", time_stages: bool = False,
+                 labeler: TrackLabeler | None = None) -> None:
         if image_size < 32:
             raise ValueError(f"image_size must be >= 32, got {image_size}")
         self.device = check_device(device)
@@ -99,30 +104,38 @@ class Tracker:
             raise ValueError(f"time_stages=True needs a model with {', '.join(STAGE_METHODS)}")
         self.time_stages = time_stages
         self.associator = OnlineAssociator(cfg)
+        self.labeler = labeler
         self.timings: dict[str, float] = {}
         self.reset_timings()
 
     @classmethod
     def from_pretrained(cls, run_dir: str | os.PathLike | None = None, device: str = "cpu",
                         time_stages: bool = False,
-                        tracker_overrides: dict[str, Any] | None = None) -> Tracker:
+                        tracker_overrides: dict[str, Any] | None = None,
+                        texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT) -> Tracker:
         """Load a trained run folder (``None``: the shipped default checkpoint) with
         :func:`effowt.runs.create_model`; the run's ``tracker`` config is used, with
         ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied and
-        checked like any config override (``ConfigError`` naming the key)."""
+        checked like any config override (``ConfigError`` naming the key).
+        ``texts``: label tracks with this vocabulary through the run's VLM (its text
+        tower; ConfigError for a backbone without one), each put in ``prompt``."""
         check_device(device)
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
         model, cfg = create_model(run_dir, device=device, overrides=overrides)
-        return cls(model, cfg.tracker, cfg.model.image_size, device=device, time_stages=time_stages)
+        labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
+        return cls(model, cfg.tracker, cfg.model.image_size, device=device, time_stages=time_stages,
+                   labeler=labeler)
 
     def reset(self) -> None:
-        """Start a new video: forget every track; ids restart at 1."""
+        """Start a new video: forget every track (and its label scores); ids restart at 1."""
         self.associator.reset()
+        if self.labeler is not None:
+            self.labeler.reset()
 
     def reset_timings(self) -> None:
         stages = ("backbone", "neck", "heads") if self.time_stages else ("model",)
         self.timings = {"preprocess": 0.0, **{s: 0.0 for s in stages}, "association": 0.0,
-                        "frames": 0}
+                        **({"labels": 0.0} if self.labeler is not None else {}), "frames": 0}
 
     def _timed(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
         start = time.perf_counter()
@@ -166,18 +179,91 @@ class Tracker:
         embeddings = det["embeddings"].detach().float().cpu().numpy()
         return boxes.astype(np.float32), scores, embeddings
 
-    def update(self, frame: np.ndarray, keep_embeddings: bool = False) -> list[Track]:
+    @torch.inference_mode()
+    def embed(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Appearance embeddings float32[N, E] of given boxes (float[N, 4] xyxy frame px) in
+        one frame: the model's pyramid, then its ReID head (RoIAlign on the same level as
+        for its own detections). Needs a model with ``preprocess``, ``backbone_features``,
+        ``neck`` and ``reid`` (EffOWT); the backbone runs once."""
+        _check_frame(frame)
+        if not all(hasattr(self.model, m) for m in (*STAGE_METHODS[:3], "reid")):
+            raise ValueError("external detections need a model with preprocess, backbone_features, "
+                             "neck and reid (an EffOWT model)")
+        image, scale = self._timed("preprocess", self._to_input, frame)
+        stage = (lambda name: name) if self.time_stages else (lambda name: "model")
+        x = self._timed(stage("preprocess"), self.model.preprocess, image)
+        taps = self._timed(stage("backbone"), self.model.backbone_features, x)
+        pyramid = self._timed(stage("neck"), self.model.neck, x, taps)
+        rois = torch.as_tensor(boxes * scale, dtype=torch.float32, device=self.device).reshape(-1, 4)
+        embeddings = self._timed(stage("heads"), self.model.reid, pyramid, [rois])[0]
+        return embeddings.detach().float().cpu().numpy()
+
+    def update(self, frame: np.ndarray, detections: Detections | None = None,
+               keep_embeddings: bool = False) -> list[Track]:
         """Track one frame (uint8[H, W, 3] RGB) of the current video.
 
-        Returns the tracks matched or born in this frame (``Track.box`` xyxy in frame
-        pixels), at most ``cfg.max_dets``; with ``keep_embeddings`` each carries its
-        detection's embedding.
+        Args:
+            frame: the frame.
+            detections: boxes from another detector, ``(boxes float[N, 4] [x1, y1, x2, y2]
+                frame px, scores float[N])`` or ``(boxes, scores, category_ids int[N])``;
+                boxes are clipped to the frame, N may be 0. effowt then computes only their
+                appearance embeddings (:meth:`embed`) and associates them; the thresholds
+                of ``cfg`` (``det_thresh``, ``nms_thresh``, ``max_dets``, ``init_thresh``, ...)
+                apply to them as to its own. None: the model's own detections.
+            keep_embeddings: attach each detection's embedding to its Track.
+
+        Returns:
+            The tracks matched or born in this frame (``Track.box`` xyxy in frame
+            pixels; ``Track.category_id`` the detection's category when given;
+            ``Track.label`` / ``label_score`` the track's label so far with a labeler),
+            at most ``cfg.max_dets``.
+
+        Reads and advances ``self.associator`` (track state) and ``self.labeler`` (label
+        scores per track) by one frame; adds the stage seconds to ``self.timings``.
         """
-        boxes, scores, embeddings = self.detect(frame)
+        category_ids = None
+        if detections is None:
+            boxes, scores, embeddings = self.detect(frame)
+        else:
+            _check_frame(frame)
+            boxes, scores, category_ids = check_detections(detections, frame.shape[:2])
+            embeddings = self.embed(frame, boxes)
         tracks = self._timed("association", self.associator.step, boxes, scores, embeddings,
-                             keep_embeddings)
+                             keep_embeddings, category_ids)
+        if self.labeler is not None:
+            self._timed("labels", self.labeler.update, frame, tracks)
         self.timings["frames"] += 1
         return tracks
+
+
+Detections = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def check_detections(detections: Detections, frame_hw: tuple[int, int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """External detections as (boxes float32[N, 4] clipped to the frame, scores float32[N],
+    category ids int64[N] or None); ValueError saying what is wrong otherwise."""
+    if not isinstance(detections, (tuple, list)) or len(detections) not in (2, 3):
+        raise ValueError("detections must be (boxes [N, 4], scores [N]) or (boxes, scores, category_ids [N])")
+    boxes = np.asarray(detections[0], dtype=np.float32)
+    scores = np.asarray(detections[1], dtype=np.float32).reshape(-1)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(scores):
+        raise ValueError(f"detections: boxes must be [N, 4] and scores [N], got {list(boxes.shape)} "
+                         f"and {list(scores.shape)}")
+    if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+        raise ValueError("detections: boxes and scores must be finite")
+    category_ids = None
+    if len(detections) == 3 and detections[2] is not None:
+        category_ids = np.asarray(detections[2], dtype=np.int64).reshape(-1)
+        if len(category_ids) != len(boxes):
+            raise ValueError(f"detections: {len(category_ids)} category ids for {len(boxes)} boxes")
+    height, width = frame_hw
+    boxes = boxes.copy()
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    return boxes, scores, category_ids
 
 
 def _check_frame(frame: Any) -> None:

@@ -5,10 +5,17 @@ Inside the library boxes are ``[x1, y1, x2, y2]``; both formats store
 
 TAO results (what TrackEval's ``TAO_OW`` reads): a flat json list of
 ``{"video_id", "image_id", "track_id", "bbox": [x, y, w, h], "score",
-"category_id": 1}`` (class-agnostic: every box is category 1); the schema, its
-validator and reader live in :mod:`effowt.data.tao`.
+"category_id"}``: class-agnostic, every box is category 1, unless the boxes came
+from an external detector with categories (``Track.category_id``; TAO_OW scores
+class-agnostically either way).
+The schema, its validator and reader live in :mod:`effowt.data.tao`.
 
-MOT txt: one line per box, ``frame,id,x,y,w,h,score,-1,-1,-1`` with 1-based frames.
+With a vocabulary (:mod:`effowt.tracking.labels`) each TAO record also has
+``"label"`` (the track's text) and ``"label_score"`` (its mean cosine).
+
+MOT txt: one line per box, ``frame,id,x,y,w,h,score,class,-1,-1`` with 1-based
+frames; ``class`` is the 1-based index of the track's label in the vocabulary, -1
+without one.
 """
 
 from __future__ import annotations
@@ -30,11 +37,36 @@ def xyxy_to_xywh(box: np.ndarray) -> list[float]:
     return [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
 
 
+def xywh_to_xyxy(bbox: list[float]) -> np.ndarray:
+    """[x, y, w, h] -> float32[4] [x1, y1, x2, y2]."""
+    x, y, w, h = bbox
+    return np.array([x, y, x + w, y + h], dtype=np.float32)
+
+
 def tao_records(tracks: Iterable[Track], video_id: int, image_id: int) -> list[dict[str, Any]]:
     """TAO result records for the tracks of one image."""
-    return [{"video_id": int(video_id), "image_id": int(image_id), "track_id": int(t.track_id),
-             "bbox": xyxy_to_xywh(t.box), "score": round(float(t.score), 5), "category_id": 1}
-            for t in tracks]
+    records = []
+    for t in tracks:
+        rec = {"video_id": int(video_id), "image_id": int(image_id), "track_id": int(t.track_id),
+               "bbox": xyxy_to_xywh(t.box), "score": round(float(t.score), 5),
+               "category_id": 1 if t.category_id is None else int(t.category_id)}
+        if t.label is not None:
+            rec.update(label=t.label, label_score=round(float(t.label_score), 5))
+        records.append(rec)
+    return records
+
+
+def relabel_mot(text: str, classes: dict[int, int]) -> str:
+    """MOT lines with the class column (8th) set to ``classes[track id]`` (1-based label
+    index) for the tracks it names."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        parts = line.rstrip("\n").split(",")
+        track_id = int(parts[1])
+        if track_id in classes and len(parts) >= 8:
+            parts[7] = str(classes[track_id])
+        lines.append(",".join(parts) + "\n")
+    return "".join(lines)
 
 
 def write_tao_results(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:

@@ -56,7 +56,7 @@ from effowt.data.miniowt.catalogue import (
     Category,
 )
 from effowt.data.miniowt.generator import generate_miniowt
-from effowt.data.miniowt.layout import MiniOWTPaths
+from effowt.data.miniowt.layout import SOURCE_MARK, MiniOWTPaths, is_miniowt_source
 from effowt.data.miniowt.motion import VideoGT, simulate_video
 from effowt.data.miniowt.render import MIN_VISIBLE_FRACTION, MIN_VISIBLE_PIXELS, render_still
 from effowt.data.miniowt.splits import split_rng
@@ -64,6 +64,6 @@ from effowt.data.miniowt.video import VIDEO_FPS, write_video
 
 __all__ = [
     "CATEGORIES", "CATEGORY_BY_ID", "COLOURS", "KNOWN_IDS", "MIN_VISIBLE_FRACTION", "MIN_VISIBLE_PIXELS",
-    "PATTERNS", "SHAPES", "UNKNOWN_IDS", "VIDEO_FPS", "Category", "MiniOWTPaths", "VideoGT",
-    "generate_miniowt", "render_still", "simulate_video", "split_rng", "write_video",
+    "PATTERNS", "SHAPES", "SOURCE_MARK", "UNKNOWN_IDS", "VIDEO_FPS", "Category", "MiniOWTPaths", "VideoGT",
+    "generate_miniowt", "is_miniowt_source", "render_still", "simulate_video", "split_rng", "write_video",
 ]

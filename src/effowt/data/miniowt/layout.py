@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from effowt.errors import DataError
+
+SOURCE_MARK = "MiniOWT"  # how every MiniOWT json's ``info.description`` starts
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,20 @@ class MiniOWTPaths:
             if not path.exists():
                 raise DataError(f"{self.root}: not a MiniOWT folder ({path} missing; make one with `effowt synth`)")
         return self
+
+
+def is_miniowt_source(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (a TAO json, a video file or a frame folder) belongs to a MiniOWT
+    world: the json itself, or an ``annotations.json`` in the path's folder or up to
+    three folders above it, has an ``info.description`` starting with :data:`SOURCE_MARK`."""
+    path = Path(path).resolve()
+    candidates = [path] if path.suffix.lower() == ".json" else \
+        [folder / "annotations.json" for folder in [path, *path.parents][:4]]
+    for candidate in candidates:
+        try:
+            info = json.loads(candidate.read_text(encoding="utf-8")).get("info", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(info, dict) and str(info.get("description", "")).startswith(SOURCE_MARK):
+            return True
+    return False

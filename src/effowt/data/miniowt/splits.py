@@ -13,7 +13,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from effowt.data.miniowt.catalogue import CATEGORIES, Category
-from effowt.data.miniowt.layout import MiniOWTPaths
+from effowt.data.miniowt.layout import SOURCE_MARK, MiniOWTPaths
 from effowt.data.miniowt.motion import simulate_video
 from effowt.data.miniowt.render import render_still
 from effowt.data.miniowt.video import VIDEO_FPS, write_video
@@ -76,7 +76,7 @@ def write_coco_split(
         bar.update(1)
     cats = [c for c in CATEGORIES if c.known or not known_only]
     _dump_json(ann_file, {
-        "info": {"description": f"MiniOWT {split}", "seed": seed, "version": "1"},
+        "info": {"description": f"{SOURCE_MARK} {split}", "seed": seed, "version": "1"},
         "licenses": [], "images": images, "annotations": annotations,
         "categories": _category_json(cats),
     })
@@ -124,7 +124,7 @@ def write_val_split(
         track_base += len(gt.categories)
         write_video(paths.val_video(name), gt.frames)
     _dump_json(paths.val_json, {
-        "info": {"description": "MiniOWT val", "seed": seed, "version": "1"},
+        "info": {"description": f"{SOURCE_MARK} val", "seed": seed, "version": "1"},
         "licenses": [], "videos": videos, "images": images, "annotations": annotations,
         "tracks": tracks, "categories": _category_json(CATEGORIES),
     })

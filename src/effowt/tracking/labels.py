@@ -1,0 +1,163 @@
+"""Open-vocabulary labels for class-agnostic tracks, from the VLM's own text tower.
+
+Each tracked box is cut out of the frame the way the tiny VLM was pretrained
+(:func:`effowt.vlm.object_window`: a 64 px window centred on the box at its native
+scale, shrunk when the box is larger) and encoded by the VLM's image tower; each
+text of the vocabulary, put in ``prompt`` (default ``"a photo of {}"``, the form the
+VLM was trained on), by its text tower. A track's label is the text with the
+highest cosine similarity **averaged over every frame of the track so far**, so a
+track has one label; ``Track.label_score`` is that mean cosine.
+
+Measured on an unseen MiniOWT world with ground-truth boxes (README, "Naming
+tracks"): crops through the image tower label far better than the backbone's
+features pooled over the box (projected with the tower's ``ln_post`` and ``proj``),
+which match no caption: CLIP aligns its class token, not its patch tokens, with text.
+
+Works for ``open_clip:<config>`` backbones whose config has a text tower (the
+shipped ``EffOWT-Tiny``, ``ViT-B-16``, ...); another backbone is a ConfigError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from effowt.config import BackboneConfig
+from effowt.errors import ConfigError, DataError
+from effowt.tracking.association import Track
+
+DEFAULT_PROMPT = "a photo of {}"
+CROP_PX = 64
+
+
+def read_vocabulary(path: str | Path) -> list[str]:
+    """One text per line (blank lines and surrounding spaces dropped); DataError when
+    the file is missing or holds no text."""
+    path = Path(path)
+    try:
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read vocabulary file ({err})") from None
+    texts = [t for t in texts if t]
+    if not texts:
+        raise DataError(f"{path}: vocabulary file is empty (expected one text per line)")
+    return texts
+
+
+def parse_texts(text: str) -> list[str]:
+    """``"a red car; a dog"`` -> ``["a red car", "a dog"]``; ConfigError when empty."""
+    texts = [t.strip() for t in text.split(";") if t.strip()]
+    if not texts:
+        raise ConfigError(f"--texts {text!r} names no text (separate texts with ';')")
+    return texts
+
+
+class TrackLabeler:
+    """Labels tracks of one video at a time with the best-matching text.
+
+    Args:
+        vlm: a CLIP-style model with ``encode_image``, ``encode_text`` and
+            ``visual.image_mean`` / ``image_std`` (open_clip ``CLIP``), in eval mode.
+        tokenizer: its tokenizer (texts -> token tensor).
+        texts: the vocabulary, at least one text.
+        prompt: template each text is put in (``{}`` = the text).
+
+    Attributes:
+        texts: the vocabulary; ``Track.label`` is one of them.
+    """
+
+    def __init__(self, vlm: torch.nn.Module, tokenizer: object, texts: list[str],
+                 prompt: str = DEFAULT_PROMPT, device: str | torch.device = "cpu") -> None:
+        if not texts:
+            raise ValueError("texts must name at least one text")
+        if "{}" not in prompt:
+            raise ValueError(f"prompt must contain '{{}}' where the text goes, got {prompt!r}")
+        self.device = torch.device(device)
+        self.vlm = vlm.to(self.device).eval()
+        self.texts = list(texts)
+        visual = vlm.visual
+        self.mean = torch.tensor(visual.image_mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(visual.image_std, device=self.device).view(1, 3, 1, 1)
+        with torch.inference_mode():
+            tokens = tokenizer([prompt.format(t) for t in self.texts]).to(self.device)
+            self.text_features = F.normalize(vlm.encode_text(tokens).float(), dim=-1)
+        self._sums: dict[int, np.ndarray] = {}
+        self._counts: dict[int, int] = {}
+
+    def reset(self) -> None:
+        """Start a new video: forget every track's scores."""
+        self._sums, self._counts = {}, {}
+
+    @torch.inference_mode()
+    def scores(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Cosine similarities float32[N, len(texts)] of boxes (float[N, 4] xyxy frame px)."""
+        from effowt.vlm import object_window
+
+        if len(boxes) == 0:
+            return np.zeros((0, len(self.texts)), np.float32)
+        crops = np.stack([object_window(frame, box, CROP_PX) for box in boxes])
+        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        features = F.normalize(self.vlm.encode_image((x - self.mean) / self.std).float(), dim=-1)
+        return (features @ self.text_features.T).cpu().numpy()
+
+    def update(self, frame: np.ndarray, tracks: Iterable[Track]) -> None:
+        """Add this frame's scores of each track and set its ``label`` / ``label_score``
+        (writes them on the given Track objects)."""
+        tracks = list(tracks)
+        scores = self.scores(frame, np.array([t.box for t in tracks], np.float32).reshape(-1, 4))
+        for track, row in zip(tracks, scores):
+            tid = track.track_id
+            self._sums[tid] = self._sums.get(tid, 0.0) + row
+            self._counts[tid] = self._counts.get(tid, 0) + 1
+            index, score = self.label_of(tid)
+            track.label, track.label_score = self.texts[index], score
+
+    def label_of(self, track_id: int) -> tuple[int, float]:
+        """(index into ``texts``, mean cosine) of a track's label so far."""
+        mean = self._sums[track_id] / self._counts[track_id]
+        index = int(mean.argmax())
+        return index, round(float(mean[index]), 5)
+
+    def final_labels(self) -> dict[int, tuple[int, float]]:
+        """``{track_id: (text index, mean cosine)}`` over every frame seen in this video."""
+        return {tid: self.label_of(tid) for tid in self._sums}
+
+
+def text_tower_config(backbone: BackboneConfig) -> str:
+    """The open_clip model config holding the backbone's text tower; ConfigError when
+    the backbone has none that effowt can load."""
+    import open_clip
+
+    from effowt.backbones.open_clip_backbone import register_package_configs
+
+    library, _, name = backbone.name.partition(":")
+    register_package_configs()
+    model_cfg = open_clip.get_model_config(name) if library == "open_clip" else None
+    if not model_cfg or "text_cfg" not in model_cfg or model_cfg.get("vision_cfg", {}).get("timm_model_name"):
+        raise ConfigError(f"model.backbone.name={backbone.name} has no text tower that effowt can load: "
+                          "--texts / --vocab need an open_clip CLIP backbone (e.g. open_clip:EffOWT-Tiny, "
+                          "open_clip:ViT-B-16)")
+    return name
+
+
+def load_labeler(backbone: BackboneConfig, texts: list[str], prompt: str = DEFAULT_PROMPT,
+                 device: str | torch.device = "cpu") -> TrackLabeler:
+    """A :class:`TrackLabeler` on the whole CLIP model (image and text towers) that the
+    backbone ``backbone`` is the vision tower of, weights from ``backbone.weights``
+    (the full CLIP checkpoint). ConfigError when the backbone has no text tower."""
+    import open_clip
+
+    from effowt.backbones.open_clip_backbone import create_open_clip_model
+    from effowt.backbones.weights import load_weights_into, warn_random_init
+
+    name = text_tower_config(backbone)
+    vlm = create_open_clip_model(name)
+    if backbone.weights:
+        load_weights_into(vlm, backbone.weights)
+    else:
+        warn_random_init(backbone.name)
+    return TrackLabeler(vlm.float(), open_clip.get_tokenizer(name), texts, prompt, device)
