@@ -116,7 +116,7 @@ def test_tracker_overrides_are_checked_and_recorded(world, tmp_path, capsys):
     assert recorded["overrides"] == {"max_lost": 2, "init_thresh": 0.25}
     assert recorded["tracker"]["max_lost"] == 2 and recorded["tracker"]["det_thresh"] == 0.0  # the run's
     for bad, message in (("tracker.max_lst=2", "unknown key 'tracker.max_lst'"),
-                         ("tracker.det_thresh=2", "tracker.det_thresh must be in [0, 1]"),
+                         ("tracker.det_thresh=2", "tracker.det_thresh=2.0: out of range, must be in [0, 1]"),
                          ("train.lr=1", "only tracker.KEY=VALUE")):
         capsys.readouterr()
         assert main(["track", "--weights", str(world["run"]), "--source", str(video),

@@ -97,12 +97,12 @@ def world(tmp_path_factory):
 def test_track_with_ground_truth_as_detections(world, tmp_path, capsys):
     from effowt.cli import main
 
-    gt = json.loads(world["val_json"].read_text())
+    gt = json.loads(world.val_json.read_text())
     dets = [{"image_id": a["image_id"], "bbox": a["bbox"], "score": 1.0, "category_id": a["category_id"]}
             for a in gt["annotations"]]
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     out = tmp_path / "out"
-    assert main(["track", "--source", str(world["val_json"]), "--detections", str(tmp_path / "dets.json"),
+    assert main(["track", "--source", str(world.val_json), "--detections", str(tmp_path / "dets.json"),
                  "--out", str(out), "tracker.nms_thresh=1.0"]) == 0
     results = json.loads((out / "results.json").read_text())
     key = lambda r: (r["image_id"], tuple(r["bbox"]), r["category_id"])  # noqa: E731
@@ -111,7 +111,7 @@ def test_track_with_ground_truth_as_detections(world, tmp_path, capsys):
 
     (tmp_path / "bad.json").write_text(json.dumps([{**dets[0], "image_id": 999}]))
     capsys.readouterr()
-    assert main(["track", "--source", str(world["val_json"]), "--detections", str(tmp_path / "bad.json"),
+    assert main(["track", "--source", str(world.val_json), "--detections", str(tmp_path / "bad.json"),
                  "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.json: 1 image id(s) are not in the source (e.g. 999)" in err[0]

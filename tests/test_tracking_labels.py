@@ -81,9 +81,9 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("labels")
     paths = generate_miniowt(root / "miniowt", seed=5, size=96, train_images=0, pretrain_images=0,
                              val_videos=1, frames=3, progress=False)
-    gt = json.loads(paths["val_json"].read_text())
+    gt = json.loads(paths.val_json.read_text())
     (root / "captions.txt").write_text("\n".join(c["caption"] for c in gt["categories"]) + "\n")
-    return {**paths, "captions": root / "captions.txt", "gt": gt}
+    return {"val_json": paths.val_json, "captions": root / "captions.txt", "gt": gt}
 
 
 def test_track_with_vocab_labels_every_record_then_eval(world, tmp_path, capsys):
