@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess
-from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, new_figure, save_figure, write_report
+from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
 from effowt.bench.world import describe_world, ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
@@ -128,9 +128,6 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
 def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and sample standard deviation over seeds (std 0 for a single seed)."""
 
-    def stats(values: list[float]) -> dict[str, float]:
-        return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-
     summary: dict[str, Any] = {
         "overrides": {o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides},
         "trainable": results[0]["trainable"],
@@ -138,7 +135,7 @@ def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, An
         "train_s": statistics.fmean(r["train_s"] for r in results),
     }
     for split in ("known", "unknown"):
-        summary[split] = {k: stats([r[split][k] for r in results]) for k in METRICS}
+        summary[split] = {k: mean_std([r[split][k] for r in results]) for k in METRICS}
     return summary
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess
-from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, new_figure, save_figure, write_report
+from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
 from effowt.bench.world import (
     VALIDATION_WORLD_SETTINGS,
     WORLD_SETTINGS,
@@ -107,10 +107,6 @@ def _overrides(point: dict[str, Any]) -> list[str]:
 def config_key(cfg: EffOWTConfig) -> str:
     """12 hex digits of the sha256 of the resolved config: a run's folder name."""
     return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
 def _selection_score(metrics: dict[str, Any]) -> float:
@@ -231,7 +227,7 @@ def _summary(point: dict[str, Any], runs: list[dict[str, Any]], budget: int) -> 
     tests = [r["scores"]["test"][str(budget)] for r in runs]
     summary: dict[str, Any] = {"chosen": point, "seeds": list(range(len(runs)))}
     for split in ("known", "unknown"):
-        summary[split] = {k: _stats([t[split][k] for t in tests]) for k in METRICS}
+        summary[split] = {k: mean_std([t[split][k] for t in tests]) for k in METRICS}
     summary["trainable"] = runs[0]["trainable"]
     summary["train_s"] = statistics.fmean(r["train_s"] for r in runs)
     return summary

@@ -86,10 +86,7 @@ def score(run_dir: Path, gt_json: Path, tracks_dir: Path, device: str = "cpu", w
     if report.failed:
         names = ", ".join(o.name for o in report.failed)
         raise EffOWTError(f"{run_dir}: tracking {gt_json} failed for {names}")
-    if report.boxes:
-        metrics = evaluate_owta(gt_json, tracks_dir / "results.json")
-    else:  # a model that detects nothing scores zero (TrackEval refuses an empty results file)
-        metrics = {split: {"OWTA": 0.0, "DetRe": 0.0, "AssA": 0.0} for split in SPLITS}
+    metrics = evaluate_owta(gt_json, tracks_dir / "results.json")  # no boxes at all score 0
     return {**{split: metrics[split] for split in SPLITS}, "track_frames_per_s": report.speed.get("frames_per_s")}
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,12 @@ from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_te
 METRIC_LABELS = ("OWTA", "D.Re", "A.Acc")
 """The paper's names of :data:`METRICS`, in the same order (table headers)."""
 
-__all__ = ["METRICS", "METRIC_LABELS", "markdown_table", "new_figure", "save_figure", "write_report"]
+__all__ = ["METRICS", "METRIC_LABELS", "markdown_table", "mean_std", "new_figure", "save_figure", "write_report"]
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    """``{"mean", "std"}`` of ``values`` over seeds: the sample standard deviation, 0 for one value."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:

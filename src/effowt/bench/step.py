@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from effowt.bench.report import markdown_table
 from effowt.config import load_config
 from effowt.errors import ConfigError
 
@@ -99,8 +100,6 @@ def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, s
 
 def step_markdown(reports: list[dict[str, Any]]) -> str:
     """One row per profiled setting: ms per phase and the step total."""
-    lines = ["| setting | " + " | ".join(PHASES) + " | step (ms) |", "|---|" + "---:|" * (len(PHASES) + 1)]
-    for r in reports:
-        name = " ".join(r["overrides"]) or r["config"]
-        lines.append(f"| {name} | " + " | ".join(f"{r['ms'][p]:.0f}" for p in PHASES) + f" | {r['step_ms']:.0f} |")
-    return "\n".join(lines) + "\n"
+    rows = [[" ".join(r["overrides"]) or r["config"], *[f"{r['ms'][p]:.0f}" for p in PHASES], f"{r['step_ms']:.0f}"]
+            for r in reports]
+    return "\n".join(markdown_table(["setting", *PHASES, "step (ms)"], rows)) + "\n"

@@ -18,6 +18,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from effowt.bench.report import METRICS
 from effowt.config import validate_tracker
 from effowt.errors import ConfigError, DataError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, prepare_output_dir
@@ -25,7 +26,6 @@ from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_te
 DEFAULT_GRID: dict[str, list[Any]] = {"det_thresh": [0.1, 0.2, 0.3, 0.4],
                                       "init_thresh": [0.3, 0.5, 0.7]}
 SUBSETS = ("known", "unknown")
-METRICS = ("OWTA", "DetRe", "AssA")
 
 
 def world_json(data: str | Path) -> Path:
@@ -70,8 +70,7 @@ def run_tracker_sweep(weights: str | Path | None, data: str | Path, out_dir: str
             associator = OnlineAssociator(cfg)
             for image_id, (boxes, scores, embeddings) in frames:
                 records += tao_records(associator.step(boxes, scores, embeddings), video_id, image_id)
-        metrics, _ = owta_report(gt_json, records) if records else ({s: dict.fromkeys(METRICS, 0.0)
-                                                                     for s in SUBSETS}, None)
+        metrics, _ = owta_report(gt_json, records)  # no boxes at all score 0
         rows.append({"settings": settings, **{s: metrics[s] for s in SUBSETS}})
     report = {"weights": None if weights is None else str(weights), "data": str(gt_json), "grid": grid,
               "defaults": {k: getattr(tracker.cfg, k) for k in grid}, "rows": rows}
