@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from effowt.commands import int_at_least
+from effowt.tracking.tracker import PRECISIONS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench", required=True)
@@ -26,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--frames", type=int, default=10, help="timed frames (median reported)")
     speed.add_argument("--warmup", type=int, default=2)
     speed.add_argument("--device", default="cpu")
+    speed.add_argument("--profile", action="store_true",
+                       help="also time every side-network and head part (exclusive ms per part and layer type)")
+    speed.add_argument("--batch-frames", type=int_at_least(1), default=1,
+                       help="frames per model batch for frames_per_s (batch 1 is measured too, in the same run)")
+    speed.add_argument("--repeats", type=int_at_least(1), default=3, help="throughput repeats (median reported)")
+    speed.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                       help="precision of the frozen backbone and the side network")
+    speed.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads (default: torch's)")
     speed.add_argument("--json", default=None, help="write the report to this JSON file")
     speed.add_argument("overrides", nargs="*", help="config overrides key=value")
 
@@ -64,9 +75,15 @@ def run(args: argparse.Namespace) -> int:
                                 args.warmup, args.device, args.out, args.overrides)
         print(efficiency_markdown(report))
     elif args.bench == "speed":
+        import torch
+
         from effowt.bench.speed import run_speed, speed_markdown, write_speed
 
-        report = run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        report = run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides,
+                           profile=args.profile, batch_frames=args.batch_frames, precision=args.precision,
+                           repeats=args.repeats)
         if args.json:
             write_speed(report, args.json)
         print(speed_markdown(report))
