@@ -28,7 +28,7 @@ def world(tmp_path_factory):
 def test_track_tao_split_with_workers_then_eval(world, tmp_path):
     out = tmp_path / "out"
     assert main(["track", "--weights", str(world["run"]), "--source", str(world["val_json"]),
-                 "--out", str(out), "--workers", "2", "--max-dets", "5", "--render"]) == 0
+                 "--out", str(out), "--workers", "2", "--max-dets", "5", "--render", "--profile"]) == 0
     gt = json.loads(world["val_json"].read_text())
     results = json.loads((out / "results.json").read_text())
     image_ids = {img["id"] for img in gt["images"]}
