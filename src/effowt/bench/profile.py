@@ -6,7 +6,8 @@ stages they belong to without counting anything twice::
 
     side network   stem | s4/s8/s16: ladders (LayerNorm + Linear), ladder resampling,
                    gates, dw-conv, SIM or attention, MLP, block norms + residuals,
-                   downsampler, stage glue (the rest of the stage: merged-ladder arithmetic) | fusion | output
+                   downsampler, stage glue (the rest of the stage; with ladder_merge: its ladders
+                   and gates, "ladders + gates (merged)") | fusion | output
     heads          FCOS towers | ReID RoIAlign + normalise | ReID MLP
                    | FCOS decode + top-k + NMS (the heads stage minus the above)
 
@@ -27,6 +28,7 @@ from torch import nn
 
 from effowt.side.blocks import ConvResidual, SideBlock
 from effowt.side.layers import Mlp
+from effowt.side.network import MergedSideStage
 from effowt.side.sim import SparseInteractionMLP
 
 HEADS_REST = "FCOS decode + top-k + NMS"
@@ -45,7 +47,8 @@ def model_parts(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
     if side is not None:
         parts.append(("neck", "stem", side.stem))
         for name, stage in side.stages.items():
-            parts.append(("neck", f"{name} stage glue", stage))
+            merged = isinstance(stage, MergedSideStage)  # its ladders and gates run inside its forward
+            parts.append(("neck", f"{name} ladders + gates (merged)" if merged else f"{name} stage glue", stage))
             if not isinstance(stage.downsample, nn.Identity):
                 parts.append(("neck", f"{name} downsampler", stage.downsample))
             for unit in stage.units:
