@@ -47,6 +47,7 @@ def test_speed_profile_parts_add_up_and_batches_are_measured_in_the_same_run(tmp
     path = tmp_path / "speed.json"
     assert main(["bench", "speed", "--config", "mini", "--image-size", "64", "--frames", "2", "--warmup", "1",
                  "--profile", "--batch-frames", "2", "--repeats", "1", "--json", str(path),
+                 "--variant", "global:model.side.attention_window=0",
                  "model.side.ladder_merge=true", "model.side.attention_window=2"]) == 0
     report = json.loads(path.read_text())
     parts = report["profile"]["parts_ms"]
@@ -59,7 +60,13 @@ def test_speed_profile_parts_add_up_and_batches_are_measured_in_the_same_run(tmp
     assert set(report["throughput_frames_per_s"]) == {"1", "2"}
     assert report["frames_per_s"] == report["throughput_frames_per_s"]["2"]
     assert report["batch_speedup"] == pytest.approx(report["frames_per_s"] / report["throughput_frames_per_s"]["1"])
-    assert "| s4 SIM |" in capsys.readouterr().out
+    assert list(report["variants"]) == ["default", "global"]
+    assert report["variants"]["global"]["overrides"] == ["model.side.attention_window=0"]
+    assert report["variants"]["default"]["per_frame_ms"] == report["per_frame_ms"]
+    assert "s8 attention" in report["variants"]["global"]["profile"]["parts_ms"]
+    out = capsys.readouterr().out
+    assert "| s4 SIM |" in out and "| global | model.side.attention_window=0 |" in out
+    assert main(["bench", "speed", "--config", "mini", "--variant", "no-colon"]) == 2
 
 
 def test_unknown_variant_or_override_fails_before_training(tmp_path, capsys):

@@ -22,6 +22,9 @@ Three measurements, all in one run:
   ``Tracker.update_batch``, and at batch 1 too when ``batch_frames > 1``; the
   two are measured ``repeats`` times, interleaved, and the median is reported,
   so their ratio (``batch_speedup``) compares like with like on a shared machine.
+
+``variants`` (``--variant NAME:OVERRIDES``) are other configs measured in the same
+run, interleaved frame by frame with the default, for ratios under one load.
 """
 
 from __future__ import annotations
@@ -52,13 +55,81 @@ def _bench_config(config: str, image_size: int, overrides: list[str]) -> EffOWTC
     ])
 
 
+class _Variant:
+    """One model under measurement: its tracker with stage timing (and profiler), the
+    plain tracker for throughput, and the per-frame samples gathered so far."""
+
+    def __init__(self, name: str, overrides: list[str], cfg: EffOWTConfig, model: Any, image_size: int,
+                 device: str, precision: str, profile: bool) -> None:
+        from effowt.tracking import Tracker
+
+        self.name, self.overrides, self.cfg = name, overrides, cfg
+        self.tracker = Tracker(model, cfg.tracker, image_size, device=device, time_stages=True, precision=precision)
+        self.plain = Tracker(model, cfg.tracker, image_size, device=device, precision=precision)
+        dev = self.tracker.device
+        sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+        self.profiler = ModuleProfiler(self.tracker.model, sync) if profile else None
+        self.per_frame: dict[str, list[float]] = {name: [] for name in STAGES}
+        self.parts: dict[str, list[float]] = {}
+        self.tracks: list[int] = []
+        self.candidates: list[int] = []
+
+    def frame(self, frame: np.ndarray, keep: bool) -> None:
+        """Track one frame with stage timing; keep its samples unless warming up."""
+        tracker, profiler = self.tracker, self.profiler
+        tracker.reset_timings()
+        with profiler or contextlib.nullcontext():
+            if profiler:
+                profiler.reset()
+            tracker.update(frame)
+        if not keep:
+            return
+        for name, key in STAGES.items():
+            self.per_frame[name].append(1000 * tracker.timings[key])
+        self.tracks.append(len(tracker.associator.tracks))
+        if profiler:
+            self.candidates.extend(profiler.candidates)
+            for stage, rest in (("neck", SIDE_REST), ("heads", HEADS_REST)):
+                timed = sum(v for k, v in profiler.seconds.items() if profiler.stage_of[k] == stage)
+                self.parts.setdefault(rest, []).append(1000 * (tracker.timings[stage] - timed))
+            for name, seconds in profiler.seconds.items():
+                self.parts.setdefault(name, []).append(1000 * seconds)
+
+    def summary(self, fps: dict[int, float], batch_frames: int) -> dict[str, Any]:
+        ms = {name: statistics.median(values) for name, values in self.per_frame.items()}
+        out: dict[str, Any] = {
+            "overrides": self.overrides,
+            "per_frame_ms": ms,
+            "overhead_over_backbone": (ms["side"] + ms["heads"] + ms["association"]) / ms["backbone"],
+        }
+        if self.profiler:
+            parts_ms = {name: statistics.median(values) for name, values in self.parts.items()}
+            out["profile"] = {
+                "parts_ms": dict(sorted(parts_ms.items(), key=lambda kv: -kv[1])),
+                "by_layer_type_ms": dict(sorted(by_layer_type(parts_ms).items(), key=lambda kv: -kv[1])),
+                "fcos_candidates_to_nms": statistics.median(self.candidates),
+                "tracks_in_memory": statistics.median(self.tracks),
+            }
+        out["frames_per_s"] = fps[batch_frames]
+        out["throughput_frames_per_s"] = {str(n): v for n, v in fps.items()}
+        if batch_frames > 1:
+            out["batch_speedup"] = fps[batch_frames] / fps[1]
+        return out
+
+
 def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str, overrides: list[str] = (),
-              profile: bool = False, batch_frames: int = 1, precision: str = "fp32",
-              repeats: int = 3) -> dict[str, Any]:
+              profile: bool = False, batch_frames: int = 1, precision: str = "fp32", repeats: int = 3,
+              variants: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Stage times (and with ``profile`` part times) over ``frames`` frames after
-    ``warmup``, then throughput at ``batch_frames`` (see the module docstring)."""
+    ``warmup``, then throughput at ``batch_frames`` (see the module docstring).
+
+    ``variants`` (name -> more overrides) are measured in the same run, interleaved
+    frame by frame with the command's own config (``default``), so that their ratios
+    see the same machine load; variants whose backbone config equals the default's
+    share its backbone module (the frozen backbone is the same function). The report's
+    top level is ``default``'s; ``report["variants"]`` has every variant, ``default`` first.
+    """
     from effowt.models import build_model
-    from effowt.tracking import Tracker
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise EffOWTError("--device cuda asked for, but no CUDA device is available")
@@ -66,54 +137,31 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
                                ("--repeats", repeats, 1)):
         if value < least:
             raise EffOWTError(f"{name} must be >= {least}, got {value}")
-    cfg = _bench_config(config, image_size, overrides)
-    torch.manual_seed(0)
-    model = build_model(cfg.model)
-    tracker = Tracker(model, cfg.tracker, image_size, device=device, time_stages=True, precision=precision)
-    sync = (lambda: torch.cuda.synchronize(tracker.device)) if tracker.device.type == "cuda" else (lambda: None)
-    profiler = ModuleProfiler(model, sync) if profile else None
+    if "default" in (variants or {}):
+        raise EffOWTError("--variant: 'default' names the command's own config; choose another name")
+    specs = {"default": [], **(variants or {})}
+    configs = {name: _bench_config(config, image_size, [*overrides, *extra]) for name, extra in specs.items()}
+    arms: list[_Variant] = []
+    for name, cfg in configs.items():
+        torch.manual_seed(0)
+        model = build_model(cfg.model)
+        if arms and cfg.model.backbone == configs["default"].model.backbone:
+            model.backbone = arms[0].tracker.model.backbone
+        arms.append(_Variant(name, specs[name], cfg, model, image_size, device, precision, profile))
     rng = np.random.default_rng(0)
     frame_list = [rng.integers(0, 256, (image_size, image_size, 3), dtype=np.uint8) for _ in range(4)]
-    per_frame: dict[str, list[float]] = {name: [] for name in STAGES}
-    parts: dict[str, list[float]] = {}
-    tracks, candidates = [], []
-    with profiler or contextlib.nullcontext():
-        for i in range(warmup + frames):
-            tracker.reset_timings()
-            if profiler:
-                profiler.reset()
-            tracker.update(frame_list[i % len(frame_list)])
-            if i < warmup:
-                continue
-            for name, key in STAGES.items():
-                per_frame[name].append(1000 * tracker.timings[key])
-            tracks.append(len(tracker.associator.tracks))
-            if profiler:
-                candidates.extend(profiler.candidates)
-                for stage, rest in (("neck", SIDE_REST), ("heads", HEADS_REST)):
-                    timed = sum(v for k, v in profiler.seconds.items() if profiler.stage_of[k] == stage)
-                    parts.setdefault(rest, []).append(1000 * (tracker.timings[stage] - timed))
-                for name, seconds in profiler.seconds.items():
-                    parts.setdefault(name, []).append(1000 * seconds)
-    ms = {name: statistics.median(values) for name, values in per_frame.items()}
-    report: dict[str, Any] = {
-        "per_frame_ms": ms,
-        "overhead_over_backbone": (ms["side"] + ms["heads"] + ms["association"]) / ms["backbone"],
-    }
-    if profiler:
-        parts_ms = {name: statistics.median(values) for name, values in parts.items()}
-        report["profile"] = {
-            "parts_ms": dict(sorted(parts_ms.items(), key=lambda kv: -kv[1])),
-            "by_layer_type_ms": dict(sorted(by_layer_type(parts_ms).items(), key=lambda kv: -kv[1])),
-            "fcos_candidates_to_nms": statistics.median(candidates),
-            "tracks_in_memory": statistics.median(tracks),
-        }
-    plain = Tracker(model, cfg.tracker, image_size, device=device, precision=precision)
-    fps = throughput(plain, frame_list, frames, sorted({1, batch_frames}), repeats)
-    report["frames_per_s"] = fps[batch_frames]
-    report["throughput_frames_per_s"] = {str(n): v for n, v in fps.items()}
-    if batch_frames > 1:
-        report["batch_speedup"] = fps[batch_frames] / fps[1]
+    for i in range(warmup + frames):
+        for arm in arms:
+            arm.frame(frame_list[i % len(frame_list)], keep=i >= warmup)
+    fps = throughput([arm.plain for arm in arms], frame_list, frames, sorted({1, batch_frames}), repeats)
+    summaries = {arm.name: arm.summary(fps[k], batch_frames) for k, arm in enumerate(arms)}
+    base = summaries["default"]
+    for summary in summaries.values():
+        summary["side_vs_default"] = summary["per_frame_ms"]["side"] / base["per_frame_ms"]["side"]
+    cfg = configs["default"]
+    report: dict[str, Any] = {k: v for k, v in base.items() if k not in ("overrides", "side_vs_default")}
+    if variants:
+        report["variants"] = summaries
     report["setup"] = {
         "config": config, "backbone": cfg.model.backbone.name, "mode": cfg.model.mode,
         "image_size": image_size, "frames": frames, "warmup": warmup, "batch_frames": batch_frames,
@@ -125,23 +173,24 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
     return report
 
 
-def throughput(tracker: Any, frame_list: list[np.ndarray], frames: int, batch_sizes: list[int],
-               repeats: int) -> dict[int, float]:
-    """Median frames/s of ``tracker.update_batch`` per batch size: each repeat tracks, for
-    every batch size in turn, one warm-up batch and then ``frames`` frames (rounded up to
-    whole batches) of a fresh video."""
-    runs: dict[int, list[float]] = {n: [] for n in batch_sizes}
+def throughput(trackers: list[Any], frame_list: list[np.ndarray], frames: int, batch_sizes: list[int],
+               repeats: int) -> list[dict[int, float]]:
+    """Median frames/s of ``tracker.update_batch`` per tracker and batch size: each
+    repeat tracks, for every tracker and batch size in turn, one warm-up batch and then
+    ``frames`` frames (rounded up to whole batches) of a fresh video."""
+    runs: list[dict[int, list[float]]] = [{n: [] for n in batch_sizes} for _ in trackers]
     for _ in range(repeats):
-        for n in batch_sizes:
-            tracker.reset()
-            batches = [[frame_list[(b * n + j) % len(frame_list)] for j in range(n)]
-                       for b in range(1 + -(-frames // n))]
-            tracker.update_batch(batches[0])
-            start = time.perf_counter()
-            for batch in batches[1:]:
-                tracker.update_batch(batch)
-            runs[n].append(n * (len(batches) - 1) / (time.perf_counter() - start))
-    return {n: statistics.median(values) for n, values in runs.items()}
+        for tracker, run in zip(trackers, runs):
+            for n in batch_sizes:
+                tracker.reset()
+                batches = [[frame_list[(b * n + j) % len(frame_list)] for j in range(n)]
+                           for b in range(1 + -(-frames // n))]
+                tracker.update_batch(batches[0])
+                start = time.perf_counter()
+                for batch in batches[1:]:
+                    tracker.update_batch(batch)
+                run[n].append(n * (len(batches) - 1) / (time.perf_counter() - start))
+    return [{n: statistics.median(values) for n, values in run.items()} for run in runs]
 
 
 def speed_markdown(report: dict[str, Any]) -> str:
@@ -171,6 +220,16 @@ def speed_markdown(report: dict[str, Any]) -> str:
                       f"tracks in memory: {p['tracks_in_memory']:.0f}"]
     lines += ["", "| batch of frames | frames / s |", "|---|---:|"]
     lines += [f"| {n} | {v:.2f} |" for n, v in report["throughput_frames_per_s"].items()]
+    if "variants" in report:
+        lines += ["", "Variants, measured in the same run (interleaved frame by frame):", "",
+                  "| variant | overrides | side (ms) | heads (ms) | association (ms) | backbone (ms) | "
+                  "overhead / backbone | side / default | frames / s |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, v in report["variants"].items():
+            m = v["per_frame_ms"]
+            lines.append(f"| {name} | {' '.join(v['overrides']) or '-'} | {m['side']:.1f} | {m['heads']:.1f} | "
+                         f"{m['association']:.1f} | {m['backbone']:.1f} | {v['overhead_over_backbone']:.3f} | "
+                         f"{v['side_vs_default']:.2f} | {v['frames_per_s']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                        help="precision of the frozen backbone and the side network")
     speed.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads (default: torch's)")
+    speed.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=V [KEY=V ...]",
+                       help="also measure the config with these overrides, interleaved in the same run (repeatable)")
     speed.add_argument("--json", default=None, help="write the report to this JSON file")
     speed.add_argument("overrides", nargs="*", help="config overrides key=value")
 
@@ -67,6 +69,19 @@ def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _variants(specs: list[str]) -> dict[str, list[str]]:
+    """``NAME:KEY=V KEY=V`` -> {NAME: [KEY=V, ...]} (ConfigError on a malformed or repeated name)."""
+    from effowt.errors import ConfigError
+
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, overrides = spec.partition(":")
+        if not sep or not name.strip() or name.strip() in out:
+            raise ConfigError(f"--variant {spec!r}: expected a new NAME:KEY=V [KEY=V ...]")
+        out[name.strip()] = overrides.split()
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     if args.bench == "efficiency":
         from effowt.bench.efficiency import efficiency_markdown, run_efficiency
@@ -83,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             torch.set_num_threads(args.threads)
         report = run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides,
                            profile=args.profile, batch_frames=args.batch_frames, precision=args.precision,
-                           repeats=args.repeats)
+                           repeats=args.repeats, variants=_variants(args.variant))
         if args.json:
             write_speed(report, args.json)
         print(speed_markdown(report))
