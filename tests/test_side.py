@@ -225,7 +225,9 @@ def test_pure_transformer_has_no_conv_but_the_stem():
     assert len(depthwise) == 7 + 2  # one per block (4 tap + 3 stage blocks) and per downsampler
 
 
-@pytest.mark.parametrize("overrides", [{}, {"fusion": False, "gates": False, "hybrid": False}])
+@pytest.mark.parametrize("overrides", [{}, {"fusion": False, "gates": False, "hybrid": False},
+                                       {"depth_per_tap": 0, "ladder_merge": True, "sim_project_first": True,
+                                        "attention_window": 2}])
 def test_every_parameter_gets_a_gradient(overrides):
     net = SideNetwork(small_cfg(**overrides), D, 4, 32, [8, 16, 32])
     out = net(*inputs())
