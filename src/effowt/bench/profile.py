@@ -81,6 +81,7 @@ class ModuleProfiler:
         self.stage_of = {name: stage for stage, name, _ in self.parts}
         self.seconds: dict[str, float] = {name: 0.0 for _, name, _ in self.parts}
         self.candidates: list[int] = []
+        self.called: set[str] = set()  # parts that ran at least once (merged stages skip their units)
         self._sync = sync
         self._stack: list[list[float]] = []
         self._handles: list[Any] = []
@@ -110,6 +111,7 @@ class ModuleProfiler:
             start, children = self._stack.pop()
             elapsed = time.perf_counter() - start
             self.seconds[name] += elapsed - children
+            self.called.add(name)
             if self._stack:
                 self._stack[-1][1] += elapsed
 

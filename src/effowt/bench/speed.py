@@ -103,7 +103,8 @@ class _Variant:
             "overhead_over_backbone": (ms["side"] + ms["heads"] + ms["association"]) / ms["backbone"],
         }
         if self.profiler:
-            parts_ms = {name: statistics.median(values) for name, values in self.parts.items()}
+            ran = self.profiler.called | {SIDE_REST, HEADS_REST}
+            parts_ms = {name: statistics.median(values) for name, values in self.parts.items() if name in ran}
             out["profile"] = {
                 "parts_ms": dict(sorted(parts_ms.items(), key=lambda kv: -kv[1])),
                 "by_layer_type_ms": dict(sorted(by_layer_type(parts_ms).items(), key=lambda kv: -kv[1])),
