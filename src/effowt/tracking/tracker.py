@@ -176,7 +176,7 @@ class Tracker:
             dets = self._timed("heads", self.model.heads, pyramid, [tuple(images.shape[-2:])] * len(images))
         else:
             dets = self._timed("model", self.model, images)
-        return self._timed("model" if not self.time_stages else "heads", _to_host, dets)
+        return self._timed("heads" if self.time_stages else "model", _to_host, dets)
 
     @torch.inference_mode()
     def detect_batch(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
