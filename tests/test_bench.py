@@ -42,6 +42,33 @@ def test_speed_json_splits_stages(tmp_path):
     assert all(v > 0 for v in ms.values())
     overhead = (ms["side"] + ms["heads"] + ms["association"]) / ms["backbone"]
     assert report["overhead_over_backbone"] == pytest.approx(overhead)
+    assert set(report["throughput_frames_per_s"]) == {"1"} and "profile" not in report
+
+
+def test_speed_profile_parts_add_up_and_batches_are_measured_in_the_same_run(tmp_path, capsys):
+    path = tmp_path / "speed.json"
+    assert main(["bench", "speed", "--config", "mini", "--image-size", "64", "--frames", "2", "--warmup", "1",
+                 "--profile", "--batch-frames", "2", "--repeats", "1", "--json", str(path),
+                 "--variant", "global:model.side.attention_window=0",
+                 "model.side.ladder_merge=true", "model.side.attention_window=2"]) == 0
+    report = json.loads(path.read_text())
+    parts = report["profile"]["parts_ms"]
+    assert {"stem", "s4 SIM", "s8 attention", "s4 ladders + gates (merged)", "fusion", "FCOS towers",
+            "ReID RoIAlign + normalise", "FCOS decode + top-k + NMS"} <= set(parts)
+    side = sum(v for k, v in parts.items() if not k.startswith(("FCOS", "ReID")))
+    assert side == pytest.approx(report["per_frame_ms"]["side"], rel=0.05)  # medians of sums ~ sums of medians
+    assert report["profile"]["by_layer_type_ms"]["SIM"] == parts["s4 SIM"]
+    assert 0 < report["profile"]["fcos_candidates_to_nms"] <= 3 * 1000
+    assert set(report["throughput_frames_per_s"]) == {"1", "2"}
+    assert report["frames_per_s"] == report["throughput_frames_per_s"]["2"]
+    assert report["batch_speedup"] == pytest.approx(report["frames_per_s"] / report["throughput_frames_per_s"]["1"])
+    assert list(report["variants"]) == ["default", "global"]
+    assert report["variants"]["global"]["overrides"] == ["model.side.attention_window=0"]
+    assert report["variants"]["default"]["per_frame_ms"] == report["per_frame_ms"]
+    assert "s8 attention" in report["variants"]["global"]["profile"]["parts_ms"]
+    out = capsys.readouterr().out
+    assert "| s4 SIM |" in out and "| global | model.side.attention_window=0 |" in out
+    assert main(["bench", "speed", "--config", "mini", "--variant", "no-colon"]) == 2
 
 
 def test_unknown_variant_or_override_fails_before_training(tmp_path, capsys):

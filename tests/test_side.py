@@ -225,7 +225,9 @@ def test_pure_transformer_has_no_conv_but_the_stem():
     assert len(depthwise) == 7 + 2  # one per block (4 tap + 3 stage blocks) and per downsampler
 
 
-@pytest.mark.parametrize("overrides", [{}, {"fusion": False, "gates": False, "hybrid": False}])
+@pytest.mark.parametrize("overrides", [{}, {"fusion": False, "gates": False, "hybrid": False},
+                                       {"depth_per_tap": 0, "ladder_merge": True, "sim_project_first": True,
+                                        "attention_window": 2}])
 def test_every_parameter_gets_a_gradient(overrides):
     net = SideNetwork(small_cfg(**overrides), D, 4, 32, [8, 16, 32])
     out = net(*inputs())
@@ -336,3 +338,45 @@ def test_prune_init_rejects_a_too_wide_side():
     net = SideNetwork(SideConfig(width=16, num_heads=2, stage_taps=[2, 1, 1], sim_grid=8), 8, 4, 8, [8, 16, 32])
     with pytest.raises(ValueError, match="wider than the backbone"):
         prune_init_(net, synthetic_block, [0, 1, 2, 3])
+
+
+def _seeded_net(**kw) -> SideNetwork:
+    torch.manual_seed(0)
+    return SideNetwork(small_cfg(**kw), D, 4, 32, [8, 16, 32])
+
+
+@pytest.mark.parametrize("switches", [dict(ladder_merge=True), dict(sim_project_first=True),
+                                      dict(ladder_merge=True, sim_project_first=True, gates=False),
+                                      dict(attention_window=64)])
+def test_same_function_switches_give_the_same_outputs_and_weights(switches):
+    """ladder_merge and sim_project_first compute the same function from the same weights
+    (and a window covering the whole map is global attention)."""
+    kw = dict(depth_per_tap=0, sim_grid=4, gates=switches.pop("gates", True))
+    base, fast = _seeded_net(**kw), _seeded_net(**kw, **switches)
+    assert list(base.state_dict()) == list(fast.state_dict())
+    fast.load_state_dict(base.state_dict())
+    images, taps = inputs()
+    with torch.no_grad():
+        want, got = base(images, taps), fast(images, taps)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-5)
+
+
+def test_window_attention_attends_within_windows_on_any_map_size():
+    from effowt.side.blocks import WindowAttention
+
+    torch.manual_seed(0)
+    attn = WindowAttention(16, 2, window=4)
+    x = torch.randn(1, 16, 10, 7)  # neither side a multiple of the window
+    assert attn(x).shape == x.shape
+    y = x.clone()
+    y[..., 9, 6] += 1.0  # a token in the last (padded) window
+    changed = (attn(y) - attn(x)).abs().sum(dim=1)[0] > 1e-6
+    assert changed[8:, 4:].any() and not changed[:8].any() and not changed[:, :4].any()
+
+
+def test_inference_switches_are_checked():
+    with pytest.raises(ConfigError, match="ladder_merge"):
+        _seeded_net(ladder_merge=True, depth_per_tap=1)
+    with pytest.raises(ConfigError, match="attention_window"):
+        _seeded_net(attention_window=-1)

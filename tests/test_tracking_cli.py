@@ -28,7 +28,7 @@ def world(tmp_path_factory):
 def test_track_tao_split_with_workers_then_eval(world, tmp_path):
     out = tmp_path / "out"
     assert main(["track", "--weights", str(world["run"]), "--source", str(world["val_json"]),
-                 "--out", str(out), "--workers", "2", "--max-dets", "5", "--render"]) == 0
+                 "--out", str(out), "--workers", "2", "--max-dets", "5", "--render", "--profile"]) == 0
     gt = json.loads(world["val_json"].read_text())
     results = json.loads((out / "results.json").read_text())
     image_ids = {img["id"] for img in gt["images"]}
@@ -135,3 +135,63 @@ def test_bench_tracker_sweeps_thresholds(world, tmp_path, capsys):
     assert all(set(r["known"]) == {"OWTA", "DetRe", "AssA"} for r in report["rows"])
     assert (out / "tracker-sweep.png").stat().st_size > 0
     assert "| init_thresh | max_lost | known OWTA" in capsys.readouterr().out
+
+
+def _records(out):
+    return sorted(json.loads((out / "results.json").read_text()),
+                  key=lambda r: (r["image_id"], r["track_id"]))
+
+
+def test_batched_frames_write_the_same_results_and_no_stage_split_by_default(world, tmp_path):
+    one, four = tmp_path / "one", tmp_path / "four"
+    args = ["track", "--weights", str(world["run"]), "--source", str(world["val_json"]), "--max-dets", "5"]
+    assert main([*args, "--out", str(one)]) == 0
+    assert main([*args, "--out", str(four), "--batch-frames", "3"]) == 0
+    a, b = _records(one), _records(four)
+    assert [(r["image_id"], r["track_id"]) for r in a] == [(r["image_id"], r["track_id"]) for r in b]
+    for x, y in zip(a, b):
+        assert x["bbox"] == pytest.approx(y["bbox"], abs=1e-2)
+    speed = json.loads((one / "speed.json").read_text())
+    assert set(speed["per_frame_ms"]) == {"preprocess", "model", "association", "io", "total"}
+    assert speed["world_size"] == 1 and speed["videos_per_rank"] == [2]
+
+
+@pytest.fixture(scope="module")
+def four_videos(world, tmp_path_factory):
+    from effowt.data.miniowt import generate_miniowt
+
+    root = tmp_path_factory.mktemp("four")
+    return generate_miniowt(root / "miniowt", size=64, train_images=0, pretrain_images=0, val_videos=4,
+                            frames=3, seed=3, progress=False).val_json
+
+
+def _track_process(args, nproc=None):
+    import os
+    import subprocess
+    import sys
+
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc else []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, *launcher, "-m", "effowt", "track", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_torchrun_shards_videos_and_rank0_merges_the_same_records(world, four_videos, tmp_path):
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    args = ["--weights", str(world["run"]), "--source", str(four_videos), "--max-dets", "4"]
+    _track_process([*args, "--out", str(single)])
+    proc = _track_process([*args, "--out", str(sharded)], nproc=2)
+    assert _records(sharded) == _records(single)
+    assert proc.stdout.count("tracked 4/4 video(s)") == 1  # rank 0 alone reports
+    speed = json.loads((sharded / "speed.json").read_text())
+    assert speed["world_size"] == 2 and speed["videos_per_rank"] == [2, 2] and speed["frames"] == 12
+    assert not (sharded / ".effowt.lock").exists()
+
+    # resume under torchrun: the video whose partial file lost its end line is tracked again
+    partial = sorted((sharded / "partial").glob("*.jsonl"))[1]
+    partial.write_text("".join(partial.read_text().splitlines(keepends=True)[:-1]))
+    _track_process([*args, "--out", str(sharded), "--resume"], nproc=2)
+    assert _records(sharded) == _records(single)
+    assert json.loads((sharded / "speed.json").read_text())["videos_per_rank"] == [1, 0]

@@ -148,3 +148,56 @@ def test_long_stream_keeps_state_and_memory_flat():
     assert max(sizes) <= 6 + 6 * (cfg.max_lost + 1)
     assert max(sizes[200:]) <= max(sizes[:200])
     assert grown < 256 * 1024, f"memory grew by {grown} bytes over 1000 frames"
+
+
+def moving_squares(n: int, h: int = 96, w: int = 128) -> list[np.ndarray]:
+    """``n`` frames of three coloured squares drifting over a grey background."""
+    frames = []
+    for t in range(n):
+        frame = np.full((h, w, 3), 90, np.uint8)
+        for k, colour in enumerate(((220, 40, 40), (40, 200, 60), (50, 60, 230))):
+            x, y = 8 + 30 * k + 3 * t, 10 + 25 * k + (2 - k) * t
+            frame[y : y + 22, x : x + 22] = colour
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def shipped_tracker():
+    return Tracker.from_pretrained(None, tracker_overrides={"det_thresh": 0.05, "init_thresh": 0.1})
+
+
+def _tracks_in_batches(tracker, frames, n):
+    tracker.reset()
+    out = []
+    for i in range(0, len(frames), n):
+        out += tracker.update_batch(frames[i : i + n])
+    return out
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_batched_frames_give_the_same_tracks(shipped_tracker, n):
+    frames = moving_squares(7)
+    frames.insert(5, np.full((64, 128, 3), 90, np.uint8))  # a size change inside a batch
+    one = _tracks_in_batches(shipped_tracker, frames, 1)
+    batched = _tracks_in_batches(shipped_tracker, frames, n)
+    assert sum(len(f) for f in one) > 0
+    assert [[t.track_id for t in f] for f in batched] == [[t.track_id for t in f] for f in one]
+    for f_one, f_batched in zip(one, batched):
+        for a, b in zip(f_one, f_batched):
+            np.testing.assert_allclose(b.box, a.box, atol=1e-3)
+            assert abs(a.score - b.score) < 1e-4
+
+
+def test_reduced_precision_runs_the_backbone_and_side_in_it_and_the_heads_in_fp32():
+    tracker = Tracker.from_pretrained(None, precision="bf16")
+    model = tracker.model
+    assert {p.dtype for p in model.backbone.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in model.side.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in model.detector.parameters()} == {torch.float32}
+    boxes, scores, embeddings = tracker.detect(moving_squares(1)[0])
+    assert boxes.dtype == np.float32 and np.isfinite(embeddings).all() and len(scores) == len(boxes)
+    with pytest.raises(ValueError, match="precision"):
+        Tracker(FakeModel(None), TrackerConfig(), image_size=64, precision="fp8")
+    with pytest.raises(ValueError, match="set_inference_precision"):
+        Tracker(FakeModel(None), TrackerConfig(), image_size=64, precision="bf16")

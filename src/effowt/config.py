@@ -86,6 +86,15 @@ class SideConfig:
     backbone's last tap plus the fused side pyramid scaled per channel, the scale
     starting at ``residual_init``; with 0 the untrained model equals the head-only
     model with ``model.pyramid=linear``); see ``effowt.side.anchor``.
+
+    Inference-cost switches (defaults keep the original computation):
+    ``attention_window > 0`` restricts the s8/s16 self-attention to non-overlapping
+    windows of that many tokens a side (0: global attention; changes the function).
+    ``ladder_merge`` gates a stage's taps at the backbone's token resolution and
+    resamples their sum once (needs ``depth_per_tap = 0``; the same function, fewer
+    resampling passes). ``sim_project_first`` projects SIM's mixed maps on the grid
+    before resampling them back (the same function, a smaller projection when the
+    grid is coarser than the map). See ``effowt.side.network``.
     """
 
     reduction: int = 4
@@ -108,6 +117,9 @@ class SideConfig:
     mlp_ratio: float = 2.0
     depth_per_tap: int = 0
     grad_checkpointing: bool = False
+    attention_window: int = 0
+    ladder_merge: bool = False
+    sim_project_first: bool = False
 
 
 @dataclass
@@ -446,8 +458,11 @@ def validate_side(cfg: SideConfig, num_taps: int, strides: list[int], prefix: st
         _check_range(f"{prefix}.width", cfg.width, 1)
     for key in ("reduction", "num_heads", "sim_grid"):
         _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
-    for key in ("depth_per_tap", "sim_band"):
+    for key in ("depth_per_tap", "sim_band", "attention_window"):
         _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
+    if cfg.ladder_merge and cfg.depth_per_tap:
+        raise ConfigError(f"{prefix}.ladder_merge=true needs {prefix}.depth_per_tap=0 (no block between "
+                          f"a stage's taps), got {cfg.depth_per_tap}")
     _check_range(f"{prefix}.gate_temperature", cfg.gate_temperature, 0, low_open=True)
     _check_range(f"{prefix}.gate_init", cfg.gate_init, 0, 1, low_open=True, high_open=True)
     _check_choice(f"{prefix}.output", cfg.output, get_args(SideOutput))

@@ -45,6 +45,14 @@ VARIANTS: dict[str, list[str]] = {
     "random_init": ["model.side.init=random"],
     "sim_s16_wide": ["model.side.sim_stages=[s16]", "model.side.sim_pattern=wide"],
     "sim_random": ["model.side.sim_pattern=random"],
+    # inference-cost switches (README "Where the time goes"); the first two compute the same
+    # function as default (a check, not a question), the next two change it
+    "ladder_merge": ["model.side.ladder_merge=true"],
+    "sim_project_first": ["model.side.sim_project_first=true"],
+    "attn_window4": ["model.side.attention_window=4"],
+    "sim_grid_half": ["model.side.sim_grid=16"],
+    "fast_side": ["model.side.ladder_merge=true", "model.side.sim_project_first=true",
+                  "model.side.attention_window=4", "model.side.sim_grid=16"],
 }
 # The claim-by-claim set re-run at the tuned recipe (`--variants` default).
 CORE_VARIANTS = ["default", "no_gate", "pure_transformer", "sim_none", "sim_random", "no_fusion", "random_init",

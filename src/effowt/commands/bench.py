@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from effowt.commands import int_at_least
 from effowt.errors import ConfigError
+from effowt.tracking.tracker import PRECISIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--frames", type=int, default=10, help="timed frames (median reported)")
     speed.add_argument("--warmup", type=int, default=2)
     speed.add_argument("--device", default="cpu")
+    speed.add_argument("--profile", action="store_true",
+                       help="also time every side-network and head part (exclusive ms per part and layer type)")
+    speed.add_argument("--batch-frames", type=int_at_least(1), default=1,
+                       help="frames per model batch for frames_per_s (batch 1 is measured too, in the same run)")
+    speed.add_argument("--repeats", type=int_at_least(1), default=3, help="throughput repeats (median reported)")
+    speed.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                       help="precision of the frozen backbone and the side network")
+    speed.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads (default: torch's)")
+    speed.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=V [KEY=V ...]",
+                       help="also measure the config with these overrides, interleaved in the same run (repeatable)")
     speed.add_argument("--json", default=None, help="write the report to this JSON file")
     speed.add_argument("overrides", nargs="*", help="config overrides key=value")
 
@@ -104,6 +116,17 @@ def _grid(items: list[str]) -> dict[str, list[Any]] | None:
     return grid or None
 
 
+def _variants(specs: list[str]) -> dict[str, list[str]]:
+    """``NAME:KEY=V KEY=V`` -> {NAME: [KEY=V, ...]} (ConfigError on a malformed or repeated name)."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, overrides = spec.partition(":")
+        if not sep or not name.strip() or name.strip() in out:
+            raise ConfigError(f"--variant {spec!r}: expected a new NAME:KEY=V [KEY=V ...]")
+        out[name.strip()] = overrides.split()
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     if args.bench == "efficiency":
         from effowt.bench.efficiency import efficiency_markdown, run_efficiency
@@ -113,9 +136,15 @@ def run(args: argparse.Namespace) -> int:
                                 out_dir=args.out, overrides=args.overrides)
         print(efficiency_markdown(report))
     elif args.bench == "speed":
+        import torch
+
         from effowt.bench.speed import run_speed, speed_markdown, write_speed
 
-        report = run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        report = run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides,
+                           profile=args.profile, batch_frames=args.batch_frames, precision=args.precision,
+                           repeats=args.repeats, variants=_variants(args.variant))
         if args.json:
             write_speed(report, args.json)
         print(speed_markdown(report))

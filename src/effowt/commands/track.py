@@ -8,6 +8,7 @@ import sys
 from effowt.commands import int_at_least
 from effowt.errors import ConfigError
 from effowt.tracking.pipeline import track_source
+from effowt.tracking.tracker import PRECISIONS
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")
@@ -33,7 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder TAO frame paths are relative to (default: the json's folder)")
     parser.add_argument("--workers", type=int_at_least(1), default=1,
                         help="processes to shard the videos across (each loads the model)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device, e.g. cpu or cuda:0 (under torchrun, cuda means cuda:LOCAL_RANK)")
+    parser.add_argument("--batch-frames", type=int_at_least(1), default=1,
+                        help="consecutive frames per model batch (the same tracks as 1; faster)")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                        help="precision of the frozen backbone and the side network (heads stay fp32)")
+    parser.add_argument("--profile", action="store_true",
+                        help="time backbone, neck and heads apart in speed.json (synchronises CUDA per stage)")
     parser.add_argument("--detections", default=None, metavar="FILE",
                         help="boxes from your own detector instead of the model's: a COCO-results json "
                              "([{image_id, bbox [x,y,w,h], score[, category_id]}], image ids of the source) "
@@ -67,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
     report = track_source(args.source, args.out, run_dir=args.weights, device=args.device,
                           render=args.render, max_dets=args.max_dets,
                           frames_root=args.frames_root, workers=args.workers, resume=args.resume,
-                          detections=args.detections, tracker_overrides=overrides, texts=texts, prompt=prompt)
+                          detections=args.detections, tracker_overrides=overrides, texts=texts, prompt=prompt,
+                          batch_frames=args.batch_frames, precision=args.precision, profile=args.profile)
+    if report.rank:  # torchrun: rank 0 reports for the whole run
+        return 1 if report.failed else 0
     if report.resumed:
         print(f"resumed: kept {report.resumed} video(s) the earlier run finished")
     for video in report.failed:

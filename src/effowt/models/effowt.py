@@ -31,6 +31,7 @@ class EffOWT(nn.Module):
         reid_temperature: temperature of the contrastive ReID loss.
 
     Attributes:
+        neck_dtype: the precision the neck runs in (float32; see :meth:`set_inference_precision`).
         backbone_grad: run the backbone with autograd (``full``/``lora``). When False
             the backbone runs under ``torch.no_grad()``: no activation is kept for
             backward, which is where the side network's memory saving comes from.
@@ -57,6 +58,7 @@ class EffOWT(nn.Module):
         self.reid_temperature = reid_temperature
         self.pad_multiple = pad_multiple
         self.backbone_grad = mode in ("full", "lora")
+        self.neck_dtype = torch.float32
         self.register_buffer("pixel_mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
 
@@ -86,8 +88,19 @@ class EffOWT(nn.Module):
             return self.backbone(x)
 
     def neck(self, x: torch.Tensor, taps: list[torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
-        """Feature pyramid ``{"p8": [B, C, H'/8, W'/8], ...}`` (side network or simple pyramid)."""
-        return getattr(self, self.neck_name)(x, taps)
+        """Feature pyramid ``{"p8": [B, C, H'/8, W'/8], ...}`` (side network or simple
+        pyramid), float32; the neck itself runs in :attr:`neck_dtype`."""
+        pyramid = getattr(self, self.neck_name)(x.to(self.neck_dtype), [t.to(self.neck_dtype) for t in taps])
+        return OrderedDict((k, v.float()) for k, v in pyramid.items())
+
+    def set_inference_precision(self, dtype: torch.dtype) -> None:
+        """Run the frozen backbone and the neck in ``dtype`` (their weights are cast; the
+        heads stay float32 and receive a float32 pyramid). For inference: a model set to
+        bfloat16 / float16 is not meant to be trained or saved."""
+        self.backbone.to(dtype)
+        self.backbone.dtype = dtype
+        getattr(self, self.neck_name).to(dtype)
+        self.neck_dtype = dtype
 
     def heads(
         self, pyramid: OrderedDict[str, torch.Tensor], image_sizes: list[tuple[int, int]]

@@ -12,6 +12,14 @@ small). The attention and MLP layer names (``qkv``, ``proj``, ``fc1``, ``fc2``,
 ``norm1``, ``norm2``) mirror a ViT block so that :mod:`effowt.side.pruning` can
 copy the backbone's weights into them.
 
+``WindowAttention`` (``SideConfig.attention_window > 0``, our inference-cost switch,
+Swin's non-overlapping windows without the shift): the map is zero-padded at the
+bottom/right to a multiple of the window, cut into ``window x window`` windows
+that attend within themselves, and cropped back (a window is at most the map's
+size along each axis, so a window over the whole map is global attention). Cost per token falls from the
+whole map's ``H W`` keys to ``window^2``; the padded tokens take part as keys
+(zeros after ``norm1`` plus the ``qkv`` bias), as in Swin's padding.
+
 Downsampling between stages (stride 2, width kept at ``C``): hybrid ->
 depthwise 3x3 stride-2 conv, 1x1 conv, LayerNorm (a MobileNet-style separable
 reduction: 2.3 K + 66 K parameters at C = 256, where a dense 3x3 stride-2 conv
@@ -62,6 +70,30 @@ class Attention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v)
         return from_tokens(self.proj(out.transpose(1, 2).reshape(b, h * w, c)), (h, w))
+
+
+class WindowAttention(Attention):
+    """Multi-head self-attention within non-overlapping ``window x window`` windows of
+    ``[B, C, H, W]`` (same parameters as :class:`Attention`; see the module docstring)."""
+
+    def __init__(self, dim: int, num_heads: int, window: int) -> None:
+        super().__init__(dim, num_heads)
+        if window < 1:
+            raise ValueError(f"SideConfig.attention_window must be >= 1 here, got {window}")
+        self.window = window
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        sh, sw = min(self.window, h), min(self.window, w)  # a window over the whole map is global attention
+        x = F.pad(x, (0, -w % sw, 0, -h % sh))
+        hp, wp = x.shape[-2:]
+        windows = x.reshape(b, c, hp // sh, sh, wp // sw, sw).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, sh, sw)
+        out = super().forward(windows)
+        out = out.reshape(b, hp // sh, wp // sw, c, sh, sw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, hp, wp)
+        return out[..., :h, :w]
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}"
 
 
 class SideBlock(nn.Module):

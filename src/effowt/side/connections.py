@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from effowt.side.layers import resize
+from effowt.side.layers import Resize
 
 
 class SideConnection(nn.Module):
@@ -29,10 +29,13 @@ class SideConnection(nn.Module):
         super().__init__()
         self.embed_dim = embed_dim
         self.proj = nn.Linear(embed_dim, width)
+        self.resample = Resize()
+
+    def project(self, tap: Tensor) -> Tensor:
+        """``tap [B, D, h, w] -> [B, C, h, w]``: LayerNorm over ``D`` (no affine), Linear."""
+        x = F.layer_norm(tap.permute(0, 2, 3, 1), (self.embed_dim,))
+        return self.proj(x).permute(0, 3, 1, 2)
 
     def forward(self, tap: Tensor, size: tuple[int, int]) -> Tensor:
         """Project ``tap`` (``[B, D, h, w]``) to the side width and resample it to ``size``."""
-        x = tap.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, (self.embed_dim,))
-        x = self.proj(x).permute(0, 3, 1, 2)
-        return resize(x, size)
+        return self.resample(self.project(tap), size)

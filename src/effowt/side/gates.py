@@ -41,9 +41,14 @@ class GateFusion(nn.Module):
         """The current gate value ``g`` in (0, 1) (a 0-dim tensor)."""
         return torch.sigmoid(self.alpha / self.temperature)
 
-    def forward(self, f_b: Tensor, f_s: Tensor) -> Tensor:
+    def coefficients(self) -> tuple[Tensor, Tensor]:
+        """``(g, 1 - g)``: the weights on ``f_b`` and ``f_s``."""
         g = self.gate
-        return g * f_b + (1 - g) * f_s
+        return g, 1 - g
+
+    def forward(self, f_b: Tensor, f_s: Tensor) -> Tensor:
+        g, keep = self.coefficients()
+        return g * f_b + keep * f_s
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
@@ -51,6 +56,10 @@ class GateFusion(nn.Module):
 
 class SumFusion(nn.Module):
     """``f_b + f_s`` (the ``no_gate`` ablation); no parameter."""
+
+    def coefficients(self) -> tuple[float, float]:
+        """``(1, 1)``: the weights on ``f_b`` and ``f_s``."""
+        return 1.0, 1.0
 
     def forward(self, f_b: Tensor, f_s: Tensor) -> Tensor:
         return f_b + f_s

@@ -70,6 +70,14 @@ def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     return x
 
 
+class Resize(nn.Module):
+    """:func:`resize` as a module (``forward(x, size)``), so that profiling hooks can
+    time the resampling apart from the layers around it."""
+
+    def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
+        return resize(x, size)
+
+
 def to_tokens(x: Tensor) -> Tensor:
     """``[B, C, H, W] -> [B, H*W, C]``."""
     return x.flatten(2).transpose(1, 2)

@@ -43,6 +43,24 @@ Our choices (the paper is silent; numbers at the paper scale, EVA-02-L/14,
   ``PatchEmbed`` is the same ``nn.Conv2d``), not a "CNN part", so the pure
   Transformer ablation (``hybrid=False``) keeps it: it is then the only
   ``nn.Conv2d`` in the side network.
+
+Inference-cost switches (off by default, so the default computation is the one
+above; measured in the README's "Where the time goes"):
+
+* ``attention_window`` (changes the function): s8/s16 blocks attend within
+  ``window x window`` windows (:class:`~effowt.side.blocks.WindowAttention`).
+* ``ladder_merge`` (the same function): with ``depth_per_tap = 0`` nothing runs
+  between a stage's taps but gates, and resampling is linear, so
+  ``f_s <- g_k up(L_k) + (1 - g_k) f_s`` over the taps k equals
+  ``prod_k(1 - g_k) f_s + up(sum_k c_k L_k)`` (``c_k = g_k prod_{j>k}(1 - g_j)``):
+  :class:`MergedSideStage` gates the ladders at the backbone's token resolution
+  and resamples once per stage instead of once per tap (4 -> 1 at s4)::
+
+      acc = 0, keep = 1;  for each tap: acc = (1 - g) acc + g L(tap);  keep *= 1 - g
+      f_s = blocks(keep * f_s + up(acc))
+
+* ``sim_project_first`` (the same function): see
+  :class:`~effowt.side.sim.GridProjectedSIM`.
 """
 
 from __future__ import annotations
@@ -54,12 +72,12 @@ from torch import Tensor, nn
 
 from effowt.config import STAGE_STRIDES, STAGES, SideConfig, validate_side
 from effowt.side.anchor import build_output
-from effowt.side.blocks import Attention, BlockSequence, ConvDownsample, PatchMerging, SideBlock
+from effowt.side.blocks import Attention, BlockSequence, ConvDownsample, PatchMerging, SideBlock, WindowAttention
 from effowt.side.connections import SideConnection
 from effowt.side.fusion import MultiScaleFusion
 from effowt.side.gates import build_fusion_gate
 from effowt.side.layers import LayerNorm2d
-from effowt.side.sim import SparseInteractionMLP
+from effowt.side.sim import GridProjectedSIM, SparseInteractionMLP
 
 
 def side_width(cfg: SideConfig, embed_dim: int) -> int:
@@ -108,6 +126,22 @@ class SideStage(nn.Module):
         return self.blocks(f_s)
 
 
+class MergedSideStage(SideStage):
+    """:class:`SideStage` with its taps gated at their own resolution and resampled
+    once (``SideConfig.ladder_merge``; units without blocks, taps of one size): the
+    same function, see the module docstring."""
+
+    def forward(self, f_s: Tensor, taps: list[Tensor]) -> Tensor:
+        f_s = self.downsample(f_s)
+        acc: Tensor | float = 0.0
+        keep: Tensor | float = 1.0
+        for unit, tap in zip(self.units, taps):
+            g, rest = unit.gate.coefficients()
+            acc = rest * acc + g * unit.connection.project(tap)
+            keep = keep * rest
+        return self.blocks(keep * f_s + unit.connection.resample(acc, f_s.shape[-2:]))
+
+
 class SideNetwork(nn.Module):
     """EffOWT side network (see the module docstring for the layout and choices).
 
@@ -141,7 +175,8 @@ class SideNetwork(nn.Module):
                 tap += 1
             downsample = nn.Identity() if k == 0 else (ConvDownsample(width) if cfg.hybrid else PatchMerging(width))
             init_tap = tap - 1 if tap else None
-            self.stages[name] = SideStage(downsample, units, self._blocks(name, cfg.stage_depths[k]), init_tap)
+            stage = MergedSideStage if cfg.ladder_merge and units else SideStage
+            self.stages[name] = stage(downsample, units, self._blocks(name, cfg.stage_depths[k]), init_tap)
 
         fused = list(STAGES) if cfg.fusion else [STAGES[-1]]
         self._first_fused = len(STAGES) - len(fused)
@@ -154,7 +189,10 @@ class SideNetwork(nn.Module):
         for _ in range(depth):
             if stage in cfg.sim_stages:
                 grid = cfg.sim_grid * 4 // STAGE_STRIDES[stage]
-                mixer: nn.Module = SparseInteractionMLP(self.width, grid, cfg.sim_pattern, cfg.sim_band)
+                sim = GridProjectedSIM if cfg.sim_project_first else SparseInteractionMLP
+                mixer: nn.Module = sim(self.width, grid, cfg.sim_pattern, cfg.sim_band)
+            elif cfg.attention_window:
+                mixer = WindowAttention(self.width, cfg.num_heads, cfg.attention_window)
             else:
                 mixer = Attention(self.width, cfg.num_heads)
             blocks.append(SideBlock(self.width, mixer, cfg.mlp_ratio, cfg.hybrid))

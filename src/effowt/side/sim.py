@@ -48,6 +48,14 @@ Our choices (the paper is silent):
   scattered over the map instead of on its lines: the check of
   whether the *directional* structure of the sparsity matters (the seed's own
   suggestion; the ``sim_random`` ablation).
+* **Projecting on the grid** (``SideConfig.sim_project_first``, an inference-cost
+  switch, off by default). The fusing projection is linear per pixel and the
+  resampling back is linear per channel, so they commute:
+  ``fuse(cat[x, up(m)]) = W_x x + up(W_m m) + b`` with ``W = [W_x | W_m]`` the same
+  weight. :class:`GridProjectedSIM` computes the right-hand side: the ``4C -> C``
+  part runs on the ``N x N`` grid instead of the map, one ``C -> C`` slice per
+  mixed map summed, so no ``5C``-wide map is concatenated. The same function and parameters (outputs equal up to float
+  rounding), cheaper whenever the grid is coarser than the map.
 """
 
 from __future__ import annotations
@@ -210,3 +218,16 @@ class SparseInteractionMLP(nn.Module):
 
     def extra_repr(self) -> str:
         return f"grid={self.grid}, pattern={self.pattern}"
+
+
+class GridProjectedSIM(SparseInteractionMLP):
+    """:class:`SparseInteractionMLP` computed as ``W_x x + up(W_m mix(down(x))) + b``:
+    the same function and weights, the mixed maps projected on the grid before
+    resampling (see "Projecting on the grid" in the module docstring)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = resize(x, (self.grid, self.grid))
+        parts = self.fuse.weight.chunk(1 + len(self.mixers), dim=1)  # W_x, then one C x C per mixer
+        mixed = sum(F.linear(mix(z).permute(0, 2, 3, 1), w) for mix, w in zip(self.mixers, parts[1:]))
+        own = F.linear(x.permute(0, 2, 3, 1), parts[0], self.fuse.bias)
+        return own.permute(0, 3, 1, 2) + resize(mixed.permute(0, 3, 1, 2), x.shape[-2:])

@@ -102,7 +102,13 @@ def bisoftmax(det_emb: np.ndarray, track_emb: np.ndarray, temperature: float) ->
     products divided by ``temperature`` (our embeddings are L2-normalised, so the
     dot products need the temperature the ReID loss was trained with).
     """
-    logits = (det_emb @ track_emb.T).astype(np.float64) / temperature
+    return bisoftmax_of_dots(det_emb @ track_emb.T, temperature)
+
+
+def bisoftmax_of_dots(dots: np.ndarray, temperature: float) -> np.ndarray:
+    """:func:`bisoftmax` from the embedding dot products ``float32[N, M]`` (computed once
+    by :func:`associate`, which also gates on them as cosines)."""
+    logits = dots.astype(np.float64) / temperature
     d2t = np.exp(logits - logits.max(axis=1, keepdims=True))
     d2t /= d2t.sum(axis=1, keepdims=True)
     t2d = np.exp(logits - logits.max(axis=0, keepdims=True))
@@ -132,11 +138,11 @@ def associate(tracks: list[TrackState], boxes: np.ndarray, embeddings: np.ndarra
         return [], np.arange(n, dtype=np.int64)
     track_emb = np.stack([t.embedding for t in tracks])
     cosine = embeddings @ track_emb.T
-    similarity = bisoftmax(embeddings, track_emb, cfg.temperature)
-    ref = np.stack([t.predicted_box() if cfg.motion else t.box for t in tracks])
-    lost = np.array([t.lost for t in tracks])
+    similarity = bisoftmax_of_dots(cosine, cfg.temperature)
     allowed = (similarity >= cfg.match_thresh) & (cosine >= cfg.min_cosine)
-    allowed &= (box_iou(boxes, ref) >= cfg.iou_gate) | lost[None, :]
+    if cfg.iou_gate > 0:  # IoU >= 0 holds for every pair: without a gate there is nothing to compute
+        allowed &= (box_iou(boxes, reference_boxes(tracks, cfg.motion)) >= cfg.iou_gate) \
+            | np.array([t.lost for t in tracks])[None, :]
     if not allowed.any():
         return [], np.arange(n, dtype=np.int64)
     cost = np.where(allowed, -similarity, 1.0)
@@ -146,6 +152,17 @@ def associate(tracks: list[TrackState], boxes: np.ndarray, embeddings: np.ndarra
     matched = np.zeros(n, dtype=bool)
     matched[det_idx[keep]] = True
     return matches, np.flatnonzero(~matched)
+
+
+def reference_boxes(tracks: list[TrackState], motion: bool) -> np.ndarray:
+    """float32[M, 4]: each track's box to gate against, its constant-velocity prediction
+    (:meth:`TrackState.predicted_box`, computed for all tracks at once) with ``motion``,
+    else its last box."""
+    boxes = np.stack([t.box for t in tracks])
+    if not motion:
+        return boxes
+    steps = np.array([t.missed + 1 for t in tracks], dtype=np.float32)[:, None]
+    return boxes + np.stack([t.velocity for t in tracks]) * steps
 
 
 def filter_detections(boxes: np.ndarray, scores: np.ndarray, cfg: TrackerConfig) -> np.ndarray:

@@ -42,11 +42,35 @@ starting at 1.
 With ``workers > 1``, videos are dealt round-robin to worker processes (spawned,
 each loading the model itself); per-frame times then add up CPU/GPU time of all
 workers, and ``wall_s`` is the elapsed time.
+
+**Under torchrun** (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT`` set)
+the videos are sharded across the ranks instead (our choices)::
+
+    rank 0      holds the folder lock, starts afresh or resumes (reads partial/),
+                broadcasts which videos are done
+    every rank  tracks todo[rank::world_size] into partial/ (its own files, one per
+                video; on cuda:<LOCAL_RANK> when --device is cuda), workers too
+    rank 0      gathers every rank's outcomes and merges the partial files into the
+                same results.json, mot/, videos.json a single process writes;
+                speed.json adds world_size and videos_per_rank
+
+The process group is gloo on CPU and GPU alike: only the outcome lists travel
+through it, tensors never do. ``--out`` must be one folder every rank sees (a
+shared file system across nodes). ``--resume`` works across world sizes, since
+what is kept is per video.
+
+By default nothing is synchronised per stage (``speed.json`` has the overall
+frames/s, ``model``, ``association`` and ``io``); ``profile=True`` times the
+model's stages (``backbone``, ``neck``, ``heads``), synchronising CUDA between
+them. ``batch_frames`` runs that many consecutive frames as one model batch
+(:meth:`Tracker.update_batch`: the same tracks).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 import multiprocessing
 import os
@@ -106,13 +130,15 @@ class VideoOutcome:
 class TrackReport:
     """Summary of :func:`track_source`: outcomes per video, merged box count, speed;
     ``resumed``: videos kept from an earlier run; ``written``: whether the outputs
-    were (re)written (False when no video finished)."""
+    were (re)written (False when no video finished); ``rank``: the torchrun rank
+    (only rank 0's report describes the run: the others carry their own videos)."""
 
     videos: list[VideoOutcome]
     boxes: int
     speed: dict[str, Any]
     resumed: int = 0
     written: bool = True
+    rank: int = 0
 
     @property
     def failed(self) -> list[VideoOutcome]:
@@ -137,9 +163,10 @@ def _video_id(video: Any, ordinal: int) -> int:
 
 def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str | os.PathLike,
                 render: bool = False, position: int = 0,
-                chunk_frames: int = CHUNK_FRAMES,
+                chunk_frames: int = CHUNK_FRAMES, batch_frames: int = 1,
                 detections: dict[int, Any] | None = None) -> VideoOutcome:
-    """Track one video (a :class:`effowt.data.sources.VideoSource`) into its partial file.
+    """Track one video (a :class:`effowt.data.sources.VideoSource`) into its partial file,
+    ``batch_frames`` frames per model batch.
 
     ``detections`` (``{frame index: (boxes, scores, category_ids)}``, see
     :mod:`effowt.data.detections`) replaces the model's own detections; a frame
@@ -168,23 +195,22 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
             iterator = iter(video)
             while True:
                 start = time.perf_counter()
-                frame = next(iterator, None)
+                batch = list(itertools.islice(iterator, batch_frames))
                 io_s += time.perf_counter() - start
-                if frame is None:
+                if not batch:
                     break
-                dets = None if detections is None else detections.get(frame.index, _NO_DETECTIONS)
-                tracks = tracker.update(frame.image, detections=dets)
-                start = time.perf_counter()
-                image_id = (video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1
-                            if frame.image_id is None else int(frame.image_id))
-                partial.add(tao_records(tracks, video_id, image_id), mot_lines(frame.index, tracks))
-                if writer is not None:
-                    drawn = draw_tracks(frame.image, tracks)
-                    writer.write(drawn)
-                    if frame.index in sheet_at:
-                        sheet.append(drawn)
-                io_s += time.perf_counter() - start
-                bar.update()
+                for frame, tracks in _track_frames(tracker, batch, detections):
+                    start = time.perf_counter()
+                    image_id = (video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1
+                                if frame.image_id is None else int(frame.image_id))
+                    partial.add(tao_records(tracks, video_id, image_id), mot_lines(frame.index, tracks))
+                    if writer is not None:
+                        drawn = draw_tracks(frame.image, tracks)
+                        writer.write(drawn)
+                        if frame.index in sheet_at:
+                            sheet.append(drawn)
+                    io_s += time.perf_counter() - start
+                    bar.update()
             if partial.frames == 0:
                 raise DataError(f"{video.name}: video has no frames")
             start = time.perf_counter()
@@ -203,7 +229,7 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
 
 
 def track_videos(tracker: Tracker, videos: Iterable[tuple[int, VideoSource]], out_dir: str | os.PathLike,
-                 render: bool = False, position: int = 0,
+                 render: bool = False, position: int = 0, batch_frames: int = 1,
                  detections: dict[int, dict[int, Any]] | None = None) -> list[VideoOutcome]:
     """Track ``(ordinal, video)`` pairs one after another; a video that raises is
     recorded as failed (message + traceback summary) and the next one goes on. An
@@ -213,6 +239,7 @@ def track_videos(tracker: Tracker, videos: Iterable[tuple[int, VideoSource]], ou
     for ordinal, video in videos:
         try:
             outcomes.append(track_video(tracker, video, ordinal, out_dir, render, position,
+                                        batch_frames=batch_frames,
                                         detections=None if detections is None else detections.get(ordinal, {})))
         except OutputError:
             raise
@@ -225,13 +252,33 @@ def track_videos(tracker: Tracker, videos: Iterable[tuple[int, VideoSource]], ou
     return outcomes
 
 
+def _track_frames(tracker: Tracker, batch: list[Any], detections: dict[int, Any] | None
+                  ) -> list[tuple[Any, list[Any]]]:
+    """``(frame, tracks)`` of consecutive frames: one model batch on the model's own
+    detections, frame by frame on external ones (a frame without an entry has none)."""
+    if detections is None:
+        return list(zip(batch, tracker.update_batch([f.image for f in batch])))
+    return [(f, tracker.update(f.image, detections=detections.get(f.index, _NO_DETECTIONS))) for f in batch]
+
+
 def _where(err: BaseException) -> str:
     frames = traceback.extract_tb(err.__traceback__)
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "no traceback"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a worker tracks: the model's device, ``profile`` (time the model's stages),
+    ``batch_frames`` (frames per model batch), ``precision`` (``fp32``, ``bf16``, ``fp16``)."""
+
+    device: str = "cpu"
+    profile: bool = False
+    batch_frames: int = 1
+    precision: str = "fp32"
+
+
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
-                 frames_root: str | None, out_dir: str, run_dir: str | None, device: str,
+                 frames_root: str | None, out_dir: str, run_dir: str | None, options: RunOptions,
                  render: bool, overrides: dict[str, Any],
                  detections: dict[int, dict[int, Any]] | None = None,
                  texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
@@ -246,10 +293,12 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
         torch.set_num_threads(max(1, torch.get_num_threads() // workers))
     if videos is None:
         videos = open_source(source, frames_root)
-    tracker = Tracker.from_pretrained(run_dir, device=device, time_stages=True,
-                                      tracker_overrides=overrides, texts=texts, prompt=prompt)
+    tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
+                                      tracker_overrides=overrides, texts=texts, prompt=prompt,
+                                      precision=options.precision)
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
-    return track_videos(tracker, mine, out_dir, render, position=shard, detections=detections)
+    return track_videos(tracker, mine, out_dir, render, position=shard, batch_frames=options.batch_frames,
+                        detections=detections)
 
 
 def _ignore_sigint() -> None:
@@ -285,7 +334,8 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                  frames_root: str | os.PathLike | None = None, workers: int = 1,
                  resume: bool = False, detections: str | os.PathLike | None = None,
                  tracker_overrides: dict[str, Any] | None = None, texts: list[str] | None = None,
-                 prompt: str = DEFAULT_PROMPT) -> TrackReport:
+                 prompt: str = DEFAULT_PROMPT, batch_frames: int = 1, precision: str = "fp32",
+                 profile: bool = False) -> TrackReport:
     """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
     default) and write the output folder described in the module docstring.
 
@@ -301,11 +351,18 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     ``texts``: label every track with one of them through the run's VLM text tower
     (:mod:`effowt.tracking.labels`; ConfigError before any work for a backbone without
     one), each text put in ``prompt``.
+    ``batch_frames``, ``precision`` and ``profile``: see :class:`RunOptions`. Under
+    torchrun the videos are sharded across the ranks (module docstring).
     """
     from effowt.data.sources import open_source
+    from effowt.tracking.tracker import PRECISIONS
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if batch_frames < 1:
+        raise ValueError(f"batch_frames must be >= 1, got {batch_frames}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     check_device(device)
     root = None if frames_root is None else str(frames_root)
     run = None if run_dir is None else str(run_dir)
@@ -318,32 +375,50 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                           .model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
     external = None if detections is None else load_detections(detections, videos)
-    out = prepare_output_dir(out_dir)
     settings = {"source": str(Path(source).resolve()),
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
                 "max_dets": max_dets, "render": render, "tracker_overrides": overrides or None,
                 "texts": texts, "prompt": prompt if texts is not None else None,
-                "detections": None if detections is None else str(Path(detections).resolve())}
-    with folder_lock(out):
-        done = _resume(out, settings, videos) if resume else _start_afresh(out, settings)
-        todo = [i for i in range(len(videos)) if i not in done]
-        start = time.perf_counter()
-        args = (str(source), root, str(out), run, device, render, overrides, external, texts, prompt)
-        try:
-            outcomes = [*done.values(), *_track_ordinals(todo, workers, args, videos)]
-            report = finish(out, outcomes, wall_s=time.perf_counter() - start, device=device,
-                            workers=min(workers, max(1, len(todo))))
-            if report.written:
-                atomic_write_json(out / "tracker.json", {"overrides": overrides,
-                                                         "tracker": dataclasses.asdict(tracker_cfg)})
-        except KeyboardInterrupt as err:
-            kept = sum(1 for i, v in enumerate(videos) if _finished(out, v, i) is not None)
-            raise Interrupted(
-                getattr(err, "signum", signal.SIGINT),
-                f"{kept} of {len(videos)} video(s) finished and kept in {out / PARTIAL_DIR}; "
-                f"results.json was not updated; run the same command with --resume to track the rest",
-            ) from None
+                "detections": None if detections is None else str(Path(detections).resolve()),
+                "precision": None if precision == "fp32" else precision}
+    with _process_group() as (rank, world):
+        local_device = _rank_device(device) if world > 1 else device
+        options = RunOptions(local_device, profile, batch_frames, precision)
+        args = (str(source), root, str(Path(out_dir)), run, options, render, overrides, external, texts, prompt)
+        with contextlib.ExitStack() as held:
+            done: dict[int, VideoOutcome] = {}
+            if rank == 0:
+                setup = _first_rank_setup(out_dir, settings, videos, resume, held, world)
+            if world > 1:
+                setup = _broadcast(setup if rank == 0 else None)
+            if isinstance(setup, str):
+                raise EffOWTError(setup)
+            done, out = setup
+            todo = [i for i in range(len(videos)) if i not in done]
+            mine = todo[rank::world]
+            start = time.perf_counter()
+            try:
+                if world == 1:
+                    outcomes = _track_ordinals(mine, workers, args, videos)
+                    per_rank = [len(outcomes)]
+                else:
+                    outcomes, per_rank = _track_rank_share(mine, workers, args, videos, rank, world)
+                    if rank != 0:
+                        return TrackReport(videos=outcomes, boxes=0, speed={}, written=False, rank=rank)
+                report = finish(out, [*done.values(), *outcomes], wall_s=time.perf_counter() - start,
+                                device=device, workers=min(workers, max(1, len(mine))),
+                                videos_per_rank=per_rank)
+                if report.written:
+                    atomic_write_json(out / "tracker.json", {"overrides": overrides,
+                                                             "tracker": dataclasses.asdict(tracker_cfg)})
+            except KeyboardInterrupt as err:
+                kept = sum(1 for i, v in enumerate(videos) if _finished(out, v, i) is not None)
+                raise Interrupted(
+                    getattr(err, "signum", signal.SIGINT),
+                    f"{kept} of {len(videos)} video(s) finished and kept in {out / PARTIAL_DIR}; "
+                    f"results.json was not updated; run the same command with --resume to track the rest",
+                ) from None
     report.resumed = len(done)
     return report
 
@@ -383,6 +458,81 @@ def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dic
         return (synthetic[video_id], index) if video_id in synthetic else None
 
     return read_coco_detections(path, locate)
+
+
+def _first_rank_setup(out_dir: str | os.PathLike, settings: dict[str, Any], videos: list[Any], resume: bool,
+                      held: contextlib.ExitStack, world: int) -> tuple[dict[int, VideoOutcome], Path] | str:
+    """On rank 0 (or the only process): prepare and lock the output folder (the lock is
+    held by ``held``), start afresh or resume. Returns the finished videos and the
+    folder, or under torchrun the error message (the other ranks raise it too)."""
+    try:
+        out = prepare_output_dir(out_dir)
+        held.enter_context(folder_lock(out))
+        return (_resume(out, settings, videos) if resume else _start_afresh(out, settings)), out
+    except EffOWTError as err:
+        if world > 1:
+            return str(err)
+        raise
+
+
+@contextlib.contextmanager
+def _process_group() -> Iterator[tuple[int, int]]:
+    """``(rank, world_size)``: a gloo process group under torchrun (torn down at the
+    end), ``(0, 1)`` otherwise."""
+    from effowt.training.distributed import launched
+
+    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
+        yield 0, 1
+        return
+    import torch.distributed as dist
+
+    dist.init_process_group(backend="gloo")
+    try:
+        yield dist.get_rank(), dist.get_world_size()
+    finally:
+        dist.destroy_process_group()
+
+
+def _rank_device(device: str) -> str:
+    """The device of this rank: ``cuda:<LOCAL_RANK>`` when ``device`` is CUDA, else ``device``."""
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if device.startswith("cuda") else device
+
+
+def _track_rank_share(mine: list[int], workers: int, args: tuple[Any, ...], videos: list[Any], rank: int,
+                      world: int) -> tuple[list[VideoOutcome], list[int]]:
+    """Track this rank's videos, then gather every rank's outcomes on rank 0: (all
+    outcomes, videos per rank) there, (own outcomes, []) elsewhere. An error on any
+    rank (e.g. an unwritable output) is raised on that rank and on rank 0, after the
+    gather, so that no rank waits for one that stopped."""
+    try:
+        outcomes, error = _track_ordinals(mine, workers, args, videos), None
+    except EffOWTError as err:
+        outcomes, error = [], err
+    gathered = _gather((outcomes, None if error is None else str(error)), rank, world)
+    if error is not None:
+        raise error
+    failed = [f"rank {r}: {e}" for r, (_, e) in enumerate(gathered) if e]
+    if failed:
+        raise EffOWTError("; ".join(failed))
+    return ([o for part, _ in gathered for o in part], [len(part) for part, _ in gathered]) if rank == 0 \
+        else (outcomes, [])
+
+
+def _broadcast(obj: Any) -> Any:
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _gather(obj: Any, rank: int, world: int) -> list[Any]:
+    """Every rank's ``obj`` on rank 0 (by rank); the others get an empty list."""
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * world if rank == 0 else []
+    dist.gather_object(obj, gathered if rank == 0 else None, dst=0)
+    return gathered
 
 
 def _start_afresh(out: Path, settings: dict[str, Any]) -> dict[int, VideoOutcome]:
@@ -428,7 +578,7 @@ def _finished(out: Path, video: Any, ordinal: int) -> PartialVideo | None:
 
 
 def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: float,
-           device: str = "cpu", workers: int = 1) -> TrackReport:
+           device: str = "cpu", workers: int = 1, videos_per_rank: list[int] | None = None) -> TrackReport:
     """Merge the partial files of the finished videos into ``results.json`` (track ids
     offset to be unique per source) and ``mot/``, write ``videos.json`` and ``speed.json``.
 
@@ -447,8 +597,8 @@ def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: flo
                                 f"unfinished partial file of video {outcome.name!r}")
             parts.append(part)
     if not parts:
-        return TrackReport(videos=outcomes, boxes=0, speed=speed_summary({}, 0, wall_s, device, workers),
-                           written=False)
+        return TrackReport(videos=outcomes, boxes=0,
+                           speed=speed_summary({}, 0, wall_s, device, workers, videos_per_rank), written=False)
     totals: dict[str, float] = {}
     for part in parts:
         classes = {int(k): v[0] + 1 for k, v in part.end.get("labels", {}).items()}
@@ -460,7 +610,7 @@ def finish(out_dir: str | os.PathLike, outcomes: list[VideoOutcome], wall_s: flo
     boxes = write_tao_results(out / "results.json", _merged_records(parts))
     atomic_write_json(out / "videos.json", [dataclasses.asdict(o) for o in outcomes])
     frames = sum(part.end["frames"] for part in parts)
-    speed = speed_summary(totals, frames, wall_s, device, workers)
+    speed = speed_summary(totals, frames, wall_s, device, workers, videos_per_rank)
     atomic_write_json(out / "speed.json", speed)
     return TrackReport(videos=outcomes, boxes=boxes, speed=speed)
 
@@ -482,14 +632,17 @@ def _merged_records(parts: list[PartialVideo]) -> Iterator[dict[str, Any]]:
 
 
 def speed_summary(totals: dict[str, float], frames: int, wall_s: float, device: str,
-                  workers: int) -> dict[str, Any]:
-    """``{"frames", "wall_s", "frames_per_s", "device", "workers", "per_frame_ms": {stage:
-    ms}}``; stages: ``preprocess``, ``backbone``, ``neck`` (side network or simple
-    pyramid), ``heads``, ``association``, ``io`` (decode + write) and ``total`` (their
-    sum); ``wall_s`` is elapsed time including model loading."""
+                  workers: int, videos_per_rank: list[int] | None = None) -> dict[str, Any]:
+    """``{"frames", "wall_s", "frames_per_s", "device", "workers", "world_size",
+    "videos_per_rank", "per_frame_ms": {stage: ms}}``; stages: ``preprocess``, ``model``
+    (or, when profiled, ``backbone``, ``neck`` (side network or simple pyramid),
+    ``heads``), ``association``, ``io`` (decode + write) and ``total`` (their sum);
+    ``wall_s`` is elapsed time including model loading; ``videos_per_rank``: the videos
+    each torchrun rank tracked in this run (one entry without torchrun)."""
     per_frame = {stage: round(1000 * s / frames, 3) if frames else 0.0
                  for stage, s in totals.items()}
     per_frame["total"] = round(sum(per_frame.values()), 3)
     return {"frames": frames, "wall_s": round(wall_s, 3),
             "frames_per_s": round(frames / wall_s, 2) if wall_s > 0 else 0.0,
-            "device": device, "workers": workers, "per_frame_ms": per_frame}
+            "device": device, "workers": workers, "world_size": len(videos_per_rank or [0]),
+            "videos_per_rank": list(videos_per_rank or [0]), "per_frame_ms": per_frame}

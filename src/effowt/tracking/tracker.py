@@ -2,10 +2,18 @@
 
 ``Tracker.update(frame)`` resizes an RGB frame so its longest side is
 ``image_size`` (aspect kept), runs the model, maps the boxes back to frame pixels
-(``[x1, y1, x2, y2]``) and hands them to :class:`OnlineAssociator`. Stage times
-accumulate in ``tracker.timings`` (seconds); with ``time_stages=True`` the model
-runs through its stage methods (``preprocess``, ``backbone_features``, ``neck``,
-``heads``: exactly what its forward composes) so each is timed separately.
+(``[x1, y1, x2, y2]``) and hands them to :class:`OnlineAssociator`.
+``Tracker.update_batch(frames)`` runs consecutive frames through the model as one
+batch (frames of one size together), then associates them in order: the same
+tracks as frame-by-frame updates, up to float rounding in the batched model.
+
+Times accumulate in ``tracker.timings`` (seconds). By default nothing is
+synchronised: ``preprocess``, ``model`` (forward and the copy of the detections
+to the host, which waits for the device) and ``association`` are read off the
+host clock. With ``time_stages=True`` (profiling) the model runs through its
+stage methods (``preprocess``, ``backbone_features``, ``neck``, ``heads``: exactly
+what its forward composes) and CUDA is synchronised after each, so each stage is
+timed on its own.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from effowt.tracking.association import OnlineAssociator, Track
 from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, load_labeler
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -76,10 +85,13 @@ class Tracker:
         image_size: the longest side frames are resized to before the model.
         device: torch device the model runs on.
         time_stages: run the model stage by stage and time each stage (synchronising
-            CUDA between stages); otherwise the model's forward is timed as one ``model``.
+            CUDA between stages); otherwise the model's forward is timed as one ``model``
+            and nothing is synchronised.
         labeler: names every track with the best-matching text of a vocabulary
             (:class:`effowt.tracking.labels.TrackLabeler`; ``from_pretrained(texts=...)``
             builds it from the run's VLM); its time counts as ``labels``.
+        precision: ``fp32``, ``bf16`` or ``fp16``: the precision of the frozen backbone
+            and the neck (``model.set_inference_precision``); the heads stay float32.
 
     Attributes:
         timings: seconds accumulated per stage: ``preprocess`` (resize, to tensor and
@@ -90,12 +102,19 @@ class Tracker:
 
     def __init__(self, model: Detector, cfg: TrackerConfig, image_size: int,
                  device: str | torch.device = "cpu", time_stages: bool = False,
-                 labeler: TrackLabeler | None = None) -> None:
+                 labeler: TrackLabeler | None = None, precision: str = "fp32") -> None:
         if image_size < 32:
             raise ValueError(f"image_size must be >= 32, got {image_size}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = check_device(device)
         if hasattr(model, "to"):
             model = model.to(self.device)
+        if precision != "fp32":
+            if not hasattr(model, "set_inference_precision"):
+                raise ValueError(f"precision={precision} needs a model with set_inference_precision")
+            model.set_inference_precision(PRECISIONS[precision])
+        self.precision = precision
         model.eval()
         self.model = model
         self.cfg = cfg
@@ -112,7 +131,8 @@ class Tracker:
     def from_pretrained(cls, run_dir: str | os.PathLike | None = None, device: str = "cpu",
                         time_stages: bool = False,
                         tracker_overrides: dict[str, Any] | None = None,
-                        texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT) -> Tracker:
+                        texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
+                        precision: str = "fp32") -> Tracker:
         """Load a trained run folder (``None``: the shipped default checkpoint) with
         :func:`effowt.runs.create_model`; the run's ``tracker`` config is used, with
         ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied and
@@ -124,7 +144,7 @@ class Tracker:
         model, cfg = create_model(run_dir, device=device, overrides=overrides)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
         return cls(model, cfg.tracker, cfg.model.image_size, device=device, time_stages=time_stages,
-                   labeler=labeler)
+                   labeler=labeler, precision=precision)
 
     def reset(self) -> None:
         """Start a new video: forget every track (and its label scores); ids restart at 1."""
@@ -140,7 +160,7 @@ class Tracker:
     def _timed(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
         start = time.perf_counter()
         out = fn(*args)
-        if self.device.type == "cuda":
+        if self.time_stages and self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.timings[stage] += time.perf_counter() - start
         return out
@@ -157,27 +177,42 @@ class Tracker:
                                   antialias=True).clamp_(0.0, 1.0)
         return image, scale
 
+    def _run_model(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Detections of a batch ``float[B, 3, h, w]`` as host tensors (stage by stage
+        when timing stages)."""
+        if self.time_stages:
+            x = self._timed("preprocess", self.model.preprocess, images)
+            taps = self._timed("backbone", self.model.backbone_features, x)
+            pyramid = self._timed("neck", self.model.neck, x, taps)
+            dets = self._timed("heads", self.model.heads, pyramid, [tuple(images.shape[-2:])] * len(images))
+        else:
+            dets = self._timed("model", self.model, images)
+        return self._timed("heads" if self.time_stages else "model", _to_host, dets)
+
     @torch.inference_mode()
+    def detect_batch(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Run the model on frames (uint8[H, W, 3] RGB), consecutive frames of one size as
+        one batch: per frame (boxes float32[N, 4] xyxy frame px, scores float32[N],
+        embeddings float32[N, E])."""
+        for frame in frames:
+            _check_frame(frame)
+        out = []
+        for group in _runs_of_equal_shape(frames):
+            inputs = [self._timed("preprocess", self._to_input, frame) for frame in group]
+            dets = self._run_model(torch.cat([image for image, _ in inputs]))
+            height, width = group[0].shape[:2]
+            for det, (_, scale) in zip(dets, inputs):
+                boxes = det["boxes"].float().numpy().reshape(-1, 4) / scale
+                boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+                boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+                out.append((boxes.astype(np.float32), det["scores"].float().numpy().reshape(-1),
+                            det["embeddings"].float().numpy()))
+        return out
+
     def detect(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on one frame: (boxes float32[N, 4] xyxy frame px, scores
         float32[N], embeddings float32[N, E])."""
-        _check_frame(frame)
-        image, scale = self._timed("preprocess", self._to_input, frame)
-        if self.time_stages:
-            x = self._timed("preprocess", self.model.preprocess, image)
-            taps = self._timed("backbone", self.model.backbone_features, x)
-            pyramid = self._timed("neck", self.model.neck, x, taps)
-            dets = self._timed("heads", self.model.heads, pyramid, [tuple(image.shape[-2:])])
-        else:
-            dets = self._timed("model", self.model, image)
-        det = dets[0]
-        height, width = frame.shape[:2]
-        boxes = det["boxes"].detach().float().cpu().numpy().reshape(-1, 4) / scale
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-        boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
-        scores = det["scores"].detach().float().cpu().numpy().reshape(-1)
-        embeddings = det["embeddings"].detach().float().cpu().numpy()
-        return boxes.astype(np.float32), scores, embeddings
+        return self.detect_batch([frame])[0]
 
     @torch.inference_mode()
     def embed(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -221,19 +256,46 @@ class Tracker:
         Reads and advances ``self.associator`` (track state) and ``self.labeler`` (label
         scores per track) by one frame; adds the stage seconds to ``self.timings``.
         """
-        category_ids = None
         if detections is None:
-            boxes, scores, embeddings = self.detect(frame)
-        else:
-            _check_frame(frame)
-            boxes, scores, category_ids = check_detections(detections, frame.shape[:2])
-            embeddings = self.embed(frame, boxes)
+            return self.update_batch([frame], keep_embeddings)[0]
+        _check_frame(frame)
+        boxes, scores, category_ids = check_detections(detections, frame.shape[:2])
+        return self._associate(frame, boxes, scores, self.embed(frame, boxes), keep_embeddings, category_ids)
+
+    def update_batch(self, frames: list[np.ndarray], keep_embeddings: bool = False) -> list[list[Track]]:
+        """Track consecutive frames of the current video with the model's own detections:
+        the model sees them as one batch (:meth:`detect_batch`), association (and
+        labelling) runs frame by frame in order. Returns one list per frame, as
+        :meth:`update` would."""
+        frames = list(frames)
+        return [self._associate(frame, boxes, scores, embeddings, keep_embeddings)
+                for frame, (boxes, scores, embeddings) in zip(frames, self.detect_batch(frames))]
+
+    def _associate(self, frame: np.ndarray, boxes: np.ndarray, scores: np.ndarray, embeddings: np.ndarray,
+                   keep_embeddings: bool, category_ids: np.ndarray | None = None) -> list[Track]:
+        """One frame's detections through the associator (and the labeler): its tracks."""
         tracks = self._timed("association", self.associator.step, boxes, scores, embeddings,
                              keep_embeddings, category_ids)
         if self.labeler is not None:
             self._timed("labels", self.labeler.update, frame, tracks)
         self.timings["frames"] += 1
         return tracks
+
+
+def _to_host(dets: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Detections copied to the host (this waits for the device)."""
+    return [{k: v.detach().cpu() for k, v in det.items()} for det in dets]
+
+
+def _runs_of_equal_shape(frames: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """Consecutive frames grouped while their shape stays the same."""
+    runs: list[list[np.ndarray]] = []
+    for frame in frames:
+        if runs and runs[-1][0].shape == frame.shape:
+            runs[-1].append(frame)
+        else:
+            runs.append([frame])
+    return runs
 
 
 Detections = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]
