@@ -33,7 +33,8 @@ import torch
 from effowt.bench.jobs import run_job
 from effowt.bench.report import markdown_table, write_report
 from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
-from effowt.errors import ConfigError, EffOWTError
+from effowt.errors import ConfigError
+from effowt.tracking.tracker import check_device
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,7 @@ def run_efficiency(config: str, *, modes: list[str], image_size: int, batch: int
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
     cfg = apply_overrides(load_config(config, list(overrides)), [f"model.image_size={image_size}",
                                                                  f"data.image_size={image_size}"])
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EffOWTError("--device cuda asked for, but no CUDA device is available")
+    check_device(device)
     report: dict[str, Any] = {
         "setup": {
             "config": config,

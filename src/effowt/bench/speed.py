@@ -43,6 +43,7 @@ from effowt.bench.profile import HEADS_REST, SIDE_REST, ModuleProfiler, by_layer
 from effowt.config import EffOWTConfig, apply_overrides, load_config
 from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
+from effowt.tracking.tracker import check_device
 
 # reported stage -> the Tracker timing it reads
 STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
@@ -52,8 +53,7 @@ def _bench_config(config: str, image_size: int, overrides: list[str]) -> EffOWTC
     cfg = load_config(config, list(overrides))
     return apply_overrides(cfg, [
         f"model.image_size={image_size}", f"data.image_size={image_size}", "model.head.score_thresh=0.0",
-        "tracker.det_thresh=0.0",
-        "tracker.init_thresh=0.0", f"tracker.max_dets={cfg.model.head.detections_per_img}",
+        "tracker.det_thresh=0.0", "tracker.init_thresh=0.0", f"tracker.max_dets={cfg.model.head.detections_per_img}",
     ])
 
 
@@ -120,7 +120,8 @@ class _Variant:
         return out
 
 
-def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str, overrides: list[str] = (),
+def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str,
+              overrides: list[str] | tuple[str, ...] = (),
               profile: bool = False, batch_frames: int = 1, precision: str = "fp32", repeats: int = 3,
               variants: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Stage times (and with ``profile`` part times) over ``frames`` frames after
@@ -134,8 +135,7 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
     """
     from effowt.models import build_model
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EffOWTError("--device cuda asked for, but no CUDA device is available")
+    check_device(device)
     for name, value, least in (("--frames", frames, 1), ("--warmup", warmup, 0), ("--batch-frames", batch_frames, 1),
                                ("--repeats", repeats, 1)):
         if value < least:

@@ -387,7 +387,6 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         options = RunOptions(local_device, profile, batch_frames, precision)
         args = (str(source), root, str(Path(out_dir)), run, options, render, overrides, external, texts, prompt)
         with contextlib.ExitStack() as held:
-            done: dict[int, VideoOutcome] = {}
             if rank == 0:
                 setup = _first_rank_setup(out_dir, settings, videos, resume, held, world)
             if world > 1:
