@@ -45,6 +45,13 @@ def test_speed_json_splits_stages(tmp_path):
     assert set(report["throughput_frames_per_s"]) == {"1"} and "profile" not in report
 
 
+def test_speed_runs_at_the_configs_own_image_size_by_default(tmp_path):
+    path = tmp_path / "speed.json"
+    assert main(["bench", "speed", "--config", "mini", "--frames", "1", "--warmup", "0", "--repeats", "1",
+                 "--json", str(path), "model.image_size=96", "data.image_size=96"]) == 0
+    assert json.loads(path.read_text())["setup"]["image_size"] == 96
+
+
 def test_speed_profile_parts_add_up_and_batches_are_measured_in_the_same_run(tmp_path, capsys):
     path = tmp_path / "speed.json"
     assert main(["bench", "speed", "--config", "mini", "--image-size", "64", "--frames", "2", "--warmup", "1",
@@ -100,7 +107,7 @@ def test_summarise_mean_and_std():
     assert s["train_s"] == pytest.approx(2.0) and s["seeds"] == [0, 1]
 
 
-def test_ablation_end_to_end_on_a_tiny_world(tmp_path):
+def test_ablation_end_to_end_on_a_tiny_world(tmp_path, capsys):
     world = tmp_path / "world"
     generate_miniowt(world, seed=3, size=128, train_images=8, pretrain_images=0, val_videos=1, frames=4)
     out = tmp_path / "ablation"
@@ -119,6 +126,22 @@ def test_ablation_end_to_end_on_a_tiny_world(tmp_path):
     finished = (out / "runs" / "default" / "seed0" / "result.json").stat().st_mtime_ns
     assert main(args) == 0  # resumes: finished (variant, seed) results are kept, not re-run
     assert (out / "runs" / "default" / "seed0" / "result.json").stat().st_mtime_ns == finished
+    longer = [a if a != "2" else "4" for a in args]  # another budget into the same folder
+    capsys.readouterr()
+    assert main(longer) == 2
+    assert "another budget_steps (budget_steps=2)" in capsys.readouterr().err
+    assert (out / "runs" / "default" / "seed0" / "result.json").stat().st_mtime_ns == finished
+
+
+def test_a_finished_experiment_without_its_weights_is_a_clear_error(tmp_path):
+    from effowt.bench.experiment import _weights_at
+    from effowt.errors import EffOWTError
+
+    run = tmp_path / "exp" / "run"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("{}")
+    with pytest.raises(EffOWTError, match="delete train.json to retrain"):
+        _weights_at(run, 4, 4, tmp_path / "exp" / "snapshot")
 
 
 def test_tuning_grid_points_and_bad_grids():

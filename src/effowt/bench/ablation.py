@@ -14,6 +14,7 @@ width is recorded in the variant's ``overrides``.
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 from pathlib import Path
@@ -118,6 +119,8 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
                   "backbone": base.model.backbone.name, "overrides": list(overrides)},
         "variants": {},
     }
+    _check_same_setup(out / "ablation.json", report["setup"])
+    atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for seed in range(seeds):  # seed-major: a stopped run still has every variant at equal seeds
         for name, (cfg, variant_overrides) in variants.items():
@@ -131,6 +134,22 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
     write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
     plot_ablation(report, out / "ablation.png")
     return report
+
+
+# What a (variant, seed) folder's result depends on besides the variant and the seed.
+SETUP_KEYS = ("world", "budget_steps", "backbone", "overrides")
+
+
+def _check_same_setup(path: Path, setup: dict[str, Any]) -> None:
+    """Runs in ``path``'s folder are named by variant and seed only: refuse to resume
+    them under another budget, world or override set (they would be taken as this one's)."""
+    if not path.is_file():
+        return
+    previous = json.loads(path.read_text())["setup"]
+    changed = [k for k in SETUP_KEYS if previous.get(k) != setup[k]]
+    if changed:
+        raise ConfigError(f"{path}: its runs were made with another {', '.join(changed)} "
+                          f"({', '.join(f'{k}={previous.get(k)}' for k in changed)}); choose another --out")
 
 
 def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -64,6 +64,9 @@ def _weights_at(run_dir: Path, step: int, final_step: int, scratch: Path) -> Pat
     from effowt.runs import CONFIG_FILE, WEIGHTS_FILE, snapshot_file
 
     if step == final_step:
+        if not (run_dir / WEIGHTS_FILE).is_file():
+            raise EffOWTError(f"{run_dir}: no {WEIGHTS_FILE} although {TRAIN_FILE} beside it says training "
+                              f"finished (the run folder is not committed); delete {TRAIN_FILE} to retrain")
         return run_dir
     snapshot = run_dir / snapshot_file(step)
     if not snapshot.is_file():

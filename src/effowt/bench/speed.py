@@ -49,8 +49,11 @@ from effowt.tracking.tracker import check_device
 STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
 
 
-def _bench_config(config: str, image_size: int, overrides: list[str]) -> EffOWTConfig:
+def _bench_config(config: str, image_size: int | None, overrides: list[str]) -> EffOWTConfig:
+    """The preset with the benchmark's settings: every candidate box reaches the tracker,
+    at ``image_size`` px (``None``: the preset's own ``model.image_size``)."""
     cfg = load_config(config, list(overrides))
+    image_size = image_size or cfg.model.image_size
     return apply_overrides(cfg, [
         f"model.image_size={image_size}", f"data.image_size={image_size}", "model.head.score_thresh=0.0",
         "tracker.det_thresh=0.0", "tracker.init_thresh=0.0", f"tracker.max_dets={cfg.model.head.detections_per_img}",
@@ -120,12 +123,13 @@ class _Variant:
         return out
 
 
-def run_speed(config: str, image_size: int, frames: int, warmup: int, device: str,
+def run_speed(config: str, image_size: int | None, frames: int, warmup: int, device: str,
               overrides: list[str] | tuple[str, ...] = (),
               profile: bool = False, batch_frames: int = 1, precision: str = "fp32", repeats: int = 3,
               variants: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Stage times (and with ``profile`` part times) over ``frames`` frames after
-    ``warmup``, then throughput at ``batch_frames`` (see the module docstring).
+    ``warmup``, then throughput at ``batch_frames`` (see the module docstring), at
+    ``image_size`` px (``None``: the preset's own size, the one its model tracks at).
 
     ``variants`` (name -> more overrides) are measured in the same run, interleaved
     frame by frame with the command's own config (``default``), so that their ratios
@@ -144,6 +148,7 @@ def run_speed(config: str, image_size: int, frames: int, warmup: int, device: st
         raise EffOWTError("--variant: 'default' names the command's own config; choose another name")
     specs = {"default": [], **(variants or {})}
     configs = {name: _bench_config(config, image_size, [*overrides, *extra]) for name, extra in specs.items()}
+    image_size = configs["default"].model.image_size
     arms: list[_Variant] = []
     for name, cfg in configs.items():
         torch.manual_seed(0)

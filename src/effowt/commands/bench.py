@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     speed = sub.add_parser("speed", help="per-frame inference time: backbone, side, heads, association")
     speed.add_argument("--config", default="paper", help="preset name or YAML path")
-    speed.add_argument("--image-size", type=int, default=224)
+    speed.add_argument("--image-size", type=int_at_least(16), default=None,
+                       help="input size in px (default: the preset's model.image_size)")
     speed.add_argument("--frames", type=int, default=10, help="timed frames (median reported)")
     speed.add_argument("--warmup", type=int, default=2)
     speed.add_argument("--device", default="cpu")
