@@ -232,7 +232,7 @@ def test_bad_inputs_fail_before_training(coco, tmp_path, monkeypatch, capsys) ->
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     cases = [
-        (train_args(coco, blocker / "run", "--max-steps", "1"), "not writable"),
+        (train_args(coco, blocker / "run", "--max-steps", "1"), "cannot create the output folder"),
         (train_args(coco, tmp_path / "r1", "--max-steps", "1", overrides=("train.no_such_key=1",)), "unknown key"),
         (train_args(coco, tmp_path / "r2", "--max-steps", "1", "--resume"), "no checkpoint"),
         (train_args((tmp_path / "missing.json", coco[1]), tmp_path / "r3"), "missing.json"),

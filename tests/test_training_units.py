@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from effowt.config import EffOWTConfig, TrainConfig, validate_train
+from effowt.config import EffOWTConfig, TrainConfig, load_config, validate_train
 from effowt.errors import ConfigError, EffOWTError, WeightsError
 from effowt.fileio import atomic_write_text
 from effowt.runs import WEIGHTS_FILE, load_weights, read_weights, save_run
@@ -138,7 +138,6 @@ def test_backbone_parameters_train_at_lr_times_mult() -> None:
 
 
 def test_full_mode_model_groups_its_backbone() -> None:
-    from effowt.config import load_config
     from effowt.models.params import build_for_counting
 
     cfg = load_config("mini", ["model.mode=full"]).train
@@ -273,13 +272,25 @@ def test_train_state_is_never_unpickled(tmp_path) -> None:
 def test_run_dir_checks(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(EffOWTError, match="not writable"):
+    with pytest.raises(EffOWTError, match="cannot create the output folder"):
         prepare_run_dir(blocker / "run", resume=False)
     with pytest.raises(EffOWTError, match="no checkpoint"):
         prepare_run_dir(tmp_path / "empty", resume=True)
     save_run(tmp_path / "done", StandIn(), EffOWTConfig())
     with pytest.raises(EffOWTError, match="already holds a checkpoint"):
         prepare_run_dir(tmp_path / "done", resume=False)
+
+
+def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path) -> None:
+    from effowt.lockfile import LOCK_FILE, folder_lock
+    from effowt.training.trainer import train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with folder_lock(run):  # this process is "the first training"
+        with pytest.raises(EffOWTError, match="in use by another effowt run"):
+            train(load_config("mini"), tmp_path / "missing.json", tmp_path / "images", run, device="cpu")
+    assert not (run / LOCK_FILE).exists() and not (run / "config.yaml").exists()
 
 
 def test_atomic_writes_get_plain_file_permissions_without_touching_the_umask(tmp_path) -> None:

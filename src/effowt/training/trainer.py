@@ -14,6 +14,7 @@ may be non-deterministic). RNG states are saved in ``train_state.pt`` as well.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -30,7 +31,8 @@ from tqdm import tqdm
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.errors import ConfigError, EffOWTError, Interrupted, WeightsError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error
+from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error, prepare_output_dir
+from effowt.lockfile import folder_lock
 from effowt.runs import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -61,17 +63,10 @@ LOSS_PLOT_FILE = "loss.png"
 
 
 def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
-    """Create ``run_dir`` and prove it writable with a probe file, before any
-    training; refuse to start a fresh run over an existing checkpoint and to
-    resume without one."""
-    run_dir = Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-probe"
-        atomic_write_text(probe, "ok\n")
-        probe.unlink()
-    except OSError as err:
-        raise EffOWTError(f"{run_dir}: output folder is not writable ({err.strerror or err})") from None
+    """Create ``run_dir`` and prove it writable (:func:`effowt.fileio.prepare_output_dir`),
+    before any training; refuse to start a fresh run over an existing checkpoint and
+    to resume without one."""
+    run_dir = prepare_output_dir(run_dir)
     if resume and not has_checkpoint(run_dir):
         raise EffOWTError(
             f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume"
@@ -373,12 +368,12 @@ def train(
     the end-of-run efficiency report with the last logged values under ``"last"``.
     """
     validate(cfg)
-    with distributed(device) as env:
+    with distributed(device) as env, contextlib.ExitStack() as held:
         per_process_batch(cfg.train, env.world_size)  # a batch that does not split fails before any work
         run_dir = Path(run_dir)
         changes: dict[str, list[Any]] = {}
-        if env.is_main:
-            prepare_run_dir(run_dir, resume)
+        if env.is_main:  # one training per folder: a second one is refused while this one runs
+            held.enter_context(folder_lock(prepare_run_dir(run_dir, resume)))
             if resume:
                 changes = check_resume_config(cfg, run_dir, allow_config_change)
         barrier(env)
