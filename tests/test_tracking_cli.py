@@ -81,7 +81,7 @@ def test_from_pretrained_applies_overrides(world):
         Tracker.from_pretrained(world["run"], tracker_overrides={"max_det": 3})
 
 
-def test_shipped_checkpoint_says_what_it_is_for(tmp_path, capsys):
+def test_shipped_checkpoint_says_what_it_is_for(tmp_path, capsys, monkeypatch):
     import numpy as np
     from PIL import Image
 
@@ -97,6 +97,9 @@ def test_shipped_checkpoint_says_what_it_is_for(tmp_path, capsys):
     notes = [line for line in printed.splitlines() if line.startswith("note:") and "MiniOWT" in line]
     assert len(notes) == 2  # not a MiniOWT source; no boxes at all
     assert all("--weights RUN" in n and "--detections" in n for n in notes)
+    monkeypatch.setenv("RANK", "1")  # under torchrun only rank 0 says it (once for the whole run)
+    assert main(["track", "--source", str(frames), "--out", str(tmp_path / "out1")]) == 0
+    assert "not a MiniOWT source" not in capsys.readouterr().out
 
 
 def test_miniowt_sources_are_recognised(world):

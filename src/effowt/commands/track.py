@@ -9,6 +9,7 @@ from effowt.commands import int_at_least
 from effowt.errors import ConfigError
 from effowt.tracking.pipeline import track_source
 from effowt.tracking.tracker import PRECISIONS
+from effowt.training.distributed import env_rank
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if "{}" not in prompt:
         raise ConfigError(f"--prompt {prompt!r} must contain {{}} where the text goes")
 
-    if args.weights is None and args.detections is None and not is_miniowt_source(args.source):
+    if args.weights is None and args.detections is None and not is_miniowt_source(args.source) and env_rank() == 0:
         print(SHIPPED_NOTE.format(source=args.source))
     report = track_source(args.source, args.out, run_dir=args.weights, device=args.device,
                           render=args.render, max_dets=args.max_dets,

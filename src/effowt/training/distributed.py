@@ -61,6 +61,11 @@ def env_world_size() -> int:
     return _env_int("WORLD_SIZE", 1)
 
 
+def env_rank() -> int:
+    """``RANK`` from the environment (0 when unset): who prints notes for the whole run."""
+    return _env_int("RANK", 0)
+
+
 def launched() -> bool:
     """True when a launcher such as torchrun set the ``env://`` rendezvous
     variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)."""
