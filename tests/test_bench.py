@@ -238,3 +238,33 @@ def test_probe_reports_every_tap_and_the_references(tmp_path):
     assert list(report["probes"]) == ["pixels", *[f"{kind} block {t}" for kind in ("pretrained", "random")
                                                   for t in taps]]
     assert sum(report["tokens"].values()) == 2 * 3 * (64 // 16) ** 2
+
+
+def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower(tmp_path, capsys):
+    from effowt.bench.forgetting import load_vlm, run_forgetting, with_run_tower
+    from effowt.config import load_config
+    from effowt.runs import load_run
+    from effowt.training.trainer import train
+
+    world = generate_miniowt(tmp_path / "w", seed=3, size=128, train_images=4, pretrain_images=4, val_videos=0,
+                             frames=1)
+    runs = {}
+    for mode in ("side", "full"):
+        cfg = load_config("miniowt", [f"model.mode={mode}", "train.max_steps=1", "train.batch_size=2",
+                                      "train.lr=0.1", "train.warmup_steps=0"])
+        runs[mode] = str(tmp_path / mode)
+        train(cfg, world.train_json, world.train_images, runs[mode], device="cpu")
+    report = run_forgetting(world.root, [runs["side"], runs["full"]])
+    assert report["runs"][runs["side"]] == {"mode": "side", **report["reference"]}  # a frozen tower is the VLM
+    assert report["runs"][runs["full"]]["mode"] == "full" and report["world"]["synth_seed"] == 3
+    assert all(0.0 <= v <= 1.0 for split, v in report["runs"][runs["full"]].items() if split != "mode")
+    model, cfg = load_run(runs["full"])
+    vlm = load_vlm(cfg.model.backbone)[0]
+    own_proj = vlm.visual.proj.clone()
+    merged = with_run_tower(vlm, model)
+    trained = model.backbone.model.transformer.resblocks[0].attn.in_proj_weight
+    assert merged.visual.transformer.resblocks[0].attn.in_proj_weight is trained
+    assert not torch.equal(trained, load_vlm(cfg.model.backbone)[0].visual.transformer.resblocks[0].attn.in_proj_weight)
+    assert torch.equal(merged.visual.proj, own_proj)
+    assert main(["bench", "forgetting", "--data", str(world.root), "--runs", runs["side"]]) == 0
+    assert "frozen VLM (reference)" in capsys.readouterr().out

@@ -107,7 +107,7 @@ def load_object_crops(ann_file: str | Path, image_dir: str | Path,
             if w <= 1 or h <= 1:
                 continue
             window = object_window(image, np.array([x, y, x + w, y + h]), crop)
-            crops.append(torch.from_numpy(window).permute(2, 0, 1))
+            crops.append(torch.from_numpy(window.copy()).permute(2, 0, 1))  # PIL arrays are read-only
             labels.append(index_of[ann["category_id"]])
     if not crops:
         raise DataError(f"{ann_file}: no usable annotations")

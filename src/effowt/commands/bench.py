@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     probe.add_argument("--frames", type=int, default=10, help="frames per video")
     probe.add_argument("--json", default=None, help="write the report to this JSON file")
 
+    fgt = sub.add_parser("forgetting", help="zero-shot accuracy of the VLM with each run's trained image tower")
+    fgt.add_argument("--data", required=True, help="a MiniOWT world with a pretrain/ split (all categories)")
+    fgt.add_argument("--runs", nargs="+", required=True, help="run folders (same backbone)")
+    fgt.add_argument("--max-crops", type=int_at_least(1), default=2000, help="object crops scored (evenly spaced)")
+    fgt.add_argument("--json", default=None, help="write the report to this JSON file")
+
     trk = sub.add_parser("tracker", help="sweep the tracker's thresholds on a validation world: OWTA / D.Re / A.Acc")
     trk.add_argument("--weights", default=None, help="run folder (default: the shipped checkpoint)")
     trk.add_argument("--data", required=True, help="validation world: an `effowt synth` folder or a TAO json")
@@ -166,6 +172,14 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             atomic_write_json(args.json, report)
         print(probe_markdown(report))
+    elif args.bench == "forgetting":
+        from effowt.bench.forgetting import forgetting_markdown, run_forgetting
+        from effowt.fileio import atomic_write_json
+
+        report = run_forgetting(args.data, args.runs, args.max_crops)
+        if args.json:
+            atomic_write_json(args.json, report)
+        print(forgetting_markdown(report))
     elif args.bench == "tracker":
         from effowt.bench.tracker import run_tracker_sweep, sweep_markdown
 

@@ -1,0 +1,105 @@
+"""``effowt bench forgetting``: what training did to the VLM's own recognition.
+
+The premise of freezing (the paper's, and every side-tuning method's): fine-tuning a
+VLM on the known categories of a detection set erodes what it knew about the rest.
+OWTA is class-agnostic, so the accuracy benchmark cannot see that erosion; this
+measures it directly, as zero-shot classification of object crops of every
+category by the VLM whose image tower is the run's backbone::
+
+    crops of WORLD/pretrain/     64 px windows around every object, all 50 categories
+    image tower                  the run's backbone (its trained blocks, LoRA adapters
+                                 included; blocks after the last tap, which no mode
+                                 trains, from the VLM) -> the VLM's ln_post and proj
+    text tower                   the VLM's, captions "a photo of a {name}"
+    score                        share of crops whose nearest caption is their own,
+                                 known and unknown categories apart
+
+``reference`` is the frozen VLM itself: ``side`` and ``head`` runs score it exactly,
+by construction; ``full`` and ``lora`` runs show what their training changed. The
+tracker's labels (``--texts``) are not affected either way: they come from a frozen
+copy of the VLM (:func:`effowt.tracking.labels.load_labeler`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from effowt.bench.report import markdown_table
+from effowt.data.miniowt import KNOWN_IDS, MiniOWTPaths
+from effowt.errors import ConfigError
+
+SPLITS = ("all", "known", "unknown")
+
+
+def load_vlm(backbone_cfg: Any) -> tuple[torch.nn.Module, Any]:
+    """The whole CLIP model (image and text towers) whose vision tower ``backbone_cfg``
+    names, weights from its file, and its tokenizer."""
+    import open_clip
+
+    from effowt.backbones.open_clip_backbone import create_open_clip_model
+    from effowt.backbones.weights import load_weights_into
+    from effowt.tracking.labels import text_tower_config
+
+    name = text_tower_config(backbone_cfg)
+    vlm = create_open_clip_model(name)
+    load_weights_into(vlm, backbone_cfg.weights)
+    return vlm.float().eval(), open_clip.get_tokenizer(name)
+
+
+def with_run_tower(vlm: torch.nn.Module, model: torch.nn.Module) -> torch.nn.Module:
+    """``vlm`` with its image tower replaced by the backbone of the trained ``model``
+    (the blocks the run kept; the VLM's later blocks, final norm and projection)."""
+    tower = model.backbone.model.float()
+    own = vlm.visual
+    tower.transformer.resblocks.extend(own.transformer.resblocks[len(tower.transformer.resblocks):])
+    tower.ln_post, tower.proj = own.ln_post, own.proj
+    vlm.visual = tower
+    return vlm.eval()
+
+
+def _accuracy(hits: torch.Tensor, is_known: torch.Tensor) -> dict[str, float]:
+    masks = {"all": torch.ones_like(is_known), "known": is_known, "unknown": ~is_known}
+    return {split: float(hits[m].float().mean()) for split, m in masks.items()}
+
+
+def run_forgetting(data: str | Path, runs: list[str], max_crops: int = 2000) -> dict[str, Any]:
+    """Zero-shot accuracy ``{"all", "known", "unknown"}`` of the frozen VLM
+    (``reference``) and of each run's tower (``runs[run]``), on at most ``max_crops``
+    crops (evenly spaced) of ``data``'s ``pretrain/`` split. Every run must share
+    the first one's backbone."""
+    from effowt.runs import load_run
+    from effowt.vlm import caption, load_object_crops, zero_shot_accuracy
+
+    world = MiniOWTPaths(Path(data)).require("pretrain_json")
+    crops, labels, categories = load_object_crops(world.pretrain_json, world.pretrain_images, crop=64)
+    keep = torch.linspace(0, len(crops) - 1, min(max_crops, len(crops))).round().long().unique()
+    crops, labels = crops[keep], labels[keep]
+    is_known = torch.tensor([categories[i]["id"] in KNOWN_IDS for i in labels.tolist()])
+    info = json.loads(world.pretrain_json.read_text()).get("info", {})
+    report: dict[str, Any] = {"world": {"synth_seed": info.get("seed"), "crops": len(crops)}, "runs": {}}
+    reference = None
+    for run in runs:
+        model, cfg = load_run(run)
+        if reference is None:
+            reference = cfg.model.backbone
+            vlm, tokenizer = load_vlm(reference)
+            tokens = tokenizer([caption(c["name"]) for c in categories])
+            report["reference"] = _accuracy(zero_shot_accuracy(vlm, crops, labels, tokens), is_known)
+        elif (cfg.model.backbone.name, cfg.model.backbone.weights) != (reference.name, reference.weights):
+            raise ConfigError(f"{run}: backbone {cfg.model.backbone.name} ({cfg.model.backbone.weights}) is not "
+                              f"the first run's ({reference.name}, {reference.weights})")
+        hits = zero_shot_accuracy(with_run_tower(load_vlm(cfg.model.backbone)[0], model), crops, labels, tokens)
+        report["runs"][run] = {"mode": cfg.model.mode, **_accuracy(hits, is_known)}
+    return report
+
+
+def forgetting_markdown(report: dict[str, Any]) -> str:
+    """One row per run (the frozen VLM first): zero-shot accuracy (%) all / known / unknown."""
+    rows = [["frozen VLM (reference)", "-", *[f"{100 * report['reference'][s]:.1f}" for s in SPLITS]]]
+    rows += [[name, r["mode"], *[f"{100 * r[s]:.1f}" for s in SPLITS]] for name, r in report["runs"].items()]
+    title = f"# Zero-shot accuracy of the VLM with each run's image tower ({report['world']['crops']} crops)"
+    return "\n".join([title, "", *markdown_table(["run", "mode", "all", "known", "unknown"], rows)]) + "\n"
