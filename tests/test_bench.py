@@ -112,7 +112,7 @@ def test_ablation_end_to_end_on_a_tiny_world(tmp_path, capsys):
     generate_miniowt(world, seed=3, size=128, train_images=8, pretrain_images=0, val_videos=1, frames=4)
     out = tmp_path / "ablation"
     args = ["bench", "ablation", "--data", str(world), "--variants", "default,r8", "--seeds", "1", "--budget", "2",
-            "--out", str(out), "train.batch_size=2", "model.head.score_thresh=0", "tracker.det_thresh=0",
+            "--jobs", "2", "--out", str(out), "train.batch_size=2", "model.head.score_thresh=0", "tracker.det_thresh=0",
             "tracker.init_thresh=0"]
     assert main(args) == 0
     report = json.loads((out / "ablation.json").read_text())

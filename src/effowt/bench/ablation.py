@@ -20,7 +20,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess
+from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
 from effowt.bench.world import describe_world, ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
@@ -105,10 +105,14 @@ def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[Ef
 
 
 def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: int, data: str | Path | None = None,
-                 device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run every (variant, seed) not yet finished, then write ``ablation.json/.md/.png``."""
+                 device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = (),
+                 jobs: int = 1) -> dict[str, Any]:
+    """Run every (variant, seed) not yet finished, ``jobs`` side by side (each on
+    ``cpu_count // jobs`` threads; what is computed does not depend on it), then write
+    ``ablation.json/.md/.png``."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    threads = threads_per_job(jobs)
     out = Path(out_dir)
     base = world_config(budget, 0, overrides)
     variants = resolve_variants(names, base)
@@ -123,14 +127,17 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
     atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for seed in range(seeds):  # seed-major: a stopped run still has every variant at equal seeds
-        for name, (cfg, variant_overrides) in variants.items():
-            logger.info("[ablation] %s seed %d", name, seed)
-            seeded = apply_overrides(cfg, [f"train.seed={seed}"])
-            run_dir = out / "runs" / name / f"seed{seed}"
-            result = run_experiment_in_subprocess(seeded, world, run_dir, [evaluation], device=device, workers=workers)
+        logger.info("[ablation] seed %d: %s", seed, ", ".join(variants))
+        seed_results = run_side_by_side([
+            lambda cfg=cfg, name=name, seed=seed: run_experiment_in_subprocess(
+                apply_overrides(cfg, [f"train.seed={seed}"]), world, out / "runs" / name / f"seed{seed}",
+                [evaluation], device=device, workers=workers, threads=threads)
+            for name, (cfg, _) in variants.items()
+        ], jobs)
+        for (name, (_, variant_overrides)), result in zip(variants.items(), seed_results):
             results[name].append({**result, **result["scores"]["test"][str(budget)]})
             report["variants"][name] = summarise(variant_overrides, list(range(len(results[name]))), results[name])
-            atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
+        atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
     write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
     plot_ablation(report, out / "ablation.png")
     return report

@@ -28,16 +28,13 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import statistics
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess
+from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
 from effowt.bench.world import (
     VALIDATION_WORLD_SETTINGS,
@@ -138,14 +135,6 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
     return resolved
 
 
-def _run_all(tasks: list[Callable[[], dict[str, Any]]], jobs: int) -> list[dict[str, Any]]:
-    """Run independent experiments, ``jobs`` at a time; results in task order."""
-    if jobs == 1:
-        return [task() for task in tasks]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda task: task(), tasks))
-
-
 def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: int = 3, trials: int = 6,
                  grid: list[str] = (), data: str | Path | None = None, val_data: str | Path | None = None,
                  device: str = "cpu", workers: int = 1, overrides: list[str] = (), jobs: int = 1) -> dict[str, Any]:
@@ -155,9 +144,7 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
     (what is computed does not depend on it)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    threads = threads_per_job(jobs)
     resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides))
     out = Path(out_dir)
     test_world = ensure_world(out / "world", data, WORLD_SETTINGS)
@@ -186,7 +173,7 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
                           "tuning would read the test world")
     for mode, mode_trials in resolved.items():
         logger.info("[accuracy] %s: %d trials of %d steps, validation curves", mode, len(mode_trials), budget)
-        results = _run_all([
+        results = run_side_by_side([
             lambda cfg=cfg, mode=mode: run_experiment_in_subprocess(
                 cfg, test_world, out / "trials" / mode / config_key(cfg), [validation], device=device,
                 workers=workers, threads=threads)
@@ -201,7 +188,7 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
         point, cfg = mode_trials[best]
         logger.info("[accuracy] %s: chosen %s; %d seeds on the test world", mode, point, seeds)
         seeded = [apply_overrides(cfg, [f"train.seed={seed}"]) for seed in range(seeds)]
-        runs = _run_all([
+        runs = run_side_by_side([
             lambda seed=seed, c=c, mode=mode: run_experiment_in_subprocess(
                 c, test_world, out / ("trials" if seed == 0 else "seeds") / mode / config_key(c), [test],
                 device=device, workers=workers, threads=threads)

@@ -17,8 +17,11 @@ and skips the scores it already has.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from typing import Any
 from effowt.bench.jobs import run_job
 from effowt.config import EffOWTConfig, config_from_dict, to_dict
 from effowt.data.miniowt import MiniOWTPaths
-from effowt.errors import EffOWTError
+from effowt.errors import ConfigError, EffOWTError
 from effowt.fileio import atomic_write_json
 
 RESULT_FILE = "result.json"
@@ -123,6 +126,22 @@ def run_experiment(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, 
     }
     atomic_write_json(done, result)
     return result
+
+
+def threads_per_job(jobs: int) -> int | None:
+    """Intra-op threads of each of ``jobs`` experiments side by side on this CPU
+    (``None``: one experiment, torch's default); ConfigError for ``jobs < 1``."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    return max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
+
+def run_side_by_side(tasks: list[Callable[[], dict[str, Any]]], jobs: int) -> list[dict[str, Any]]:
+    """Run independent experiments, ``jobs`` at a time; results in task order."""
+    if jobs == 1:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda task: task(), tasks))
 
 
 def run_experiment_in_subprocess(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path,

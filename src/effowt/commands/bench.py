@@ -88,6 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--out", default=f"benchmarks/{name}", help="output folder (finished runs are reused)")
         p.add_argument("--device", default="cpu")
         p.add_argument("--workers", type=int, default=1, help="tracking processes per run")
+        p.add_argument("--jobs", type=int, default=1,
+                       help="experiments side by side (each on cpu_count / jobs threads)")
         p.add_argument("overrides", nargs="*", help="config overrides key=value (applied to every run)")
     acc = sub.choices["accuracy"]
     acc.add_argument("--modes", default="side,head,full,lora")
@@ -95,7 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     acc.add_argument("--trials", type=int, default=6, help="tuning trials per mode (the first N points of its grid)")
     acc.add_argument("--grid", action="append", default=[], metavar="[MODE:]KEY=V1,V2",
                      help="replace or add a tuning axis (repeatable; without MODE: every mode)")
-    acc.add_argument("--jobs", type=int, default=1, help="experiments side by side (each on cpu_count / jobs threads)")
     acc.add_argument("--val-data", default=None,
                      help="an existing `effowt synth` folder for the validation world "
                           "(default: generate OUT/val-world)")
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
         names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else CORE_VARIANTS
         report = run_ablation(args.out, names=names, seeds=args.seeds, budget=args.budget, data=args.data,
-                              device=args.device, workers=args.workers, overrides=args.overrides)
+                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs)
         print(ablation_markdown(report))
         print(f"wrote {Path(args.out) / 'ablation.json'}, ablation.md, ablation.png")
     return 0
