@@ -241,9 +241,10 @@ def test_probe_reports_every_tap_and_the_references(tmp_path):
 
 
 def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower(tmp_path, capsys):
-    from effowt.bench.forgetting import load_vlm, run_forgetting, with_run_tower
+    from effowt.bench.forgetting import run_forgetting, with_run_tower
     from effowt.config import load_config
     from effowt.runs import load_run
+    from effowt.tracking.labels import load_clip_model
     from effowt.training.trainer import train
 
     world = generate_miniowt(tmp_path / "w", seed=3, size=128, train_images=4, pretrain_images=4, val_videos=0,
@@ -259,12 +260,13 @@ def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower
     assert report["runs"][runs["full"]]["mode"] == "full" and report["world"]["synth_seed"] == 3
     assert all(0.0 <= v <= 1.0 for split, v in report["runs"][runs["full"]].items() if split != "mode")
     model, cfg = load_run(runs["full"])
-    vlm = load_vlm(cfg.model.backbone)[0]
+    vlm = load_clip_model(cfg.model.backbone)[0]
     own_proj = vlm.visual.proj.clone()
     merged = with_run_tower(vlm, model)
     trained = model.backbone.model.transformer.resblocks[0].attn.in_proj_weight
     assert merged.visual.transformer.resblocks[0].attn.in_proj_weight is trained
-    assert not torch.equal(trained, load_vlm(cfg.model.backbone)[0].visual.transformer.resblocks[0].attn.in_proj_weight)
+    frozen = load_clip_model(cfg.model.backbone)[0].visual.transformer.resblocks[0].attn.in_proj_weight
+    assert not torch.equal(trained, frozen)
     assert torch.equal(merged.visual.proj, own_proj)
     assert main(["bench", "forgetting", "--data", str(world.root), "--runs", runs["side"]]) == 0
     assert "frozen VLM (reference)" in capsys.readouterr().out

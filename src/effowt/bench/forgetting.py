@@ -31,23 +31,9 @@ import torch
 from effowt.bench.report import markdown_table
 from effowt.data.miniowt import KNOWN_IDS, MiniOWTPaths
 from effowt.errors import ConfigError
+from effowt.tracking.labels import load_clip_model
 
 SPLITS = ("all", "known", "unknown")
-
-
-def load_vlm(backbone_cfg: Any) -> tuple[torch.nn.Module, Any]:
-    """The whole CLIP model (image and text towers) whose vision tower ``backbone_cfg``
-    names, weights from its file, and its tokenizer."""
-    import open_clip
-
-    from effowt.backbones.open_clip_backbone import create_open_clip_model
-    from effowt.backbones.weights import load_weights_into
-    from effowt.tracking.labels import text_tower_config
-
-    name = text_tower_config(backbone_cfg)
-    vlm = create_open_clip_model(name)
-    load_weights_into(vlm, backbone_cfg.weights)
-    return vlm.float().eval(), open_clip.get_tokenizer(name)
 
 
 def with_run_tower(vlm: torch.nn.Module, model: torch.nn.Module) -> torch.nn.Module:
@@ -86,13 +72,13 @@ def run_forgetting(data: str | Path, runs: list[str], max_crops: int = 2000) -> 
         model, cfg = load_run(run)
         if reference is None:
             reference = cfg.model.backbone
-            vlm, tokenizer = load_vlm(reference)
+            vlm, tokenizer = load_clip_model(reference)
             tokens = tokenizer([caption(c["name"]) for c in categories])
             report["reference"] = _accuracy(zero_shot_accuracy(vlm, crops, labels, tokens), is_known)
         elif (cfg.model.backbone.name, cfg.model.backbone.weights) != (reference.name, reference.weights):
             raise ConfigError(f"{run}: backbone {cfg.model.backbone.name} ({cfg.model.backbone.weights}) is not "
                               f"the first run's ({reference.name}, {reference.weights})")
-        hits = zero_shot_accuracy(with_run_tower(load_vlm(cfg.model.backbone)[0], model), crops, labels, tokens)
+        hits = zero_shot_accuracy(with_run_tower(load_clip_model(cfg.model.backbone)[0], model), crops, labels, tokens)
         report["runs"][run] = {"mode": cfg.model.mode, **_accuracy(hits, is_known)}
     return report
 

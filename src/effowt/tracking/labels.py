@@ -144,11 +144,10 @@ def text_tower_config(backbone: BackboneConfig) -> str:
     return name
 
 
-def load_labeler(backbone: BackboneConfig, texts: list[str], prompt: str = DEFAULT_PROMPT,
-                 device: str | torch.device = "cpu") -> TrackLabeler:
-    """A :class:`TrackLabeler` on the whole CLIP model (image and text towers) that the
-    backbone ``backbone`` is the vision tower of, weights from ``backbone.weights``
-    (the full CLIP checkpoint). ConfigError when the backbone has no text tower."""
+def load_clip_model(backbone: BackboneConfig) -> tuple[torch.nn.Module, object]:
+    """The whole CLIP model (image and text towers, float32, eval) that the backbone
+    ``backbone`` is the vision tower of, weights from ``backbone.weights`` (the full
+    CLIP checkpoint), and its tokenizer. ConfigError when the backbone has no text tower."""
     import open_clip
 
     from effowt.backbones.open_clip_backbone import create_open_clip_model
@@ -160,4 +159,11 @@ def load_labeler(backbone: BackboneConfig, texts: list[str], prompt: str = DEFAU
         load_weights_into(vlm, backbone.weights)
     else:
         warn_random_init(backbone.name)
-    return TrackLabeler(vlm.float(), open_clip.get_tokenizer(name), texts, prompt, device)
+    return vlm.float().eval(), open_clip.get_tokenizer(name)
+
+
+def load_labeler(backbone: BackboneConfig, texts: list[str], prompt: str = DEFAULT_PROMPT,
+                 device: str | torch.device = "cpu") -> TrackLabeler:
+    """A :class:`TrackLabeler` on the CLIP model of :func:`load_clip_model`."""
+    vlm, tokenizer = load_clip_model(backbone)
+    return TrackLabeler(vlm, tokenizer, texts, prompt, device)
