@@ -125,8 +125,7 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
                   "backbone": base.model.backbone.name, "overrides": list(overrides)},
         "variants": {},
     }
-    _check_same_setup(out / "ablation.json", report["setup"])
-    atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
+    _claim_folder(out / "ablation.json", {**report, "config": to_dict(base)})
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for seed in range(seeds):  # seed-major: a stopped run still has every variant at equal seeds
         logger.info("[ablation] seed %d: %s", seed, ", ".join(variants))
@@ -149,13 +148,16 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
 SETUP_KEYS = ("world", "budget_steps", "backbone", "overrides")
 
 
-def _check_same_setup(path: Path, setup: dict[str, Any]) -> None:
+def _claim_folder(path: Path, report: dict[str, Any]) -> None:
     """Runs in ``path``'s folder are named by variant and seed only: refuse to resume
-    them under another budget, world or override set (they would be taken as this one's)."""
+    them under another budget, world or override set (they would be taken as this
+    one's). A new folder records its setup in ``path`` at once; an existing
+    ``path`` is left as it is until new results replace it."""
     if not path.is_file():
+        atomic_write_json(path, report)
         return
     previous = json.loads(path.read_text())["setup"]
-    changed = [k for k in SETUP_KEYS if previous.get(k) != setup[k]]
+    changed = [k for k in SETUP_KEYS if previous.get(k) != report["setup"][k]]
     if changed:
         raise ConfigError(f"{path}: its runs were made with another {', '.join(changed)} "
                           f"({', '.join(f'{k}={previous.get(k)}' for k in changed)}); choose another --out")

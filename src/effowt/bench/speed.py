@@ -49,11 +49,10 @@ from effowt.tracking.tracker import check_device
 STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
 
 
-def _bench_config(config: str, image_size: int | None, overrides: list[str]) -> EffOWTConfig:
+def _bench_config(config: str, image_size: int, overrides: list[str]) -> EffOWTConfig:
     """The preset with the benchmark's settings: every candidate box reaches the tracker,
-    at ``image_size`` px (``None``: the preset's own ``model.image_size``)."""
+    at ``image_size`` px."""
     cfg = load_config(config, list(overrides))
-    image_size = image_size or cfg.model.image_size
     return apply_overrides(cfg, [
         f"model.image_size={image_size}", f"data.image_size={image_size}", "model.head.score_thresh=0.0",
         "tracker.det_thresh=0.0", "tracker.init_thresh=0.0", f"tracker.max_dets={cfg.model.head.detections_per_img}",
@@ -147,8 +146,8 @@ def run_speed(config: str, image_size: int | None, frames: int, warmup: int, dev
     if "default" in (variants or {}):
         raise EffOWTError("--variant: 'default' names the command's own config; choose another name")
     specs = {"default": [], **(variants or {})}
+    image_size = image_size or load_config(config, list(overrides)).model.image_size  # one size for every arm
     configs = {name: _bench_config(config, image_size, [*overrides, *extra]) for name, extra in specs.items()}
-    image_size = configs["default"].model.image_size
     arms: list[_Variant] = []
     for name, cfg in configs.items():
         torch.manual_seed(0)
