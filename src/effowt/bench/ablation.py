@@ -126,19 +126,21 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
         "variants": {},
     }
     _claim_folder(out / "ablation.json", {**report, "config": to_dict(base)})
+    logger.info("[ablation] %d variants x %d seeds: %s", len(variants), seeds, ", ".join(variants))
+    # seed-major in one queue: a stopped run has every variant at (nearly) equal seeds,
+    # and no core waits for the last variant of a seed
+    tasks = [(name, seed) for seed in range(seeds) for name in variants]
+    finished = run_side_by_side([
+        lambda name=name, seed=seed: run_experiment_in_subprocess(
+            apply_overrides(variants[name][0], [f"train.seed={seed}"]), world, out / "runs" / name / f"seed{seed}",
+            [evaluation], device=device, workers=workers, threads=threads)
+        for name, seed in tasks
+    ], jobs)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-    for seed in range(seeds):  # seed-major: a stopped run still has every variant at equal seeds
-        logger.info("[ablation] seed %d: %s", seed, ", ".join(variants))
-        seed_results = run_side_by_side([
-            lambda cfg=cfg, name=name, seed=seed: run_experiment_in_subprocess(
-                apply_overrides(cfg, [f"train.seed={seed}"]), world, out / "runs" / name / f"seed{seed}",
-                [evaluation], device=device, workers=workers, threads=threads)
-            for name, (cfg, _) in variants.items()
-        ], jobs)
-        for (name, (_, variant_overrides)), result in zip(variants.items(), seed_results):
-            results[name].append({**result, **result["scores"]["test"][str(budget)]})
-            report["variants"][name] = summarise(variant_overrides, list(range(len(results[name]))), results[name])
-        atomic_write_json(out / "ablation.json", {**report, "config": to_dict(base)})
+    for (name, _), result in zip(tasks, finished):
+        results[name].append({**result, **result["scores"]["test"][str(budget)]})
+    for name, (_, variant_overrides) in variants.items():
+        report["variants"][name] = summarise(variant_overrides, list(range(seeds)), results[name])
     write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
     plot_ablation(report, out / "ablation.png")
     return report
