@@ -159,6 +159,23 @@ def test_batched_frames_write_the_same_results_and_no_stage_split_by_default(wor
     assert speed["world_size"] == 1 and speed["videos_per_rank"] == [2]
 
 
+def test_threads_sets_the_tracking_process_thread_count_and_keeps_the_tracks(world, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    args = ["track", "--weights", str(world["run"]), "--source", str(world["val_json"]), "--max-dets", "5"]
+    try:
+        torch.set_num_threads(2)
+        assert main([*args, "--out", str(tmp_path / "default")]) == 0
+        assert torch.get_num_threads() == 2
+        assert main([*args, "--out", str(tmp_path / "one"), "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    a, b = _records(tmp_path / "default"), _records(tmp_path / "one")
+    assert [(r["image_id"], r["track_id"]) for r in a] == [(r["image_id"], r["track_id"]) for r in b]
+
+
 @pytest.fixture(scope="module")
 def four_videos(world, tmp_path_factory):
     from effowt.data.miniowt import generate_miniowt

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch device, e.g. cpu or cuda:0 (under torchrun, cuda means cuda:LOCAL_RANK)")
     parser.add_argument("--batch-frames", type=int_at_least(1), default=1,
                         help="consecutive frames per model batch (the same tracks as 1; faster)")
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
+                        help="torch CPU threads per tracking process (default: torch's, shared among "
+                             "--workers); 1 is fastest for the tiny shipped model at batch 1")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                         help="precision of the frozen backbone and the side network (heads stay fp32)")
     parser.add_argument("--profile", action="store_true",
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                           render=args.render, max_dets=args.max_dets,
                           frames_root=args.frames_root, workers=args.workers, resume=args.resume,
                           detections=args.detections, tracker_overrides=overrides, texts=texts, prompt=prompt,
-                          batch_frames=args.batch_frames, precision=args.precision, profile=args.profile)
+                          batch_frames=args.batch_frames, precision=args.precision, profile=args.profile,
+                          threads=args.threads)
     if report.rank:  # torchrun: rank 0 reports for the whole run
         return 1 if report.failed else 0
     if report.resumed:

@@ -269,12 +269,15 @@ def _where(err: BaseException) -> str:
 @dataclass(frozen=True)
 class RunOptions:
     """How a worker tracks: the model's device, ``profile`` (time the model's stages),
-    ``batch_frames`` (frames per model batch), ``precision`` (``fp32``, ``bf16``, ``fp16``)."""
+    ``batch_frames`` (frames per model batch), ``precision`` (``fp32``, ``bf16``, ``fp16``),
+    ``threads`` (torch intra-op CPU threads per tracking process; None: torch's own,
+    divided among the workers)."""
 
     device: str = "cpu"
     profile: bool = False
     batch_frames: int = 1
     precision: str = "fp32"
+    threads: int | None = None
 
 
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
@@ -289,8 +292,9 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
 
     from effowt.data.sources import open_source
 
-    if workers > 1:
-        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+    threads = options.threads or (max(1, torch.get_num_threads() // workers) if workers > 1 else None)
+    if threads:
+        torch.set_num_threads(threads)
     if videos is None:
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
@@ -335,7 +339,7 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                  resume: bool = False, detections: str | os.PathLike | None = None,
                  tracker_overrides: dict[str, Any] | None = None, texts: list[str] | None = None,
                  prompt: str = DEFAULT_PROMPT, batch_frames: int = 1, precision: str = "fp32",
-                 profile: bool = False) -> TrackReport:
+                 profile: bool = False, threads: int | None = None) -> TrackReport:
     """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
     default) and write the output folder described in the module docstring.
 
@@ -351,7 +355,8 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     ``texts``: label every track with one of them through the run's VLM text tower
     (:mod:`effowt.tracking.labels`; ConfigError before any work for a backbone without
     one), each text put in ``prompt``.
-    ``batch_frames``, ``precision`` and ``profile``: see :class:`RunOptions`. Under
+    ``batch_frames``, ``precision``, ``profile`` and ``threads`` (it sets this process's
+    torch thread count when the videos are tracked in-process): see :class:`RunOptions`. Under
     torchrun the videos are sharded across the ranks (module docstring).
     """
     from effowt.data.sources import open_source
@@ -361,6 +366,8 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         raise ValueError(f"workers must be >= 1, got {workers}")
     if batch_frames < 1:
         raise ValueError(f"batch_frames must be >= 1, got {batch_frames}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     check_device(device)
@@ -384,7 +391,7 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                 "precision": None if precision == "fp32" else precision}
     with _process_group() as (rank, world):
         local_device = _rank_device(device) if world > 1 else device
-        options = RunOptions(local_device, profile, batch_frames, precision)
+        options = RunOptions(local_device, profile, batch_frames, precision, threads)
         args = (str(source), root, str(Path(out_dir)), run, options, render, overrides, external, texts, prompt)
         with contextlib.ExitStack() as held:
             if rank == 0:
