@@ -133,6 +133,27 @@ def test_ablation_end_to_end_on_a_tiny_world(tmp_path, capsys):
     assert (out / "runs" / "default" / "seed0" / "result.json").stat().st_mtime_ns == finished
 
 
+def test_a_stopped_ablation_keeps_a_summary_of_the_runs_it_finished(tmp_path, monkeypatch):
+    import effowt.bench.ablation as ablation
+
+    world = tmp_path / "world"
+    generate_miniowt(world, seed=3, size=128, train_images=2, pretrain_images=0, val_videos=1, frames=2)
+    metrics = {"OWTA": 0.4, "DetRe": 0.5, "AssA": 0.3}
+
+    def fake_experiment(cfg, world, out_dir, evaluations, **kwargs):
+        if cfg.model.side.reduction == 8:
+            raise KeyboardInterrupt
+        return {"trainable": 7, "train_s": 1.0, "scores": {"test": {"2": {"known": metrics, "unknown": metrics}}}}
+
+    monkeypatch.setattr(ablation, "run_experiment_in_subprocess", fake_experiment)
+    with pytest.raises(KeyboardInterrupt):
+        ablation.run_ablation(tmp_path / "out", names=["default", "r8"], seeds=2, budget=2, data=world)
+    report = json.loads((tmp_path / "out" / "ablation.json").read_text())
+    assert list(report["variants"]) == ["default"] and report["variants"]["default"]["seeds"] == [0]
+    title = (tmp_path / "out" / "ablation.md").read_text().splitlines()[0]
+    assert "0 of 2 seeds" in title  # r8 has no finished run
+
+
 def test_a_finished_experiment_without_its_weights_is_a_clear_error(tmp_path):
     from effowt.bench.experiment import _weights_at
     from effowt.errors import EffOWTError

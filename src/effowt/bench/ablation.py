@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,9 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
                  device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = (),
                  jobs: int = 1) -> dict[str, Any]:
     """Run every (variant, seed) not yet finished, ``jobs`` side by side (each on
-    ``cpu_count // jobs`` threads; what is computed does not depend on it), then write
-    ``ablation.json/.md/.png``."""
+    ``cpu_count // jobs`` threads; what is computed does not depend on it), rewriting
+    ``ablation.json/.md/.png`` as each run finishes (a stopped benchmark keeps a
+    summary of what it finished)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     threads = threads_per_job(jobs)
@@ -122,27 +124,34 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
     evaluation = Evaluation("test", world.val_json, (budget,))
     report: dict[str, Any] = {
         "setup": {"world": describe_world(world), "budget_steps": budget, "seeds": seeds, "device": device,
-                  "backbone": base.model.backbone.name, "overrides": list(overrides)},
+                  "backbone": base.model.backbone.name, "overrides": list(overrides), "variants": list(variants)},
         "variants": {},
     }
     _claim_folder(out / "ablation.json", {**report, "config": to_dict(base)})
     logger.info("[ablation] %d variants x %d seeds: %s", len(variants), seeds, ", ".join(variants))
+    finished: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in variants}
+    lock = threading.Lock()
+
+    def record(name: str, seed: int, result: dict[str, Any]) -> dict[str, Any]:
+        """Keep a finished run and rewrite the reports over every run finished so far."""
+        with lock:
+            finished[name][seed] = {**result, **result["scores"]["test"][str(budget)]}
+            report["variants"] = {
+                n: summarise(variants[n][1], sorted(runs), [runs[k] for k in sorted(runs)])
+                for n, runs in finished.items() if runs
+            }
+            write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
+            plot_ablation(report, out / "ablation.png")
+        return result
+
     # seed-major in one queue: a stopped run has every variant at (nearly) equal seeds,
     # and no core waits for the last variant of a seed
-    tasks = [(name, seed) for seed in range(seeds) for name in variants]
-    finished = run_side_by_side([
-        lambda name=name, seed=seed: run_experiment_in_subprocess(
+    run_side_by_side([
+        lambda name=name, seed=seed: record(name, seed, run_experiment_in_subprocess(
             apply_overrides(variants[name][0], [f"train.seed={seed}"]), world, out / "runs" / name / f"seed{seed}",
-            [evaluation], device=device, workers=workers, threads=threads)
-        for name, seed in tasks
+            [evaluation], device=device, workers=workers, threads=threads))
+        for seed in range(seeds) for name in variants
     ], jobs)
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-    for (name, _), result in zip(tasks, finished):
-        results[name].append({**result, **result["scores"]["test"][str(budget)]})
-    for name, (_, variant_overrides) in variants.items():
-        report["variants"][name] = summarise(variant_overrides, list(range(seeds)), results[name])
-    write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
-    plot_ablation(report, out / "ablation.png")
     return report
 
 
@@ -180,8 +189,10 @@ def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, An
 
 
 def _seeds_done(report: dict[str, Any]) -> str:
-    """Seeds finished by every variant, and the number asked for when fewer (a stopped run)."""
-    done = min(len(v["seeds"]) for v in report["variants"].values())
+    """Seeds finished by every variant asked for, and the number asked for when fewer
+    (a stopped run; a variant without a finished run counts 0)."""
+    names = report["setup"].get("variants", list(report["variants"]))
+    done = min(len(report["variants"].get(n, {"seeds": []})["seeds"]) for n in names)
     asked = report["setup"]["seeds"]
     return str(done) if done == asked else f"{done} of {asked}"
 
