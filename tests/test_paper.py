@@ -22,7 +22,7 @@ from effowt.training.trainer import EFFICIENCY_FILE, METRICS_FILE
 from test_training import make_coco
 
 PRESET = Path(__file__).parents[1] / "src" / "effowt" / "configs" / "paper.yaml"
-SOURCES = ("paper", "SimOWT", "QDTrack", "ours", "pending", "Ladder Side-Tuning", "torchvision")
+SOURCES = ("paper", "SimOWT", "QDTrack", "ours", "MiniOWT", "Ladder Side-Tuning", "torchvision")
 
 
 def dry_run(capsys, data: tuple[Path, Path], out: Path, *extra: str) -> tuple[int, str, str]:
