@@ -191,8 +191,7 @@ def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, An
 def _seeds_done(report: dict[str, Any]) -> str:
     """Seeds finished by every variant asked for, and the number asked for when fewer
     (a stopped run; a variant without a finished run counts 0)."""
-    names = report["setup"].get("variants", list(report["variants"]))
-    done = min(len(report["variants"].get(n, {"seeds": []})["seeds"]) for n in names)
+    done = min(len(report["variants"].get(n, {"seeds": []})["seeds"]) for n in report["setup"]["variants"])
     asked = report["setup"]["seeds"]
     return str(done) if done == asked else f"{done} of {asked}"
 

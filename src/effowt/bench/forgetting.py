@@ -22,6 +22,7 @@ copy of the VLM (:func:`effowt.tracking.labels.load_labeler`).
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ def run_forgetting(data: str | Path, runs: list[str], max_crops: int = 2000) -> 
         elif (cfg.model.backbone.name, cfg.model.backbone.weights) != (reference.name, reference.weights):
             raise ConfigError(f"{run}: backbone {cfg.model.backbone.name} ({cfg.model.backbone.weights}) is not "
                               f"the first run's ({reference.name}, {reference.weights})")
-        hits = zero_shot_accuracy(with_run_tower(load_clip_model(cfg.model.backbone)[0], model), crops, labels, tokens)
+        # with_run_tower replaces the tower in place: each run gets its own copy of the VLM
+        hits = zero_shot_accuracy(with_run_tower(copy.deepcopy(vlm), model), crops, labels, tokens)
         report["runs"][run] = {"mode": cfg.model.mode, **_accuracy(hits, is_known)}
     return report
 
