@@ -13,7 +13,9 @@ beside every output with :func:`save_config`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,6 +37,9 @@ Schedule = Literal["cosine", "step"]
 AmpMode = Literal["none", "bf16", "fp16"]
 
 TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 60, 60
+_SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 4
 STAGES: tuple[str, ...] = get_args(Stage)
 STAGE_STRIDES = {"s4": 4, "s8": 8, "s16": 16}
 
@@ -371,6 +376,12 @@ def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") ->
     return cls(**kwargs)
 
 
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to about 80 characters (a few items per level, two levels):
+    what an error line shows of a value, however large (a YAML anchor bomb)."""
+    return _SHORT.repr(value)
+
+
 def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, source, key + ".")
@@ -388,29 +399,39 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         return _coerce(inner, value, source, key)
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be a list, got {short_repr(value)}")
         return [_coerce(args[0], v, source, key) for v in value] if args else list(value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be a mapping, got {short_repr(value)}")
         return dict(value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return _finite(float(value), source, key)
     if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            return _finite(number, source, key)
     if hint is Any or (isinstance(hint, type) and isinstance(value, hint)):
         if hint is int and isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be int, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be int, got {short_repr(value)}")
         return value
-    raise ConfigError(f"{source}: {key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    raise ConfigError(f"{source}: {key} must be {getattr(hint, '__name__', hint)}, got {short_repr(value)}")
+
+
+def _finite(value: float, source: str, key: str) -> float:
+    """``value`` when finite; ConfigError for NaN and +-inf (every float setting of a
+    config passes here, so no caller needs its own check)."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}")
+    return value
 
 
 def _check_choice(key: str, value: Any, choices: tuple[Any, ...], where: str = "", what: str = "value") -> None:
     if value not in choices:
-        raise ConfigError(f"{where}{key}: unknown {what} {value!r} (valid: {', '.join(map(str, choices))})")
+        raise ConfigError(f"{where}{key}: unknown {what} {short_repr(value)} (valid: {', '.join(map(str, choices))})")
 
 
 def _check_range(key: str, value: float, low: float | None = None, high: float | None = None,

@@ -10,7 +10,8 @@ from effowt.errors import ConfigError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``effowt synth``."""
-    parser.add_argument("--out", required=True, help="output folder (train/, pretrain/, val/)")
+    parser.add_argument("--out", required=True,
+                        help="output folder (train/, pretrain/, val/); an older world there is replaced")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed: identical files)")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--train-images", type=int, default=1000, help="COCO train images (known classes)")
@@ -23,13 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate the world and print where it went and how long it took."""
     from effowt.data.miniowt import generate_miniowt
+    from effowt.data.miniowt.generator import LIMITS
 
+    values = dict(seed=args.seed, size=args.size, train_images=args.train_images,
+                  pretrain_images=args.pretrain_images, val_videos=args.val_videos, frames=args.frames)
+    for arg, value in values.items():  # bounded up front: a huge --size would fill memory, not fail
+        low, high = LIMITS[arg]
+        if not low <= value <= high:
+            raise ConfigError(f"--{arg.replace('_', '-')} {value}: must be in [{low}, {high}]")
     start = time.perf_counter()
     try:
-        paths = generate_miniowt(
-            args.out, seed=args.seed, size=args.size, train_images=args.train_images,
-            pretrain_images=args.pretrain_images, val_videos=args.val_videos, frames=args.frames,
-        )
+        paths = generate_miniowt(args.out, **values)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     elapsed_s = time.perf_counter() - start

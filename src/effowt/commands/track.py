@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from effowt.commands import int_at_least
-from effowt.errors import ConfigError
 from effowt.tracking.pipeline import track_source
 from effowt.tracking.tracker import PRECISIONS
 from effowt.training.distributed import env_rank
@@ -65,14 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from effowt.config import parse_tracker_overrides
     from effowt.data.miniowt import is_miniowt_source
-    from effowt.tracking.labels import DEFAULT_PROMPT, parse_texts, read_vocabulary
+    from effowt.tracking.labels import DEFAULT_PROMPT, check_prompt, parse_texts, read_vocabulary
 
     overrides = parse_tracker_overrides(args.overrides)
     texts = parse_texts(args.texts) if args.texts is not None else \
         read_vocabulary(args.vocab) if args.vocab is not None else None
-    prompt = DEFAULT_PROMPT if args.prompt is None else args.prompt
-    if "{}" not in prompt:
-        raise ConfigError(f"--prompt {prompt!r} must contain {{}} where the text goes")
+    prompt = check_prompt(DEFAULT_PROMPT if args.prompt is None else args.prompt)
 
     if args.weights is None and args.detections is None and not is_miniowt_source(args.source) and env_rank() == 0:
         print(SHIPPED_NOTE.format(source=args.source))
@@ -89,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     for video in report.failed:
         print(f"effowt track: error: video {video.name}: {video.error}", file=sys.stderr)
     if not report.written:
-        print(f"effowt track: error: no video finished; {args.out}/results.json, videos.json and "
+        print(f"effowt track: error: no video finished; {Path(args.out) / 'results.json'}, videos.json and "
               "mot/ were left as they were", file=sys.stderr)
         return 1
     done = [v for v in report.videos if v.ok]
@@ -98,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
               "synthetic (see videos.json)")
     ms = report.speed["per_frame_ms"]
     print(f"tracked {len(done)}/{len(report.videos)} video(s), {report.speed['frames']} frames, "
-          f"{report.boxes} boxes -> {args.out}/results.json")
+          f"{report.boxes} boxes -> {Path(args.out) / 'results.json'}")
     if report.boxes == 0:
         print(NO_BOXES_NOTE)
     print("per-frame ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())

@@ -19,6 +19,7 @@ shipped ``EffOWT-Tiny``, ``ViT-B-16``, ...); another backbone is a ConfigError.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,6 +57,32 @@ def parse_texts(text: str) -> list[str]:
     return texts
 
 
+def check_prompt(prompt: str) -> str:
+    """``prompt`` when it holds exactly one ``{}`` (where the text goes) and nothing else
+    ``str.format`` would read (``{{``/``}}`` are literal braces); ConfigError otherwise."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None]
+        prompt.format("x")
+    except (ValueError, IndexError, KeyError):
+        fields = ["?"]
+    if fields != [""]:
+        raise ConfigError(f"--prompt {prompt!r}: a prompt needs exactly one {{}} where the text goes "
+                          "(e.g. 'a photo of {}'; write {{ and }} for literal braces)")
+    return prompt
+
+
+def check_texts(texts: object) -> list[str]:
+    """``texts`` as a list of non-empty strings; ConfigError for a bare string (it would be
+    read one character per text) or anything else."""
+    if isinstance(texts, str):
+        raise ConfigError(f"texts must be a list of strings, got the string {texts[:60]!r}; "
+                          "use parse_texts('a dog; a cat') to split one")
+    if not isinstance(texts, (list, tuple)) or not texts or \
+            not all(isinstance(t, str) and t.strip() for t in texts):
+        raise ConfigError(f"texts must be a non-empty list of non-empty strings, got {str(texts)[:80]}")
+    return list(texts)
+
+
 class TrackLabeler:
     """Labels tracks of one video at a time with the best-matching text.
 
@@ -72,10 +99,8 @@ class TrackLabeler:
 
     def __init__(self, vlm: torch.nn.Module, tokenizer: object, texts: list[str],
                  prompt: str = DEFAULT_PROMPT, device: str | torch.device = "cpu") -> None:
-        if not texts:
-            raise ValueError("texts must name at least one text")
-        if "{}" not in prompt:
-            raise ValueError(f"prompt must contain '{{}}' where the text goes, got {prompt!r}")
+        texts = check_texts(texts)
+        check_prompt(prompt)
         self.device = torch.device(device)
         self.vlm = vlm.to(self.device).eval()
         self.texts = list(texts)

@@ -90,7 +90,7 @@ from tqdm import tqdm
 
 from effowt.config import TrackerConfig, apply_overrides, load_config
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
-from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
+from effowt.fileio import atomic_write_json, atomic_writer, check_outside, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
 from effowt.runs import CONFIG_FILE, default_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
@@ -381,6 +381,8 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         text_tower_config(load_config(str((default_run_dir() if run is None else Path(run)) / CONFIG_FILE))
                           .model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
+    if Path(source).is_dir():
+        check_outside(out_dir, source, "the source folder")
     external = None if detections is None else load_detections(detections, videos)
     settings = {"source": str(Path(source).resolve()),
                 "frames_root": None if root is None else str(Path(root).resolve()),
@@ -446,7 +448,7 @@ def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dic
     from effowt.data.detections import read_coco_detections, read_mot_detections
 
     if Path(path).is_dir():
-        return read_mot_detections(path, [v.name for v in videos])
+        return read_mot_detections(path, [v.name for v in videos], [len(v) for v in videos])
     tao: dict[int, tuple[int, int]] = {}
     synthetic: dict[int, int] = {}
     for ordinal, video in enumerate(videos):
@@ -461,7 +463,9 @@ def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dic
         if image_id in tao:
             return tao[image_id]
         video_id, index = divmod(image_id - 1, SYNTHETIC_IMAGE_STRIDE)
-        return (synthetic[video_id], index) if video_id in synthetic else None
+        if video_id not in synthetic or index >= len(videos[synthetic[video_id]]):
+            return None
+        return synthetic[video_id], index
 
     return read_coco_detections(path, locate)
 
