@@ -216,7 +216,10 @@ class TrainConfig:
     ``ddp_find_unused`` is DistributedDataParallel's ``find_unused_parameters``
     (needed only if some trainable parameter gets no gradient in a step).
     ``snapshot_every > 0`` also keeps the trainable weights of every multiple of
-    that many steps as ``step<N>.safetensors`` (to score a run along training)."""
+    that many steps as ``step<N>.safetensors`` (to score a run along training).
+    A checkpoint is written every ``checkpoint_every`` steps and also whenever
+    ``checkpoint_every_s`` seconds have passed since the last one (0: by steps only),
+    so an interrupt loses at most a few minutes."""
 
     batch_size: int = 4
     global_batch: int | None = None
@@ -233,6 +236,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
+    checkpoint_every_s: float = 300.0
     snapshot_every: int = 0
     det_weight: float = 1.0
     reid_weight: float = 1.0
@@ -553,7 +557,7 @@ def validate_train(cfg: TrainConfig, prefix: str = "train") -> None:
     """Checks of the optimisation settings."""
     for key in ("batch_size", "max_steps", "accumulate", "log_every", "checkpoint_every"):
         _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
-    for key in ("warmup_steps", "snapshot_every"):
+    for key in ("warmup_steps", "snapshot_every", "checkpoint_every_s"):
         _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
     if cfg.global_batch is not None:
         _check_range(f"{prefix}.global_batch", cfg.global_batch, 1)

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from effowt.errors import DataError
 from effowt.fileio import atomic_write_json
+from effowt.progress import bar_disable
 
 TINY_VLM_NAME = "EffOWT-Tiny"
 VLM_WEIGHTS_FILE = "tiny-vlm.safetensors"
@@ -95,7 +96,7 @@ def load_object_crops(ann_file: str | Path, image_dir: str | Path,
         raise DataError(f"{ann_file}: no categories")
     index_of = {c["id"]: i for i, c in enumerate(categories)}
     crops, labels = [], []
-    for image_id in tqdm(sorted(coco.getImgIds()), desc="cutting crops", disable=None):
+    for image_id in tqdm(sorted(coco.getImgIds()), desc="cutting crops", disable=bar_disable()):
         info = coco.loadImgs(image_id)[0]
         path = Path(image_dir) / info["file_name"]
         try:
@@ -194,7 +195,7 @@ def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Pat
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     start = time.perf_counter()
     losses = []
-    bar = tqdm(range(cfg.steps), desc="pretraining tiny VLM", disable=None)
+    bar = tqdm(range(cfg.steps), desc="pretraining tiny VLM", disable=bar_disable())
     for step in bar:
         model.train()
         batch = train_idx[torch.randint(len(train_idx), (cfg.batch_size,), generator=generator)]

@@ -13,13 +13,18 @@ import argparse
 import time
 from pathlib import Path
 
+from effowt.commands import int_at_least
+
 DEMO_WORLD = dict(seed=7, size=128, train_images=0, pretrain_images=0, val_videos=2, frames=48)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-output", help="output folder")
     parser.add_argument("--weights", default=None, help="run folder (default: the shipped checkpoint)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
+                        help="torch CPU threads per process (default: 1 for a model under 20 M parameters, e.g. the "
+                             "shipped one; else the cores this process may use, shared among processes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
           f"({DEMO_WORLD['val_videos']} videos x {DEMO_WORLD['frames']} frames, seed {DEMO_WORLD['seed']})")
     paths = generate_miniowt(world, **DEMO_WORLD)
     print("[2/3] tracking it with " + (args.weights or "the shipped checkpoint (effowt/assets/effowt-mini)"))
-    report = track_source(paths.val_json, out, run_dir=args.weights, device=args.device, render=True)
+    report = track_source(paths.val_json, out, run_dir=args.weights, device=args.device, render=True,
+                          threads=args.threads)
     if report.failed:
         return 1
     print("[3/3] scoring with TrackEval TAO_OW (HOTA)")
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     note = f"Ground truth: {paths.val_json}; results: {out / 'results.json'}; means over the 19 IoU thresholds."
     write_report(metrics, gt_dets, out, note)
     print(format_table(metrics, gt_dets))
-    print(f"\nwrote {out}/results.json, mot/, render/ (annotated videos and contact sheets *.png), "
+    print(f"\nwrote {out / 'results.json'}, mot/, render/ (annotated videos and contact sheets *.png), "
           f"metrics.json, metrics.md "
           f"in {time.perf_counter() - start:.0f} s")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from effowt.commands import int_at_least
 from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import DataError
 from effowt.vlm import VLM_WEIGHTS_FILE, PretrainConfig, pretrain_vlm
@@ -15,10 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = PretrainConfig()
     parser.add_argument("--data", required=True, help="MiniOWT folder (made by `effowt synth`)")
     parser.add_argument("--out", required=True, help="output folder for the VLM weights")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--steps", type=int_at_least(1), default=defaults.steps, help="optimizer steps")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=defaults.batch_size,
+                        help="image-text pairs per step (the contrastive loss's batch)")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="AdamW learning rate")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="random seed of the initialisation, the batches and the held-out split")
 
 
 def known_category_ids(train_json: Path) -> set[int]:

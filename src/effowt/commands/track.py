@@ -40,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-frames", type=int_at_least(1), default=1,
                         help="consecutive frames per model batch (the same tracks as 1; faster)")
     parser.add_argument("--threads", type=int_at_least(1), default=None,
-                        help="torch CPU threads per tracking process (default: torch's, shared among "
-                             "--workers); 1 is fastest for the tiny shipped model at batch 1")
+                        help="torch CPU threads per tracking process (default: 1 for a model under 20 M "
+                             "parameters, e.g. the shipped one; else the cores this process may use, shared "
+                             "among --workers)")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                         help="precision of the frozen backbone and the side network (heads stay fp32)")
     parser.add_argument("--profile", action="store_true",

@@ -92,6 +92,7 @@ from effowt.config import TrackerConfig, apply_overrides, load_config
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, check_outside, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
+from effowt.progress import bar_disable
 from effowt.runs import CONFIG_FILE, default_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
@@ -183,7 +184,7 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
     stem = video_stem(video_id, video.name)
     tracker.reset()
     tracker.reset_timings()
-    io_s = 0.0
+    io_s, boxes = 0.0, 0
     writer = VideoWriter(out / "render" / f"{stem}.mp4",
                          getattr(video, "fps", None) or DEFAULT_FPS) if render else None
     sheet_at, sheet = set(sheet_indices(len(video))), []
@@ -191,7 +192,7 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
         with PartialWriter(out / PARTIAL_DIR / f"{stem}.jsonl", video.name, video_id, synthetic,
                            chunk_frames) as partial, \
                 tqdm(total=len(video), desc=stem[:40], unit="frame", position=position,
-                     leave=False, disable=None) as bar:
+                     leave=False, disable=bar_disable()) as bar:
             iterator = iter(video)
             while True:
                 start = time.perf_counter()
@@ -210,6 +211,8 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
                         if frame.index in sheet_at:
                             sheet.append(drawn)
                     io_s += time.perf_counter() - start
+                    boxes += len(tracks)
+                    bar.set_postfix(boxes=boxes, refresh=False)
                     bar.update()
             if partial.frames == 0:
                 raise DataError(f"{video.name}: video has no frames")
@@ -270,8 +273,8 @@ def _where(err: BaseException) -> str:
 class RunOptions:
     """How a worker tracks: the model's device, ``profile`` (time the model's stages),
     ``batch_frames`` (frames per model batch), ``precision`` (``fp32``, ``bf16``, ``fp16``),
-    ``threads`` (torch intra-op CPU threads per tracking process; None: torch's own,
-    divided among the workers)."""
+    ``threads`` (torch intra-op CPU threads per tracking process; None: the default of
+    :mod:`effowt.threads`, from the usable cores, the workers and the model's size)."""
 
     device: str = "cpu"
     profile: bool = False
@@ -288,18 +291,15 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
                  videos: list[Any] | None = None) -> list[VideoOutcome]:
     """One worker: load the model and track every ``workers``-th video of ``ordinals``
     (positions in the source; ``videos``: the already opened source, in-process only)."""
-    import torch
-
     from effowt.data.sources import open_source
+    from effowt.threads import set_threads
 
-    threads = options.threads or (max(1, torch.get_num_threads() // workers) if workers > 1 else None)
-    if threads:
-        torch.set_num_threads(threads)
     if videos is None:
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
                                       tracker_overrides=overrides, texts=texts, prompt=prompt,
                                       precision=options.precision)
+    set_threads(options.threads, tracker.model, workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
     return track_videos(tracker, mine, out_dir, render, position=shard, batch_frames=options.batch_frames,
                         detections=detections)

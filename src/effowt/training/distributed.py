@@ -73,14 +73,26 @@ def launched() -> bool:
 
 
 def resolve_device(device: str | None) -> str:
-    """``"cpu"`` or ``"cuda"``; ``None`` picks CUDA when available."""
+    """``"cpu"`` or ``"cuda"`` (the kind of ``device``: ``cpu``, ``cuda`` or ``cuda:N``);
+    ``None`` picks CUDA when available."""
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available")
-    return device
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (index and (kind == "cpu" or not index.isdigit())):
+        raise ConfigError(f"device must be cpu, cuda or cuda:N, got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return kind
+
+
+def _cuda_index(device: str | None, local_rank: int) -> int:
+    """The CUDA device of this process: ``LOCAL_RANK`` under a launcher, else N of
+    ``cuda:N`` (0 for ``cuda``)."""
+    if launched() or device is None or ":" not in device:
+        return local_rank
+    return int(device.partition(":")[2])
 
 
 def init_distributed(device: str | None = None) -> DistEnv:
@@ -92,8 +104,9 @@ def init_distributed(device: str | None = None) -> DistEnv:
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)
     if kind == "cuda":
-        torch.cuda.set_device(local_rank)
-        torch_device = torch.device("cuda", local_rank)
+        index = _cuda_index(device, local_rank)
+        torch.cuda.set_device(index)
+        torch_device = torch.device("cuda", index)
     else:
         torch_device = torch.device("cpu")
     group = world_size > 1 or launched()
@@ -114,6 +127,16 @@ def barrier(env: DistEnv) -> None:
             dist.barrier(device_ids=[env.device.index])
         else:
             dist.barrier()
+
+
+def agree(flag: bool, env: DistEnv) -> bool:
+    """Rank 0's ``flag`` on every process (``flag`` itself in a world of one): a decision
+    taken from one clock that all ranks must follow, e.g. a checkpoint by time."""
+    if not env.enabled:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=env.device)
+    dist.broadcast(value, src=0)
+    return bool(value.item())
 
 
 def all_reduce_mean(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:

@@ -139,6 +139,8 @@ def dry_run(
         lines.append(f"  backbone: no trainable parameter (frozen in {mcfg.mode} mode; "
                      f"train.backbone_lr_mult={tcfg.backbone_lr_mult} applies in full mode only)")
     files = ", ".join((CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE, EFFICIENCY_FILE, LOSS_PLOT_FILE))
-    state = "exists" if run_dir.is_dir() else "will be created"
+    state = ("will be created" if not run_dir.is_dir() else
+             "exists, holds a checkpoint" if (run_dir / WEIGHTS_FILE).exists() else
+             "exists, no checkpoint: not a run yet")
     lines.append(f"outputs     {run_dir} ({state}): {files}")
     return lines, problems

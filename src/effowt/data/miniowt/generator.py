@@ -12,6 +12,7 @@ from tqdm import tqdm
 from effowt.data.miniowt.layout import MiniOWTPaths
 from effowt.data.miniowt.splits import write_coco_split, write_val_split
 from effowt.errors import OutputError
+from effowt.progress import bar_disable
 
 # argument -> (lowest, highest) value generate_miniowt accepts; the highs keep one
 # world within memory and disk of a workstation (a 2048 px image is 12 MB in memory)
@@ -81,7 +82,7 @@ def generate_miniowt(
         warnings.warn(f"{paths.root}: replaced the older MiniOWT world there (removed "
                       f"{', '.join(p.name + '/' for p in cleared)})", UserWarning, stacklevel=2)
     total = train_images + pretrain_images + val_videos * frames
-    disable = None if progress is None else not progress
+    disable = bar_disable() if progress is None else not progress
     with tqdm(total=total, desc="MiniOWT", unit="img", disable=disable) as bar:
         write_coco_split(
             paths.train_json, paths.train_images, seed, "train", train_images, size, known_only=True, bar=bar,
