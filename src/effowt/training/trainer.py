@@ -18,6 +18,7 @@ import contextlib
 import json
 import random
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -350,7 +351,7 @@ class Trainer:
                     self._log(last)
                     window = []
                     if lines:
-                        tqdm.write(self._progress_line(record, step_s, started, first_step))
+                        tqdm.write(self._progress_line(record, step_s, started, first_step), file=sys.stderr)
                 overdue = bool(tcfg.checkpoint_every_s) and agree(
                     time.monotonic() - self.saved_at >= tcfg.checkpoint_every_s, self.env)
                 if self.step % tcfg.checkpoint_every == 0 or (overdue and self.step < tcfg.max_steps):
