@@ -101,6 +101,16 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def writable_parent(path: str | os.PathLike) -> Path | None:
+    """The nearest existing folder at or above ``path`` if it is writable, else None
+    (a read-only look: whether ``path`` could be created and written)."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder if folder.is_dir() and os.access(folder, os.W_OK) else None
+    return None
+
+
 def check_outside(out_dir: str | os.PathLike, folder: str | os.PathLike, what: str) -> None:
     """OutputError when the output folder ``out_dir`` is ``folder`` or inside it (an
     input folder that is read whole, e.g. a folder of frame folders: a second run

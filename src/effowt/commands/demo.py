@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from effowt.commands import int_at_least
+from effowt.fileio import prepare_output_dir
 
 DEMO_WORLD = dict(seed=7, size=128, train_images=0, pretrain_images=0, val_videos=2, frames=48)
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from effowt.tracking.pipeline import track_source
 
     start = time.perf_counter()
-    out = Path(args.out)
+    out = prepare_output_dir(args.out)  # an empty --out is an error, not the current folder
     world = out / "miniowt-clip"
     print(f"[1/3] generating a held-out MiniOWT clip in {world} "
           f"({DEMO_WORLD['val_videos']} videos x {DEMO_WORLD['frames']} frames, seed {DEMO_WORLD['seed']})")

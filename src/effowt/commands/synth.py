@@ -6,6 +6,7 @@ import argparse
 import time
 
 from effowt.errors import ConfigError
+from effowt.fileio import prepare_output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         low, high = LIMITS[arg]
         if not low <= value <= high:
             raise ConfigError(f"--{arg.replace('_', '-')} {value}: must be in [{low}, {high}]")
+    prepare_output_dir(args.out)  # an empty --out is an error, not the current folder
     start = time.perf_counter()
     try:
         paths = generate_miniowt(args.out, **values)

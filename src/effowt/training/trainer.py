@@ -32,8 +32,15 @@ from tqdm import tqdm
 
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
-from effowt.errors import ConfigError, EffOWTError, Interrupted, WeightsError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error, prepare_output_dir
+from effowt.errors import ConfigError, EffOWTError, Interrupted, OutputError, WeightsError
+from effowt.fileio import (
+    atomic_save_figure,
+    atomic_write_json,
+    atomic_write_text,
+    output_error,
+    prepare_output_dir,
+    writable_parent,
+)
 from effowt.lockfile import folder_lock
 from effowt.progress import bar_disable, show_progress
 from effowt.runs import (
@@ -76,8 +83,11 @@ def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
 
 
 def check_run_dir(run_dir: Path, resume: bool) -> None:
-    """EffOWTError, writing nothing, when a fresh run would overwrite a checkpoint in
-    ``run_dir`` or ``resume`` finds none there."""
+    """EffOWTError, writing nothing, when ``run_dir`` cannot be created or written, a
+    fresh run would overwrite a checkpoint in it or ``resume`` finds none there."""
+    if writable_parent(run_dir) is None or (run_dir.exists() and not run_dir.is_dir()):
+        raise OutputError(f"{run_dir}: cannot create the output folder (a file is in the way or "
+                          "no write permission); choose another --out")
     if resume and not has_checkpoint(run_dir):
         raise EffOWTError(
             f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume"
