@@ -284,7 +284,6 @@ def test_run_dir_checks(tmp_path) -> None:
 def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path) -> None:
     from effowt.lockfile import LOCK_FILE, folder_lock
     from effowt.training.trainer import train
-
     from test_training import make_coco
 
     ann, images = make_coco(tmp_path / "coco", 2)  # good inputs: they are checked before the folder
