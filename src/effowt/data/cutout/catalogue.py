@@ -11,6 +11,7 @@ Two sources, read at generation time and never copied into the repository:
 - **Open Clip Art** (``openclipart-png``, public domain): one category per topic
   folder of :data:`CLIPART_TOPICS` (file names are free text, the folders are the
   reliable label), captioned "a drawing of <topic>", super-category ``clipart``.
+  Drawings over :data:`MAX_SOURCE_PIXELS` (read from the PNG header) are skipped.
   Our choice: drawings are extra *categories* (a drawing of a tool is not a photo of
   a saw) rather than extra instances of the stamps' categories.
 """
@@ -18,6 +19,7 @@ Two sources, read at generation time and never copied into the repository:
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,8 @@ CLIPART_TOPICS = (
     "animals", "buildings", "containers", "decorations", "electronics", "food", "office",
     "people", "plants", "recreation", "science", "tools", "transportation",
 )
+MAX_SOURCE_PIXELS = 4_000_000  # larger drawings (some are 600 M px) are skipped: far beyond any use here
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CLIPART_NAMES = {"transportation": "a vehicle", "recreation": "a toy", "science": "a lab instrument"}
 
 
@@ -70,6 +74,23 @@ def _stamp_caption(png: Path) -> str:
     return text[0].lower() + text[1:]
 
 
+def png_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG's IHDR header (no decoding), None when not a PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def _usable(path: Path) -> bool:
+    size = png_size(path)
+    return size is not None and 0 < size[0] * size[1] <= MAX_SOURCE_PIXELS
+
+
 def read_stamps(root: Path) -> list[CutoutObject]:
     """Every stamp category under ``root`` (outside ``symbols/``), sorted by name."""
     if not root.is_dir():
@@ -77,7 +98,7 @@ def read_stamps(root: Path) -> list[CutoutObject]:
     by_caption: dict[str, list[Path]] = {}
     for png in sorted(root.rglob("*.png")):
         rel = png.relative_to(root)
-        if rel.parts[0] == "symbols" or len(rel.parts) < 2:
+        if rel.parts[0] == "symbols" or len(rel.parts) < 2 or not _usable(png):
             continue
         by_caption.setdefault(_stamp_caption(png), []).append(png)
     objects = []
@@ -97,7 +118,8 @@ def read_clipart(root: Path, topics: tuple[str, ...] = CLIPART_TOPICS) -> list[C
         raise missing_package_error(CLIPART_PACKAGE, root)
     objects = []
     for topic in topics:
-        files = tuple(sorted((root / topic).rglob("*.png"))) if (root / topic).is_dir() else ()
+        folder = root / topic
+        files = tuple(p for p in sorted(folder.rglob("*.png")) if _usable(p)) if folder.is_dir() else ()
         if files:
             caption = _CLIPART_NAMES.get(topic, f"a drawing of {topic.rstrip('s')}")
             objects.append(CutoutObject(f"clipart/{topic}", caption, "clipart", f"clipart/{topic}", files))
