@@ -55,7 +55,7 @@ LIT_WEIGHTS_FILE = "lit-mnv2.safetensors"
 PROMPT = "a photo of {}"
 CROP_PX = 96
 FRAME_PX = 160
-_TRAIN_STREAM, _HELD_OUT_STREAM = 11, 12
+TRAIN_STREAM, HELD_OUT_STREAM = 11, 12  # random streams of training and held-out crops
 
 
 @dataclass
@@ -173,8 +173,8 @@ def pretrain_lit(out_dir: str | os.PathLike, cfg: LiTConfig, stamps_root: str | 
 
     tokens = open_clip.get_tokenizer(LIT_VLM_NAME)([PROMPT.format(c.caption) for c in categories])
     start = time.perf_counter()
-    train_x, train_y = catalogue_crops(scene, cfg.crops_per_category, cfg.seed, _TRAIN_STREAM)
-    held_x, held_y = catalogue_crops(scene, cfg.held_out_per_category, cfg.seed, _HELD_OUT_STREAM)
+    train_x, train_y = catalogue_crops(scene, cfg.crops_per_category, cfg.seed, TRAIN_STREAM)
+    held_x, held_y = catalogue_crops(scene, cfg.held_out_per_category, cfg.seed, HELD_OUT_STREAM)
     train_f, held_f = image_features(model, train_x), image_features(model, held_x)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
