@@ -56,7 +56,7 @@ def test_demo_writes_tracks_video_and_metrics(demo_out):
     for split in ("known", "unknown"):
         assert set(metrics[split]) == {"OWTA", "DetRe", "AssA"}
         assert 0.0 <= metrics[split]["OWTA"] <= 1.0
-    # the shipped model tracks the clip (README: known 37.8, unknown 13.7 OWTA)
+    # the shipped model tracks the clip (docs/models.md: known 37.8, unknown 13.7 OWTA)
     assert metrics["known"]["OWTA"] >= 0.30 and metrics["unknown"]["OWTA"] >= 0.10
     results = json.loads((out / "results.json").read_text())
     assert results and {"video_id", "image_id", "track_id", "bbox", "score", "category_id"} <= set(results[0])
