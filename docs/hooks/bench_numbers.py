@@ -4,7 +4,7 @@ A figure quoted in a docs page names the benchmark output it comes from, in an H
 comment (invisible on the site and on GitHub):
 
 - ``0.245<!-- src: benchmarks/speed/clip-b16-cpu-384.json -->``: the number right
-  before the comment (prose);
+  before the comment, or both numbers of ``36.2 ± 2.7<!-- src: ... -->`` (prose);
 - a line ``<!-- src: benchmarks/accuracy/accuracy.json [more files] [cols=2-5,7] -->``
   right above a table: every number in the table's body cells (the first column,
   which names the row, is skipped unless ``cols`` lists it; 1-based columns).
@@ -37,7 +37,8 @@ SCALES = (1.0, 100.0, 1000.0, 1.0 / 2**20)
 
 _SRC = r"<!--\s*src:\s*(?P<spec>[^>]*?)\s*-->"
 BLOCK = re.compile(rf"^\s*{_SRC}\s*$")
-INLINE = re.compile(rf"(?P<num>-?\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|-?\d+(?:\.\d+)?)\s*%?\s*{_SRC}")
+_NUM = r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?"
+INLINE = re.compile(rf"(?P<num>{_NUM})(?:\s*±\s*(?P<pm>{_NUM}))?\s*%?\s*{_SRC}")
 NUMBER = re.compile(r"(?<![\w.,/-])(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\w/]|\.\d)")
 CODE = re.compile(r"`[^`]*`")
 
@@ -165,8 +166,9 @@ def check(markdown: str, page: str = "page") -> list[str]:
             files, _, _ = _parse_spec(m["spec"])
             missing = _check_files(files, f"{page}:{i + 1}")
             errors += missing
-            if not missing and not matches(m["num"], files):
-                errors.append(f"{page}:{i + 1}: {m['num']} is in none of {', '.join(files)}")
+            for token in (m["num"], m["pm"]):
+                if token is not None and not missing and not matches(token, files):
+                    errors.append(f"{page}:{i + 1}: {token} is in none of {', '.join(files)}")
         i += 1
     return errors
 
