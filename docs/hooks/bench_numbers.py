@@ -10,7 +10,9 @@ comment (invisible on the site and on GitHub):
   which names the row, is skipped unless ``cols`` lists it; 1-based columns).
 
 Paths are relative to the repository root (benchmark outputs, and the json files
-shipped beside the models in ``src/effowt/assets/``). ``FILE#a.b`` narrows a source
+shipped beside the models in ``src/effowt/assets/``); the Markdown reports the
+benchmark commands write beside their json (``benchmarks/**/*.md``) are sources too,
+for the figures they derive (ratios, percentages). ``FILE#a.b`` narrows a source
 to the subtree at keys ``a``, ``b``; in a table, ``rows=a.b`` narrows each row to the
 subtree ``a.b.<row name>`` (the row name: the first code span of its first cell, else
 the cell), so a number must come from its own row's results. A number matches when some numeric value of
@@ -45,7 +47,12 @@ CODE = re.compile(r"`[^`]*`")
 
 @cache
 def _load(path: str) -> Any:
-    return json.loads((ROOT / path).read_text(encoding="utf-8"))
+    """A json file, or the numbers of a Markdown report a benchmark command wrote
+    (``benchmarks/**/*.md``: its derived columns, e.g. side / default)."""
+    text = (ROOT / path).read_text(encoding="utf-8")
+    if path.endswith(".md"):
+        return [float(t.replace(",", "")) for t in NUMBER.findall(CODE.sub("", text))]
+    return json.loads(text)
 
 
 def subtree(source: str, keys: str = "") -> Any:
