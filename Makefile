@@ -32,6 +32,8 @@ test: lint docs
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --quiet -d site
+	@! grep -rIEl '(src|href)="https?://|url\(["'"'"']?https?://' site || \
+		{ echo "docs: the built site refers to the network (above)"; exit 1; }
 
 CHROMIUM ?= chromium
 screenshot: demo

@@ -17,7 +17,7 @@ def _checker():
     return module
 
 
-PAGES = sorted(p.relative_to(ROOT).as_posix() for p in DOCS.rglob("*.md"))
+PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in DOCS.rglob("*.md"))]
 
 
 @pytest.mark.parametrize("page", PAGES)

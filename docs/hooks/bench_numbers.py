@@ -17,7 +17,7 @@ to the subtree at keys ``a``, ``b``; in a table, ``rows=a.b`` narrows each row t
 subtree ``a.b.<row name>`` (the row name: the first code span of its first cell, else
 the cell), so a number must come from its own row's results. A number matches when some numeric value of
 the named files, as is, × 100 (fractions shown as percent), × 1000 (seconds shown as
-ms) or in MiB (bytes), rounds to it at the printed precision (``36.5`` matches
+ms), / 1000 (ms shown as seconds) or in MiB (bytes), rounds to it at the printed precision (``36.5`` matches
 0.3654; ``105,333`` matches 105333). Numbers inside backticks (commands, settings)
 and fractions written ``1/4`` are not figures and are skipped.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SCALES = (1.0, 100.0, 1000.0, 1.0 / 2**20)
+SCALES = (1.0, 100.0, 1000.0, 0.001, 1.0 / 2**20)
 
 _SRC = r"<!--\s*src:\s*(?P<spec>[^>]*?)\s*-->"
 BLOCK = re.compile(rf"^\s*{_SRC}\s*$")
