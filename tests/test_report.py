@@ -88,3 +88,17 @@ def test_not_an_output_folder_or_mixed_runs_are_one_line(tmp_path, capsys):
     (out / "mot" / "1-frames.txt").write_text("1,1,0,0,1,1,0.9,-1,-1,-1\n")
     with pytest.raises(DataError, match="mixes two runs"):
         load_video_rows(out)
+
+
+def test_track_render_report_writes_the_page(tmp_path, capsys):
+    from effowt.data.miniowt import generate_miniowt
+
+    world = generate_miniowt(tmp_path / "w", seed=3, size=128, train_images=0, pretrain_images=0, val_videos=1,
+                             frames=4)
+    out = tmp_path / "out"
+    assert main(["track", "--source", str(world.val_json), "--out", str(out), "--render", "--report",
+                 "--threads", "1"]) == 0
+    page = (out / "report.html").read_text()
+    results = json.loads((out / "results.json").read_text())
+    assert {int(t) for t in re.findall(r'data-track-id="(\d+)"', page)} == {r["track_id"] for r in results}
+    assert 'src="render/1-video_000.mp4#t=0.01"' in page and "report.html" in capsys.readouterr().out

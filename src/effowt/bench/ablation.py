@@ -55,7 +55,8 @@ VARIANTS: dict[str, list[str]] = {
     "sim_grid_half": ["model.side.sim_grid=16"],
     "fast_side": ["model.side.ladder_merge=true", "model.side.sim_project_first=true",
                   "model.side.attention_window=4", "model.side.sim_grid=16"],
-    # training cost: the frozen backbone in bfloat16 (docs/benchmarks/efficiency.md, "Where a MiniOWT training step goes")
+    # training cost: the frozen backbone in bfloat16 (docs/benchmarks/efficiency.md, "Where a MiniOWT training
+    # step goes")
     "bf16_backbone": ["model.backbone.dtype=bfloat16"],
 }
 # The claim-by-claim set re-run at the tuned recipe (`--variants` default).
