@@ -80,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, help_text in (("accuracy", "train, track and score side/head/full/lora on MiniOWT"),
                             ("ablation", "the paper's design questions on MiniOWT, with seeds")):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--world", default="mini", choices=["mini"], help="the benchmark world (MiniOWT)")
+        p.add_argument("--world", default="mini", choices=["mini", "cutout-far", "cutout-near"],
+                       help="the benchmark world: MiniOWT, or the cut-out world's far / near split "
+                            "(default: %(default)s)")
         p.add_argument("--data", default=None,
                        help="an existing `effowt synth` folder (default: generate one in OUT/world)")
         p.add_argument("--budget", type=int, default=1500 if name == "accuracy" else 1000,
@@ -192,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
 
         report = run_accuracy(args.out, modes=_names(args.modes), budget=args.budget, seeds=args.seeds,
                               trials=args.trials, grid=args.grid, data=args.data, val_data=args.val_data,
-                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs)
+                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
+                              world=args.world)
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
@@ -200,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
 
         names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else CORE_VARIANTS
         report = run_ablation(args.out, names=names, seeds=args.seeds, budget=args.budget, data=args.data,
-                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs)
+                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
+                              world=args.world)
         print(ablation_markdown(report))
         print(f"wrote {Path(args.out) / 'ablation.json'}, ablation.md, ablation.png")
     return 0
