@@ -21,6 +21,11 @@ ms), / 1000 (ms shown as seconds) or in MiB (bytes), rounds to it at the printed
 0.3654; ``105,333`` matches 105333). Numbers inside backticks (commands, settings)
 and fractions written ``1/4`` are not figures and are skipped.
 
+Whole generated tables are included rather than copied: a line
+``<!-- include-table: benchmarks/ablation/ablation.md 1 -->`` is replaced, when the
+site is built, by the first (or n-th) Markdown table of that report, as the benchmark
+command wrote it.
+
 Used twice: as an mkdocs hook (``hooks:`` in mkdocs.yml), where a mismatch stops
 the build, and by ``tests/test_docs.py``, which checks every page.
 """
@@ -180,11 +185,49 @@ def check(markdown: str, page: str = "page") -> list[str]:
     return errors
 
 
+INCLUDE = re.compile(r"^[ \t]*<!--\s*include-table:\s*(?P<path>\S+)(?:\s+(?P<n>\d+))?\s*-->[ \t]*$", re.M)
+
+
+def tables(path: str) -> list[str]:
+    """The Markdown tables of the file ``<repository>/<path>``, in order."""
+    found: list[list[str]] = []
+    previous = False
+    for line in (ROOT / path).read_text(encoding="utf-8").splitlines():
+        row = line.lstrip().startswith("|")
+        if row and not previous:
+            found.append([])
+        if row:
+            found[-1].append(line)
+        previous = row
+    return ["\n".join(t) for t in found]
+
+
+def include_tables(markdown: str, page: str = "page") -> tuple[str, list[str]]:
+    """``markdown`` with every include-table line replaced by its table, and the
+    problems (a missing file or table) as messages."""
+    errors: list[str] = []
+
+    def replace(m: re.Match[str]) -> str:
+        path, n = m["path"], int(m["n"] or 1)
+        if not (ROOT / path).is_file():
+            errors.append(f"{page}: include-table: {path} not found")
+            return ""
+        found = tables(path)
+        if not 1 <= n <= len(found):
+            errors.append(f"{page}: include-table: {path} has {len(found)} table(s), not a table {n}")
+            return ""
+        return found[n - 1]
+
+    return INCLUDE.sub(replace, markdown), errors
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """mkdocs hook: stop the build when a quoted number differs from its source."""
+    """mkdocs hook: include the generated tables; stop the build when a quoted number
+    differs from its source or an included table is missing."""
     from mkdocs.exceptions import PluginError
 
-    errors = check(markdown, page.file.src_uri)
+    markdown, errors = include_tables(markdown, page.file.src_uri)
+    errors += check(markdown, page.file.src_uri)
     if errors:
-        raise PluginError("numbers that differ from their benchmark outputs:\n  " + "\n  ".join(errors))
+        raise PluginError("docs that differ from their benchmark outputs:\n  " + "\n  ".join(errors))
     return markdown
