@@ -39,6 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from PIL import Image
 
@@ -342,7 +343,8 @@ def render_page(out_dir: str | Path, videos: list[VideoRows], metrics: dict[str,
         mp4 = out / "render" / f"{video.stem}.mp4"
         if mp4.is_file():
             fps = video.fps or 25.0
-            player = (f'<video controls muted preload=metadata src="render/{html.escape(video.stem)}.mp4#t=0.01" '
+            src = html.escape(f"render/{quote(video.stem)}.mp4#t=0.01")
+            player = (f'<video controls muted preload=metadata src="{src}" '
                       f'data-video="v{video.video_id}" data-fps="{fps:g}"></video>')
         else:
             player = "<p class=note>No rendered video: track with <code>--render</code> to see one here.</p>"
