@@ -252,8 +252,9 @@ def _rgb(local_id: int) -> str:
     return "rgb({},{},{})".format(*track_color(local_id))
 
 
-def _timeline_svg(video: VideoRows) -> str:
-    """One SVG: a frame axis, then one ``g.track-row`` per track."""
+def _timeline_svg(video: VideoRows, playhead: bool = True) -> str:
+    """One SVG: a frame axis, then one ``g.track-row`` per track (and a playhead line that
+    follows the video, when there is one)."""
     frames = max([1, video.frames, *(r.frames[-1] + 1 for r in video.tracks)])
     unit = PLOT_PX / frames
     top = 16
@@ -281,7 +282,9 @@ def _timeline_svg(video: VideoRows) -> str:
                      f'<title>{html.escape(title)}</title>'
                      f'<a href="#track-{row.track_id}"><text x="4" y="{y + ROW_PX - 3}">'
                      f'{html.escape(name[:28])}</text></a>{bars}</g>')
-    parts.append(f'<line class=playhead x1="{LABEL_PX}" x2="{LABEL_PX}" y1="0" y2="{height}"/></svg>')
+    if playhead:
+        parts.append(f'<line class=playhead x1="{LABEL_PX}" x2="{LABEL_PX}" y1="0" y2="{height}"/>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -353,7 +356,7 @@ def render_page(out_dir: str | Path, videos: list[VideoRows], metrics: dict[str,
             f'<small>(video {video.video_id}, {video.frames} frames, {len(video.tracks)} tracks)</small></h2>'
             f'{player}<h3>Track lifetimes</h3><p class=note>One row per track, in its colour in the video, '
             f'with its id as drawn and its label; click a bar to seek, a name for its crops.</p>'
-            f'<div class=tlwrap>{_timeline_svg(video)}</div>'
+            f'<div class=tlwrap>{_timeline_svg(video, mp4.is_file())}</div>'
             f'<h3>Crops: first, middle and last box</h3>{_tracks_html(video, crops_note is None)}</section>')
     note = f"<p class=note>{html.escape(crops_note)}</p>" if crops_note else ""
     toc = " · ".join(f'<a href="#v{v.video_id}">{html.escape(v.name)}</a>' for v in videos)
