@@ -18,7 +18,8 @@ subtree ``a.b.<row name>`` (the row name: the first code span of its first cell,
 the cell), so a number must come from its own row's results. A number matches when some numeric value of
 the named files, as is, × 100 (fractions shown as percent), × 1000 (seconds shown as
 ms), / 1000 (ms shown as seconds) or in MiB (bytes), rounds to it at the printed precision (``36.5`` matches
-0.3654; ``105,333`` matches 105333). Numbers inside backticks (commands, settings)
+0.3654; ``105,333`` matches 105333; signs are not compared: prose writes them as words
+or with a typographic minus). Numbers inside backticks (commands, settings)
 and fractions written ``1/4`` are not figures and are skipped.
 
 Whole generated tables are included rather than copied: a line
@@ -99,7 +100,7 @@ def matches(token: str, files: list[str], keys: str = "") -> bool:
     decimals = len(text.split(".")[1]) if "." in text else 0
     printed = float(text)
     tolerance = 0.5 * 10 ** -decimals + 1e-9
-    return any(abs(v * s - printed) <= tolerance for f in files for v in values(f, keys) for s in SCALES)
+    return any(abs(abs(v * s) - abs(printed)) <= tolerance for f in files for v in values(f, keys) for s in SCALES)
 
 
 def _parse_spec(spec: str) -> tuple[list[str], set[int] | None, str | None]:
