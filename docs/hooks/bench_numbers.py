@@ -12,14 +12,16 @@ comment (invisible on the site and on GitHub):
 Paths are relative to the repository root (benchmark outputs, and the json files
 shipped beside the models in ``src/effowt/assets/``); the Markdown reports the
 benchmark commands write beside their json (``benchmarks/**/*.md``) are sources too,
-for the figures they derive (ratios, percentages). ``FILE#a.b`` narrows a source
-to the subtree at keys ``a``, ``b``; in a table, ``rows=a.b`` narrows each row to the
-subtree ``a.b.<row name>`` (the row name: the first code span of its first cell, else
-the cell), so a number must come from its own row's results. A number matches when some numeric value of
-the named files, as is, × 100 (fractions shown as percent), × 1000 (seconds shown as
-ms), / 1000 (ms shown as seconds) or in MiB (bytes), rounds to it at the printed precision (``36.5`` matches
-0.3654; ``105,333`` matches 105333; signs are not compared: prose writes them as words
-or with a typographic minus). Numbers inside backticks (commands, settings)
+for the figures they derive (ratios, percentages). ``FILE#a.b`` narrows a source to
+the subtree at keys ``a``, ``b``; in a table, ``rows=a.b`` narrows each row to the
+subtree ``a.b.<row name>`` (the row name: the first code span of its first cell,
+else the cell), so a number must come from its own row's results.
+
+A number matches when some numeric value of the named files, as is, × 100
+(fractions shown as percent), × 1000 (seconds shown as ms), / 1000 (ms shown as
+seconds) or in MiB (bytes), rounds to it at the printed precision (``36.5`` matches
+0.3654; ``105,333`` matches 105333). Signs are not compared (prose writes them as
+words or with a typographic minus). Numbers inside backticks (commands, settings)
 and fractions written ``1/4`` are not figures and are skipped.
 
 Whole generated tables are included rather than copied: a line
@@ -220,6 +222,12 @@ def include_tables(markdown: str, page: str = "page") -> tuple[str, list[str]]:
         return found[n - 1]
 
     return INCLUDE.sub(replace, markdown), errors
+
+
+def on_pre_build(config: Any) -> None:
+    """mkdocs hook: read the sources afresh on every build (``mkdocs serve``)."""
+    _load.cache_clear()
+    values.cache_clear()
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
