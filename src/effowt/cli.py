@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "track": ("track", "track a video, frame folder or TAO split"),
     "eval": ("evaluate", "score tracks with TrackEval's TAO_OW OWTA / D.Re / A.Acc"),
     "bench": ("bench", "efficiency, speed, accuracy and ablation benchmarks"),
+    "report": ("report", "write OUT/report.html: videos, track timelines, crops and metrics of a track output"),
     "demo": ("demo", "track and score a held-out MiniOWT clip with the shipped checkpoint"),
 }
 

@@ -47,7 +47,7 @@ VARIANTS: dict[str, list[str]] = {
     "random_init": ["model.side.init=random"],
     "sim_s16_wide": ["model.side.sim_stages=[s16]", "model.side.sim_pattern=wide"],
     "sim_random": ["model.side.sim_pattern=random"],
-    # inference-cost switches (README "Where the time goes"); the first two compute the same
+    # inference-cost switches (docs/benchmarks/speed.md, "Where the time goes"); the first two compute the same
     # function as default (a check, not a question), the next two change it
     "ladder_merge": ["model.side.ladder_merge=true"],
     "sim_project_first": ["model.side.sim_project_first=true"],
@@ -55,7 +55,8 @@ VARIANTS: dict[str, list[str]] = {
     "sim_grid_half": ["model.side.sim_grid=16"],
     "fast_side": ["model.side.ladder_merge=true", "model.side.sim_project_first=true",
                   "model.side.attention_window=4", "model.side.sim_grid=16"],
-    # training cost: the frozen backbone in bfloat16 (README "Where a MiniOWT training step goes")
+    # training cost: the frozen backbone in bfloat16 (docs/benchmarks/efficiency.md, "Where a MiniOWT training
+    # step goes")
     "bf16_backbone": ["model.backbone.dtype=bfloat16"],
 }
 # The claim-by-claim set re-run at the tuned recipe (`--variants` default).

@@ -45,7 +45,7 @@ Our choices (the paper is silent; numbers at the paper scale, EVA-02-L/14,
   ``nn.Conv2d`` in the side network.
 
 Inference-cost switches (off by default, so the default computation is the one
-above; measured in the README's "Where the time goes"):
+above; measured in docs/benchmarks/speed.md, "Where the time goes"):
 
 * ``attention_window`` (changes the function): s8/s16 blocks attend within
   ``window x window`` windows (:class:`~effowt.side.blocks.WindowAttention`).

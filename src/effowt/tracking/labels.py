@@ -9,7 +9,7 @@ VLM was trained on), by its text tower. A track's label is the text with the
 highest cosine similarity **averaged over every frame of the track so far**, so a
 track has one label; ``Track.label_score`` is that mean cosine.
 
-Measured on an unseen MiniOWT world with ground-truth boxes (README, "Naming
+Measured on an unseen MiniOWT world with ground-truth boxes (docs/usage.md, "Naming
 tracks"): crops through the image tower label far better than the backbone's
 features pooled over the box (projected with the tower's ``ln_post`` and ``proj``),
 which match no caption: CLIP aligns its class token, not its patch tokens, with text.
