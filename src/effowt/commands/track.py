@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="torch CPU threads per tracking process (default: torch's, shared among "
                              "--workers); 1 is fastest for the tiny shipped model at batch 1")
+    parser.add_argument("--image-size", type=int_at_least(32), default=None,
+                        help="model input's long side in px (default: the run's model.image_size; larger "
+                             "finds smaller objects, slower)")
+    parser.add_argument("--no-labels", action="store_true",
+                        help="do not label tracks with the run's default vocabulary (vocabulary.txt in the run)")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                         help="precision of the frozen backbone and the side network (heads stay fp32)")
     parser.add_argument("--profile", action="store_true",
@@ -67,11 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from effowt.config import parse_tracker_overrides
     from effowt.data.miniowt import is_miniowt_source
-    from effowt.tracking.labels import DEFAULT_PROMPT, parse_texts, read_vocabulary
+    from effowt.tracking.labels import DEFAULT_PROMPT, default_vocabulary, parse_texts, read_vocabulary
 
     overrides = parse_tracker_overrides(args.overrides)
     texts = parse_texts(args.texts) if args.texts is not None else \
-        read_vocabulary(args.vocab) if args.vocab is not None else None
+        read_vocabulary(args.vocab) if args.vocab is not None else \
+        None if args.no_labels or args.detections else default_vocabulary(args.weights)
     prompt = DEFAULT_PROMPT if args.prompt is None else args.prompt
     if "{}" not in prompt:
         raise ConfigError(f"--prompt {prompt!r} must contain {{}} where the text goes")
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                           frames_root=args.frames_root, workers=args.workers, resume=args.resume,
                           detections=args.detections, tracker_overrides=overrides, texts=texts, prompt=prompt,
                           batch_frames=args.batch_frames, precision=args.precision, profile=args.profile,
-                          threads=args.threads)
+                          threads=args.threads, image_size=args.image_size)
     if report.rank:  # torchrun: rank 0 reports for the whole run
         return 1 if report.failed else 0
     if report.resumed:

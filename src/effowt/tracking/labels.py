@@ -49,6 +49,18 @@ def read_vocabulary(path: str | Path) -> list[str]:
     return texts
 
 
+VOCABULARY_FILE = "vocabulary.txt"
+
+
+def default_vocabulary(run: str | Path | None) -> list[str] | None:
+    """The run's own vocabulary (``vocabulary.txt`` in its folder: the shipped cut-out
+    run has the 528 captions its LiT VLM was trained on), or None when it has none."""
+    from effowt.runs import resolve_run_dir
+
+    path = resolve_run_dir(run) / VOCABULARY_FILE
+    return read_vocabulary(path) if path.is_file() else None
+
+
 def parse_texts(text: str) -> list[str]:
     """``"a red car; a dog"`` -> ``["a red car", "a dog"]``; ConfigError when empty."""
     texts = [t.strip() for t in text.split(";") if t.strip()]
