@@ -179,7 +179,7 @@ def test_synth_replaces_an_older_world(tmp_path: Path, capsys) -> None:
     assert main(["synth", "--out", str(out), *small, "--val-videos", "2"]) == 0
     assert (out / "val" / "videos" / "video_001.mp4").is_file()
     capsys.readouterr()
-    with pytest.warns(UserWarning, match=r"replaced the older MiniOWT world there \(removed train/, pretrain/, val/\)"):
+    with pytest.warns(UserWarning, match=r"replaced the older world there \(removed train/, pretrain/, val/\)"):
         assert main(["synth", "--out", str(out), *small, "--val-videos", "1"]) == 0
     assert sorted(p.name for p in (out / "val" / "videos").iterdir()) == ["video_000.mp4"]
     assert sorted(p.name for p in (out / "val" / "frames").iterdir()) == ["video_000"]

@@ -33,6 +33,15 @@ def check_world_args(**values: int) -> None:
             raise ValueError(f"{arg} must be in [{low}, {high}], got {value}")
 
 
+def replace_old_world(paths: MiniOWTPaths) -> None:
+    """:func:`clear_old_world`, with one warning naming what was removed (a world
+    generator calls it before it writes anything)."""
+    cleared = clear_old_world(paths)
+    if cleared:
+        warnings.warn(f"{paths.root}: replaced the older world there (removed "
+                      f"{', '.join(p.name + '/' for p in cleared)})", UserWarning, stacklevel=3)
+
+
 def clear_old_world(paths: MiniOWTPaths) -> list[Path]:
     """Remove the split folders (``train/``, ``pretrain/``, ``val/``) of an older world
     under ``paths.root``, so no old image, frame or video stays beside the new json;
@@ -77,10 +86,7 @@ def generate_miniowt(
     if val_videos and frames < 1:
         raise ValueError(f"frames must be >= 1 when val_videos > 0, got {frames}")
     paths = MiniOWTPaths(Path(out_dir))
-    cleared = clear_old_world(paths)
-    if cleared:
-        warnings.warn(f"{paths.root}: replaced the older MiniOWT world there (removed "
-                      f"{', '.join(p.name + '/' for p in cleared)})", UserWarning, stacklevel=2)
+    replace_old_world(paths)
     total = train_images + pretrain_images + val_videos * frames
     disable = bar_disable() if progress is None else not progress
     with tqdm(total=total, desc="MiniOWT", unit="img", disable=disable) as bar:
