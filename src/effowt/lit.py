@@ -48,6 +48,7 @@ from effowt.data.cutout import CutoutScene, WorldCategory, place_in_split, read_
 from effowt.data.cutout.world import SPLITS
 from effowt.data.miniowt.render import Sprite
 from effowt.fileio import atomic_write_json
+from effowt.progress import bar_disable
 from effowt.vlm import object_window
 
 LIT_VLM_NAME = "EffOWT-LiT-MNV2"
@@ -86,7 +87,7 @@ def catalogue_crops(scene: CutoutScene, count: int, seed: int, stream: int,
     ``(seed, stream, category, k)``: deterministic and independent of ``count``."""
     crops, labels = [], []
     for ci, category in enumerate(tqdm(scene.categories, desc="crops", unit="category",
-                                       disable=None if progress is None else not progress)):
+                                       disable=bar_disable() if progress is None else not progress)):
         for k in range(count):
             rng = np.random.default_rng((seed, stream, ci, k))
             side = rng.uniform(0.12, 0.6) * FRAME_PX
@@ -108,7 +109,7 @@ def image_features(model: torch.nn.Module, crops: torch.Tensor, batch: int = 128
     std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
     model.visual.trunk.eval()
     out = [model.visual.trunk((crops[i:i + batch].float() / 255 - mean) / std)
-           for i in tqdm(range(0, len(crops), batch), desc="image tower", unit="batch", disable=None)]
+           for i in tqdm(range(0, len(crops), batch), desc="image tower", unit="batch", disable=bar_disable())]
     return torch.cat(out)
 
 
@@ -188,7 +189,7 @@ def pretrain_lit(out_dir: str | os.PathLike, cfg: LiTConfig, stamps_root: str | 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
     model.train()
     losses = []
-    for _ in tqdm(range(cfg.steps), desc="LiT", unit="step", disable=None):
+    for _ in tqdm(range(cfg.steps), desc="LiT", unit="step", disable=bar_disable()):
         idx = torch.randint(len(train_f), (cfg.batch_size,), generator=generator)
         losses.append(lit_step(model, optimiser, train_f[idx], train_y[idx], tokens))
         scheduler.step()

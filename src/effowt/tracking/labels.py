@@ -76,7 +76,7 @@ def check_prompt(prompt: str) -> str:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None]
         prompt.format("x")
-    except (ValueError, IndexError, KeyError):
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
         fields = ["?"]
     if fields != [""]:
         raise ConfigError(f"--prompt {prompt!r}: a prompt needs exactly one {{}} where the text goes "

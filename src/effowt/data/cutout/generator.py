@@ -12,6 +12,7 @@ from effowt.data.cutout.world import CutoutScene, place_in_split
 from effowt.data.miniowt.generator import replace_old_world
 from effowt.data.miniowt.layout import MiniOWTPaths
 from effowt.data.miniowt.splits import write_coco_split, write_val_split
+from effowt.progress import bar_disable
 
 SOURCE_MARK = "CutoutOWT"  # how every cut-out world json's ``info.description`` starts
 MAX_SIZE = 1024
@@ -52,7 +53,7 @@ def generate_cutout_world(
     paths = MiniOWTPaths(Path(out_dir))
     replace_old_world(paths)
     info = {"world": "cutout", "split": split, "categories": len(scene.categories)}
-    disable = None if progress is None else not progress
+    disable = bar_disable() if progress is None else not progress
     with tqdm(total=train_images + val_videos * frames, desc=f"cut-out {split}", unit="img",
               disable=disable) as bar:
         write_coco_split(
