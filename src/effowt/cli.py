@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import importlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -63,7 +62,6 @@ def configure_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``effowt`` console script; tests call it with a list."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
