@@ -47,21 +47,25 @@ def world(tmp_path_factory):
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Files of the served folder; ``/stall/NAME`` sends the first 60 % of NAME, then
-    nothing until the test ends (at most 20 s), like a camera that stopped sending."""
+    """Files of the served folder; ``/stall/NAME`` and ``/cut/NAME`` send the first 60 %
+    of NAME, then ``stall`` sends nothing until the test ends (at most 20 s), like a
+    camera that stopped sending, and ``cut`` closes the connection."""
 
     release = threading.Event()
 
     def do_GET(self) -> None:
-        if not self.path.startswith("/stall/"):
+        mode, _, name = self.path.lstrip("/").partition("/")
+        if mode not in ("stall", "cut"):
             return super().do_GET()
-        data = (Path(self.directory) / self.path[len("/stall/"):]).read_bytes()
+        data = (Path(self.directory) / name).read_bytes()
         self.send_response(200)
         self.send_header("Content-Type", "video/mp2t")
         self.end_headers()
         self.wfile.write(data[: len(data) * 6 // 10])
         self.wfile.flush()
-        self.release.wait(20)
+        if mode == "stall":
+            self.release.wait(20)
+        self.close_connection = True
 
     def log_message(self, *args) -> None:
         pass
@@ -144,16 +148,20 @@ def test_cat_of_an_mp4_gives_the_same_results(world, tmp_path, monkeypatch, capl
     assert "index at the end" in caplog.text  # read whole first, and said so
 
 
-def test_server_that_stalls_mid_stream_keeps_what_was_tracked(world, server, tmp_path, capsys):
-    with (world["root"] / "long.ts").open("wb") as f:
-        subprocess.run([sys.executable, str(WRITER), "mpegts", "10", "0", "5", *map(str, world["frames"])],
-                       stdout=f, stderr=subprocess.DEVNULL, check=True, timeout=60)
-    url = f"{server}/stall/long.ts"
+@pytest.mark.parametrize("mode, message", [("stall", "stream stalled: no data for 1 s"),
+                                           ("cut", "stream broke off after")])
+def test_server_that_stops_mid_stream_keeps_what_was_tracked(world, server, tmp_path, capsys, mode, message):
+    long = world["root"] / "long.ts"
+    if not long.exists():
+        with long.open("wb") as f:
+            subprocess.run([sys.executable, str(WRITER), "mpegts", "10", "0", "5", *map(str, world["frames"])],
+                           stdout=f, stderr=subprocess.DEVNULL, check=True, timeout=60)
+    url = f"{server}/{mode}/long.ts"
     start = time.monotonic()
     assert _track(world, url, tmp_path / "out", "--stream-timeout", "1") == 1
     assert time.monotonic() - start < 30
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert len(errors) == 1 and url in errors[0] and "stalled" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith(f"effowt track: error: {url}: {message}")
     videos = json.loads((tmp_path / "out" / "videos.json").read_text())
     assert 0 < videos[0]["frames"] < 30
     tracked = {r["image_id"] for r in _results(tmp_path / "out")}

@@ -148,7 +148,7 @@ class HubWeights:
         return (f"{self.spec}: weights not in the Hugging Face cache {hub_cache_dir()} and {why}; on a machine "
                 f"with a network run `hf download {self.repo_id} {filename} --cache-dir {hub_cache_dir()}` "
                 f"(copy that folder here, or set HF_HUB_CACHE to it), or download {url} and pass "
-                "--backbone-weights FILE")
+                "--backbone-weights FILE (model.backbone.weights=null: random weights)")
 
 
 def hub_weights(spec: str, backbone: str | None = None) -> HubWeights | None:

@@ -159,7 +159,7 @@ def _stream_summary(stream: StreamSource, out: str) -> int:
     if stream.skipped_packets:
         print(f"stream {stream.url}: skipped {stream.skipped_packets} undecodable packet(s)")
     if stream.error:
-        print(f"effowt track: error: {stream.error}; the {stream.frames} frame(s) tracked before are in "
-              f"{out}/results.json", file=sys.stderr)
+        print(f"effowt track: error: {stream.error}; what was tracked is in {out}/results.json",
+              file=sys.stderr)
         return 1
     return 0

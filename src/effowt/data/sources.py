@@ -385,6 +385,7 @@ class StreamSource(VideoSource):
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=1 if realtime else buffer_frames)
         self._stop = threading.Event()
         self._heartbeat = time.monotonic()
+        self._opened = False
         self._signal: int | None = None
         self._used = False
         self._thread = threading.Thread(target=self._decode, name=f"effowt-stream-{self.name}", daemon=True)
@@ -433,16 +434,25 @@ class StreamSource(VideoSource):
 
     def _next(self, waiting_for: str) -> tuple[Any, ...]:
         """The next item from the decoder: ``("frame", index, image)``, ``("end",)`` or
-        ``("error", message)``; ``error`` after ``timeout_s`` without data (a stall)."""
+        ``("error", message)``; ``error`` after ``timeout_s`` without data (a stall), here
+        or in FFmpeg (the decoder's ``("stalled",)``).
+
+        While FFmpeg opens a URL or device (and probes it), its own timeouts (``timeout_s``
+        per operation) end a silent stream, so a probe that read part of a stream keeps
+        it; the wait here is then only a backstop."""
         waited_from = time.monotonic()
         while True:
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
-                if time.monotonic() - max(waited_from, self._heartbeat) > self.timeout_s:
+                own_io = self.url == STDIN or self._opened
+                limit = self.timeout_s if own_io else 2 * self.timeout_s + 1.0
+                if time.monotonic() - max(waited_from, self._heartbeat) > limit:
                     self.error = self._stalled(waiting_for)
                     return ("error", self.error)
                 continue
+            if item[0] == "stalled":  # FFmpeg's own timeout, said with the frames tracked by now
+                item = ("error", self._stalled(waiting_for))
             if item[0] == "error":
                 self.error = item[1]
             return item
@@ -522,6 +532,7 @@ class StreamSource(VideoSource):
                 if not container.streams.video:
                     self._put(("error", f"{self.url}: no video stream"))
                     return
+                self._opened = True
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate
                 self.fps = float(rate) if rate else None
@@ -545,8 +556,8 @@ class StreamSource(VideoSource):
         except DataError as err:
             self._put(("error", str(err)))
             return
-        except av.ExitError:  # PyAV's own read timeout
-            self._put(("error", self._stalled("the next frame" if index else "its first frame")))
+        except av.ExitError:  # FFmpeg's own timeout
+            self._put(("stalled",))
             return
         except (av.FFmpegError, OSError) as err:
             what = "cannot open stream" if index == 0 else f"stream broke off after {index} frame(s)"
