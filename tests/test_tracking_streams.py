@@ -124,8 +124,9 @@ def _stdin_from(monkeypatch, process: subprocess.Popen) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(process.stdout))
 
 
-def test_pipe_from_an_encoder_process_gives_the_same_results(world, tmp_path, monkeypatch):
-    writer = _writer(world["frames"], fmt="mpegts")
+@pytest.mark.parametrize("fmt", ["mpegts", "matroska"])
+def test_pipe_from_an_encoder_process_gives_the_same_results(world, tmp_path, monkeypatch, fmt):
+    writer = _writer(world["frames"], fmt=fmt)
     try:
         _stdin_from(monkeypatch, writer)
         assert _track(world, "-", tmp_path / "out") == 0
