@@ -191,8 +191,13 @@ def test_stream_options_are_for_streams_only(world, tmp_path, capsys):
 
 def test_max_frames_duration_and_realtime_drops():
     source = "lavfi:testsrc=size=32x24:rate=50"  # an endless local stream, FFmpeg's test pattern
+    before = signal.getsignal(signal.SIGINT)
     with StreamSource(source, max_frames=4) as stream:
-        assert [f.index for f in stream] == [0, 1, 2, 3]
+        frames = iter(stream)
+        next(frames)
+        assert signal.getsignal(signal.SIGINT) is not before  # Ctrl-C ends the stream while it runs
+        assert [f.index for f in frames] == [1, 2, 3]
+        assert signal.getsignal(signal.SIGINT) is before
         assert (stream.stopped_by, stream.dropped, stream.fps) == ("--max-frames", 0, 50.0)
         with pytest.raises(DataError, match="read once"):
             list(stream)

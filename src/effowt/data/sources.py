@@ -387,6 +387,7 @@ class StreamSource(VideoSource):
         self._heartbeat = time.monotonic()
         self._opened = False
         self._signal: int | None = None
+        self._restore_signals: Callable[[], None] | None = None
         self._used = False
         self._thread = threading.Thread(target=self._decode, name=f"effowt-stream-{self.name}", daemon=True)
         self._thread.start()
@@ -407,7 +408,7 @@ class StreamSource(VideoSource):
         if self._used:
             raise DataError(f"{self.url}: a stream is read once; open it again to track it again")
         self._used = True
-        restore = self._catch_signals()
+        self._restore_signals = self._catch_signals()
         logger.info("tracking %s as it arrives; Ctrl-C stops it and keeps the results", self.url)
         if self.realtime and not self._queue.empty():
             self._first = None  # held since the stream was opened; a newer frame waits
@@ -430,7 +431,6 @@ class StreamSource(VideoSource):
                     break
         finally:
             self.close()
-            restore()
 
     def _next(self, waiting_for: str) -> tuple[Any, ...]:
         """The next item from the decoder: ``("frame", index, image)``, ``("end",)`` or
@@ -463,7 +463,11 @@ class StreamSource(VideoSource):
 
     def close(self) -> None:
         """Stop the decoder thread (it ends at its next frame or read; a read blocked on a
-        silent stream ends with the process: the thread is a daemon)."""
+        silent stream ends with the process: the thread is a daemon) and give SIGINT /
+        SIGTERM back to their previous handlers."""
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
         self._stop.set()
         while True:
             try:
