@@ -201,7 +201,7 @@ def test_presets_name_their_official_weights():
     assert hub_weights(clip.weights, clip.name).repo_id == "laion/CLIP-ViT-B-16-laion2B-s34B-b88K"
 
 
-def test_train_with_hub_weights_then_track_from_the_cache_offline(hub, tmp_path, monkeypatch):
+def test_train_with_hub_weights_then_load_the_run_from_the_cache_offline(hub, tmp_path, monkeypatch):
     """``effowt train --backbone-weights hf-hub:...`` downloads from the stand-in and
     records the file's sha256; the run then loads offline from the cache."""
     cfg = load_config("mini").model.backbone
