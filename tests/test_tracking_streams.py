@@ -111,11 +111,13 @@ def test_stream_names_and_what_a_run_records():
 
 def test_http_stream_gives_the_same_results_as_the_file(world, server, tmp_path, capsys):
     url = f"{server}/miniowt/val/videos/{world['clip'].name}"
-    assert _track(world, url, tmp_path / "out", "--render") == 0
+    assert _track(world, url, tmp_path / "out", "--render", "--report") == 0
     assert _results(tmp_path / "out") == world["results"] and world["results"]
     videos = json.loads((tmp_path / "out" / "videos.json").read_text())
     assert [(v["name"], v["frames"], v["error"]) for v in videos] == [(world["clip"].stem, 6, None)]
     assert sorted(p.suffix for p in (tmp_path / "out" / "render").iterdir()) == [".mp4", ".png"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert world["clip"].stem in page  # the results page shows the stream's video
     with av.open(str(next((tmp_path / "out" / "render").glob("*.mp4")))) as rendered:
         assert sum(1 for _ in rendered.decode(video=0)) == 6
 

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="keep the videos an interrupted run into --out finished, track the rest")
     parser.add_argument("--render", action="store_true", help="also write annotated mp4 videos")
+    parser.add_argument("--report", action="store_true",
+                        help="also write OUT/report.html: videos, track timelines, crops (see `effowt report`)")
     parser.add_argument("--max-dets", type=int_at_least(1), default=None,
                         help="boxes per frame (default: the run's tracker.max_dets)")
     parser.add_argument("--frames-root", default=None,
@@ -48,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="torch CPU threads per tracking process (default: torch's, shared among "
                              "--workers); 1 is fastest for the tiny shipped model at batch 1")
+    parser.add_argument("--image-size", type=int_at_least(32), default=None,
+                        help="model input's long side in px (default: the run's model.image_size; larger "
+                             "finds smaller objects, slower)")
+    parser.add_argument("--no-labels", action="store_true",
+                        help="do not label tracks with the run's default vocabulary (vocabulary.txt in the run)")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                         help="precision of the frozen backbone and the side network (heads stay fp32)")
     parser.add_argument("--profile", action="store_true",
@@ -80,11 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from effowt.config import parse_tracker_overrides
-    from effowt.tracking.labels import DEFAULT_PROMPT, parse_texts, read_vocabulary
+    from effowt.tracking.labels import DEFAULT_PROMPT, default_vocabulary, parse_texts, read_vocabulary
 
     overrides = parse_tracker_overrides(args.overrides)
     texts = parse_texts(args.texts) if args.texts is not None else \
-        read_vocabulary(args.vocab) if args.vocab is not None else None
+        read_vocabulary(args.vocab) if args.vocab is not None else \
+        None if args.no_labels or args.detections else default_vocabulary(args.weights)
     prompt = DEFAULT_PROMPT if args.prompt is None else args.prompt
     if "{}" not in prompt:
         raise ConfigError(f"--prompt {prompt!r} must contain {{}} where the text goes")
@@ -117,12 +125,12 @@ def _track(args: argparse.Namespace, stream: StreamSource | None, overrides: dic
 
     if args.weights is None and args.detections is None and not is_miniowt_source(args.source) and env_rank() == 0:
         print(SHIPPED_NOTE.format(source=args.source))
-    report = track_source(args.source if stream is None else stream, args.out, run_dir=args.weights, device=args.device,
-                          render=args.render, max_dets=args.max_dets,
+    report = track_source(args.source if stream is None else stream, args.out, run_dir=args.weights,
+                          device=args.device, render=args.render, max_dets=args.max_dets,
                           frames_root=args.frames_root, workers=args.workers, resume=args.resume,
                           detections=args.detections, tracker_overrides=overrides, texts=texts, prompt=prompt,
                           batch_frames=args.batch_frames, precision=args.precision, profile=args.profile,
-                          threads=args.threads)
+                          threads=args.threads, image_size=args.image_size)
     if report.rank:  # torchrun: rank 0 reports for the whole run
         return 1 if report.failed else 0
     if report.resumed:
@@ -144,9 +152,12 @@ def _track(args: argparse.Namespace, stream: StreamSource | None, overrides: dic
         print(NO_BOXES_NOTE)
     print("per-frame ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
           + f"  ({report.speed['frames_per_s']:.1f} frames/s overall)")
-    if stream is not None:
-        return _stream_summary(stream, args.out) or (1 if report.failed else 0)
-    return 1 if report.failed else 0
+    failed = _stream_summary(stream, args.out) if stream is not None else 0
+    if args.report:
+        from effowt.report import write_report
+
+        print(f"wrote {write_report(args.out)}")
+    return 1 if report.failed or failed else 0
 
 
 def _stream_summary(stream: StreamSource, out: str) -> int:

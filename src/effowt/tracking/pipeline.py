@@ -92,7 +92,7 @@ from effowt.config import TrackerConfig, apply_overrides, load_config
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
-from effowt.runs import CONFIG_FILE, default_run_dir
+from effowt.runs import CONFIG_FILE, resolve_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
 from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
@@ -271,13 +271,15 @@ class RunOptions:
     """How a worker tracks: the model's device, ``profile`` (time the model's stages),
     ``batch_frames`` (frames per model batch), ``precision`` (``fp32``, ``bf16``, ``fp16``),
     ``threads`` (torch intra-op CPU threads per tracking process; None: torch's own,
-    divided among the workers)."""
+    divided among the workers), ``image_size`` (the model input's long side; None: the
+    run's ``model.image_size``)."""
 
     device: str = "cpu"
     profile: bool = False
     batch_frames: int = 1
     precision: str = "fp32"
     threads: int | None = None
+    image_size: int | None = None
 
 
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
@@ -299,7 +301,7 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
                                       tracker_overrides=overrides, texts=texts, prompt=prompt,
-                                      precision=options.precision)
+                                      precision=options.precision, image_size=options.image_size)
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
     return track_videos(tracker, mine, out_dir, render, position=shard, batch_frames=options.batch_frames,
                         detections=detections)
@@ -339,7 +341,7 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
                  resume: bool = False, detections: str | os.PathLike | None = None,
                  tracker_overrides: dict[str, Any] | None = None, texts: list[str] | None = None,
                  prompt: str = DEFAULT_PROMPT, batch_frames: int = 1, precision: str = "fp32",
-                 profile: bool = False, threads: int | None = None) -> TrackReport:
+                 profile: bool = False, threads: int | None = None, image_size: int | None = None) -> TrackReport:
     """Track every video of ``source`` (a path, or an opened source such as a
     :class:`~effowt.data.sources.StreamSource`) with the model of ``run_dir`` (None: the
     shipped default) and write the output folder described in the module docstring.
@@ -356,7 +358,7 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
     ``texts``: label every track with one of them through the run's VLM text tower
     (:mod:`effowt.tracking.labels`; ConfigError before any work for a backbone without
     one), each text put in ``prompt``.
-    ``batch_frames``, ``precision``, ``profile`` and ``threads`` (it sets this process's
+    ``batch_frames``, ``precision``, ``profile``, ``image_size`` and ``threads`` (it sets this process's
     torch thread count when the videos are tracked in-process): see :class:`RunOptions`. Under
     torchrun the videos are sharded across the ranks (module docstring).
     """
@@ -369,6 +371,8 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
         raise ValueError(f"batch_frames must be >= 1, got {batch_frames}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if image_size is not None and not 32 <= image_size <= 4096:
+        raise ValueError(f"image_size must be in [32, 4096], got {image_size}")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     check_device(device)
@@ -379,7 +383,7 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
         overrides["max_dets"] = int(max_dets)
     tracker_cfg = resolved_tracker_config(run, overrides)
     if texts is not None:
-        text_tower_config(load_config(str((default_run_dir() if run is None else Path(run)) / CONFIG_FILE))
+        text_tower_config(load_config(str(resolve_run_dir(run) / CONFIG_FILE))
                           .model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
     external = None if detections is None else load_detections(detections, videos)
@@ -389,10 +393,10 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
                 "max_dets": max_dets, "render": render, "tracker_overrides": overrides or None,
                 "texts": texts, "prompt": prompt if texts is not None else None,
                 "detections": None if detections is None else str(Path(detections).resolve()),
-                "precision": None if precision == "fp32" else precision}
+                "precision": None if precision == "fp32" else precision, "image_size": image_size}
     with _process_group() as (rank, world):
         local_device = _rank_device(device) if world > 1 else device
-        options = RunOptions(local_device, profile, batch_frames, precision, threads)
+        options = RunOptions(local_device, profile, batch_frames, precision, threads, image_size)
         args = (str(source), root, str(Path(out_dir)), run, options, render, overrides, external, texts, prompt)
         with contextlib.ExitStack() as held:
             if rank == 0:
@@ -434,7 +438,7 @@ def resolved_tracker_config(run_dir: str | os.PathLike | None, overrides: dict[s
     """The tracker settings a run tracks with: its ``config.yaml``'s ``tracker`` section
     (``None``: the shipped checkpoint's) with ``overrides`` (field -> value) applied and
     checked like any config override (ConfigError naming the setting)."""
-    run = default_run_dir() if run_dir is None else Path(run_dir)
+    run = resolve_run_dir(run_dir)
     items = [f"tracker.{k}={json.dumps(v)}" for k, v in overrides.items()]
     return apply_overrides(load_config(str(run / CONFIG_FILE)), items).tracker
 
