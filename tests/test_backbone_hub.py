@@ -233,3 +233,14 @@ def test_cli_with_neither_endpoint_nor_cache_is_one_line(tmp_path, monkeypatch, 
     assert err[0].startswith("effowt train: error: hf-hub:effowt-test/vit: weights not in the Hugging Face cache")
 
 
+
+
+def test_cost_benchmarks_build_random_backbones_unless_told(tmp_path, monkeypatch):
+    """Speed and memory do not depend on the weights' values: the presets' Hub weights
+    are not fetched for them (offline with an empty cache is fine); an override still wins."""
+    from effowt.bench.speed import _bench_config
+
+    _offline(monkeypatch, tmp_path / "empty")
+    assert _bench_config("clip-b16", 64, []).model.backbone.weights is None
+    assert _bench_config("paper", 64, ["model.backbone.weights=w.safetensors"]).model.backbone.weights == \
+        "w.safetensors"
