@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-config-change", action="append", default=[], metavar="KEY",
                         help="with --resume: let train.* / tracker.* setting KEY differ from "
                              "RUN/config.yaml (repeatable; recorded in metrics.jsonl)")
-    parser.add_argument("--backbone-weights", help="local backbone weight file (overrides model.backbone.weights)")
+    parser.add_argument("--backbone-weights",
+                        help="backbone weights: a local file, hf-hub:ORG/NAME[:FILE], or an open_clip "
+                             "pretrained tag for open_clip backbones (overrides model.backbone.weights)")
     parser.add_argument("--device", default=None,
                         help="torch device, cpu, cuda or cuda:N (under torchrun, cuda means cuda:LOCAL_RANK; "
                              "default: cuda when available)")

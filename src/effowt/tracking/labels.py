@@ -196,7 +196,7 @@ def load_clip_model(backbone: BackboneConfig) -> tuple[torch.nn.Module, object]:
     name = text_tower_config(backbone)
     vlm = create_open_clip_model(name)
     if backbone.weights:
-        load_weights_into(vlm, backbone.weights)
+        load_weights_into(vlm, backbone.weights, backbone=backbone.name)  # a file, or Hub weights by name
     else:
         warn_random_init(backbone.name)
     return vlm.float().eval(), open_clip.get_tokenizer(name)

@@ -334,7 +334,7 @@ def _track_ordinals(ordinals: list[int], workers: int, args: tuple[Any, ...],
             raise
 
 
-def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
+def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None, device: str = "cpu",
                  render: bool = False, max_dets: int | None = None,
                  frames_root: str | os.PathLike | None = None, workers: int = 1,
@@ -342,8 +342,9 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                  tracker_overrides: dict[str, Any] | None = None, texts: list[str] | None = None,
                  prompt: str = DEFAULT_PROMPT, batch_frames: int = 1, precision: str = "fp32",
                  profile: bool = False, threads: int | None = None, image_size: int | None = None) -> TrackReport:
-    """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
-    default) and write the output folder described in the module docstring.
+    """Track every video of ``source`` (a path, or an opened source such as a
+    :class:`~effowt.data.sources.StreamSource`) with the model of ``run_dir`` (None: the
+    shipped default) and write the output folder described in the module docstring.
 
     ``resume`` keeps the videos an earlier run into ``out_dir`` finished (the same
     source and settings, else ConfigError) and tracks the others. On SIGINT /
@@ -361,7 +362,7 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     torch thread count when the videos are tracked in-process): see :class:`RunOptions`. Under
     torchrun the videos are sharded across the ranks (module docstring).
     """
-    from effowt.data.sources import open_source
+    from effowt.data.sources import open_source, source_id
     from effowt.tracking.tracker import PRECISIONS
 
     if workers < 1:
@@ -385,10 +386,10 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         text_tower_config(load_config(str(resolve_run_dir(run) / CONFIG_FILE))
                           .model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
-    if Path(source).is_dir():
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         check_outside(out_dir, source, "the source folder")
     external = None if detections is None else load_detections(detections, videos)
-    settings = {"source": str(Path(source).resolve()),
+    settings = {"source": source_id(source),
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
                 "max_dets": max_dets, "render": render, "tracker_overrides": overrides or None,
