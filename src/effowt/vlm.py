@@ -115,12 +115,16 @@ def load_object_crops(ann_file: str | Path, image_dir: str | Path,
     return torch.stack(crops), torch.tensor(labels), categories
 
 
-def object_window(image: np.ndarray, box: np.ndarray, crop: int) -> np.ndarray:
+def object_window(image: np.ndarray, box: np.ndarray, crop: int, fill: bool = False) -> np.ndarray:
     """The pretraining view of one object: a ``crop``-sized uint8[crop, crop, 3] window of
     ``image`` [H, W, 3] centred on ``box`` ([x1, y1, x2, y2] px) at its native scale, or
-    a window 1.25x the box's long side shrunk to ``crop`` when the box is larger."""
+    a window 1.25x the box's long side shrunk to ``crop`` when the box is larger.
+    ``fill``: always the 1.25x window, resized to ``crop`` (small objects enlarged: the
+    LiT VLM's view, :mod:`effowt.lit`, since an ImageNet CNN sees a 20 px object in a
+    96 px window poorly)."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    size = max(crop, int(math.ceil(max(x2 - x1, y2 - y1) * 1.25)))
+    long_side = int(math.ceil(max(x2 - x1, y2 - y1) * 1.25))
+    size = max(8, long_side) if fill else max(crop, long_side)
     window = _window(image, (x1 + x2) / 2, (y1 + y2) / 2, size)
     if size != crop:
         window = np.asarray(Image.fromarray(window).resize((crop, crop), Image.BILINEAR))

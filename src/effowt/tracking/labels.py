@@ -111,13 +111,14 @@ class TrackLabeler:
     """
 
     def __init__(self, vlm: torch.nn.Module, tokenizer: object, texts: list[str],
-                 prompt: str = DEFAULT_PROMPT, device: str | torch.device = "cpu") -> None:
+                 prompt: str = DEFAULT_PROMPT, device: str | torch.device = "cpu", fill: bool = False) -> None:
         texts = check_texts(texts)
         check_prompt(prompt)
         self.device = torch.device(device)
         self.vlm = vlm.to(self.device).eval()
         # the window the VLM was pretrained on: 64 px (tiny VLM), 96 px (LiT MobileNetV2)
         self.crop_px = int(getattr(vlm.visual, "image_size", (CROP_PX,))[0])
+        self.fill = fill  # enlarge small boxes to the window, as the LiT VLM was trained
         self.texts = list(texts)
         visual = vlm.visual
         self.mean = torch.tensor(visual.image_mean, device=self.device).view(1, 3, 1, 1)
@@ -139,7 +140,7 @@ class TrackLabeler:
 
         if len(boxes) == 0:
             return np.zeros((0, len(self.texts)), np.float32)
-        crops = np.stack([object_window(frame, box, self.crop_px) for box in boxes])
+        crops = np.stack([object_window(frame, box, self.crop_px, self.fill) for box in boxes])
         x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         features = F.normalize(self.vlm.encode_image((x - self.mean) / self.std).float(), dim=-1)
         return (features @ self.text_features.T).cpu().numpy()
@@ -204,6 +205,9 @@ def load_clip_model(backbone: BackboneConfig) -> tuple[torch.nn.Module, object]:
 
 def load_labeler(backbone: BackboneConfig, texts: list[str], prompt: str = DEFAULT_PROMPT,
                  device: str | torch.device = "cpu") -> TrackLabeler:
-    """A :class:`TrackLabeler` on the CLIP model of :func:`load_clip_model`."""
+    """A :class:`TrackLabeler` on the CLIP model of :func:`load_clip_model` (boxes cut as
+    that VLM was trained: enlarged to its window for the LiT VLM, native scale otherwise)."""
+    from effowt.lit import LIT_VLM_NAME
+
     vlm, tokenizer = load_clip_model(backbone)
-    return TrackLabeler(vlm, tokenizer, texts, prompt, device)
+    return TrackLabeler(vlm, tokenizer, texts, prompt, device, fill=text_tower_config(backbone) == LIT_VLM_NAME)
