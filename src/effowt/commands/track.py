@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from effowt.commands import int_at_least
+from effowt.distributed import env_rank
 from effowt.errors import ConfigError
 from effowt.tracking.pipeline import track_source
 from effowt.tracking.tracker import PRECISIONS
-from effowt.training.distributed import env_rank
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")

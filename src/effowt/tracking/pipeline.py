@@ -89,6 +89,7 @@ import numpy as np
 from tqdm import tqdm
 
 from effowt.config import TrackerConfig, apply_overrides, load_config
+from effowt.distributed import broadcast_object, gather_objects, local_device, process_group, resolve_device
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
@@ -96,7 +97,7 @@ from effowt.runs import CONFIG_FILE, default_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
 from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
-from effowt.tracking.tracker import Tracker, check_device
+from effowt.tracking.tracker import Tracker
 from effowt.tracking.writers import mot_lines, relabel_mot, tao_records, write_tao_results
 
 if TYPE_CHECKING:
@@ -370,7 +371,7 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         raise ValueError(f"threads must be >= 1, got {threads}")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    check_device(device)
+    resolve_device(device)
     root = None if frames_root is None else str(frames_root)
     run = None if run_dir is None else str(run_dir)
     overrides = dict(tracker_overrides or {})
@@ -389,15 +390,15 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
                 "texts": texts, "prompt": prompt if texts is not None else None,
                 "detections": None if detections is None else str(Path(detections).resolve()),
                 "precision": None if precision == "fp32" else precision}
-    with _process_group() as (rank, world):
-        local_device = _rank_device(device) if world > 1 else device
-        options = RunOptions(local_device, profile, batch_frames, precision, threads)
+    with process_group("gloo") as (rank, world):
+        rank_device = str(local_device(device)) if world > 1 else device  # cuda:LOCAL_RANK under torchrun
+        options = RunOptions(rank_device, profile, batch_frames, precision, threads)
         args = (str(source), root, str(Path(out_dir)), run, options, render, overrides, external, texts, prompt)
         with contextlib.ExitStack() as held:
             if rank == 0:
                 setup = _first_rank_setup(out_dir, settings, videos, resume, held, world)
             if world > 1:
-                setup = _broadcast(setup if rank == 0 else None)
+                setup = broadcast_object(setup if rank == 0 else None)
             if isinstance(setup, str):
                 raise EffOWTError(setup)
             done, out = setup
@@ -481,29 +482,6 @@ def _first_rank_setup(out_dir: str | os.PathLike, settings: dict[str, Any], vide
         raise
 
 
-@contextlib.contextmanager
-def _process_group() -> Iterator[tuple[int, int]]:
-    """``(rank, world_size)``: a gloo process group under torchrun (torn down at the
-    end), ``(0, 1)`` otherwise."""
-    from effowt.training.distributed import launched
-
-    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
-        yield 0, 1
-        return
-    import torch.distributed as dist
-
-    dist.init_process_group(backend="gloo")
-    try:
-        yield dist.get_rank(), dist.get_world_size()
-    finally:
-        dist.destroy_process_group()
-
-
-def _rank_device(device: str) -> str:
-    """The device of this rank: ``cuda:<LOCAL_RANK>`` when ``device`` is CUDA, else ``device``."""
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if device.startswith("cuda") else device
-
-
 def _track_rank_share(mine: list[int], workers: int, args: tuple[Any, ...], videos: list[Any], rank: int,
                       world: int) -> tuple[list[VideoOutcome], list[int]]:
     """Track this rank's videos, then gather every rank's outcomes on rank 0: (all
@@ -514,7 +492,7 @@ def _track_rank_share(mine: list[int], workers: int, args: tuple[Any, ...], vide
         outcomes, error = _track_ordinals(mine, workers, args, videos), None
     except EffOWTError as err:
         outcomes, error = [], err
-    gathered = _gather((outcomes, None if error is None else str(error)), rank, world)
+    gathered = gather_objects((outcomes, None if error is None else str(error)), rank, world)
     if error is not None:
         raise error
     failed = [f"rank {r}: {e}" for r, (_, e) in enumerate(gathered) if e]
@@ -522,23 +500,6 @@ def _track_rank_share(mine: list[int], workers: int, args: tuple[Any, ...], vide
         raise EffOWTError("; ".join(failed))
     return ([o for part, _ in gathered for o in part], [len(part) for part, _ in gathered]) if rank == 0 \
         else (outcomes, [])
-
-
-def _broadcast(obj: Any) -> Any:
-    import torch.distributed as dist
-
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def _gather(obj: Any, rank: int, world: int) -> list[Any]:
-    """Every rank's ``obj`` on rank 0 (by rank); the others get an empty list."""
-    import torch.distributed as dist
-
-    gathered: list[Any] = [None] * world if rank == 0 else []
-    dist.gather_object(obj, gathered if rank == 0 else None, dst=0)
-    return gathered
 
 
 def _start_afresh(out: Path, settings: dict[str, Any]) -> dict[int, VideoOutcome]:

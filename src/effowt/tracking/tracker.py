@@ -29,36 +29,14 @@ import torch
 import torch.nn.functional as F
 
 from effowt.config import TrackerConfig
-from effowt.errors import ConfigError, DataError
+from effowt.distributed import resolve_device
+from effowt.errors import DataError
 from effowt.runs import create_model
 from effowt.tracking.association import OnlineAssociator, Track
 from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, load_labeler
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def check_device(device: str | torch.device) -> torch.device:
-    """The torch device ``device`` names (``cpu``, ``cuda``, ``cuda:N``, ``mps``), checked
-    to exist on this machine; ConfigError saying what is wrong otherwise."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"device {str(device)!r} is not a torch device (use cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {str(device)!r}: CUDA is not available on this machine; "
-                              "use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {str(device)!r}: this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"device {str(device)!r}: MPS is not available on this machine; "
-                              "use --device cpu")
-    elif dev.type != "cpu":
-        raise ConfigError(f"device {str(device)!r} is not supported (use cpu, cuda or cuda:N)")
-    return dev
 
 
 class Detector(Protocol):
@@ -107,7 +85,7 @@ class Tracker:
             raise ValueError(f"image_size must be >= 32, got {image_size}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.device = check_device(device)
+        self.device = resolve_device(device)
         if hasattr(model, "to"):
             model = model.to(self.device)
         if precision != "fp32":
@@ -139,7 +117,7 @@ class Tracker:
         checked like any config override (``ConfigError`` naming the key).
         ``texts``: label tracks with this vocabulary through the run's VLM (its text
         tower; ConfigError for a backbone without one), each put in ``prompt``."""
-        check_device(device)
+        resolve_device(device)
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
         model, cfg = create_model(run_dir, device=device, overrides=overrides)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
+from effowt.distributed import DistEnv, barrier, distributed
 from effowt.errors import ConfigError, EffOWTError, Interrupted, WeightsError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
@@ -42,7 +43,6 @@ from effowt.runs import (
     save_weights,
     snapshot_file,
 )
-from effowt.training.distributed import DistEnv, barrier, distributed
 from effowt.training.loader import EpochLoader
 from effowt.training.meters import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
 from effowt.training.optim import LOSS_TERMS, per_process_batch
