@@ -35,6 +35,8 @@ Schedule = Literal["cosine", "step"]
 AmpMode = Literal["none", "bf16", "fp16"]
 
 TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
+# inference precisions of the frozen backbone and the neck (--precision; torch dtypes in effowt.tracking.tracker)
+PRECISION_NAMES = ("fp32", "bf16", "fp16")
 STAGES: tuple[str, ...] = get_args(Stage)
 STAGE_STRIDES = {"s4": 4, "s8": 8, "s16": 16}
 

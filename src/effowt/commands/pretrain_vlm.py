@@ -8,17 +8,16 @@ from pathlib import Path
 
 from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import DataError
-from effowt.vlm import VLM_WEIGHTS_FILE, PretrainConfig, pretrain_vlm
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = PretrainConfig()
+    # defaults (None): effowt.vlm.PretrainConfig's, which make the shipped model
     parser.add_argument("--data", required=True, help="MiniOWT folder (made by `effowt synth`)")
     parser.add_argument("--out", required=True, help="output folder for the VLM weights")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=None)
 
 
 def known_category_ids(train_json: Path) -> set[int]:
@@ -32,7 +31,10 @@ def known_category_ids(train_json: Path) -> set[int]:
 
 def run(args: argparse.Namespace) -> int:
     world = MiniOWTPaths(Path(args.data)).require("train_json", "pretrain_json")
-    cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    from effowt.vlm import VLM_WEIGHTS_FILE, PretrainConfig, pretrain_vlm  # torch, once the paths are good
+
+    given = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+    cfg = PretrainConfig(**{k: v for k, v in given.items() if v is not None})
     result = pretrain_vlm(
         world.pretrain_json,
         world.pretrain_images,

@@ -1,15 +1,19 @@
-"""``effowt track``: track a video file, a frame folder or every video of a TAO split."""
+"""``effowt track``: track a video file, a frame folder or every video of a TAO split.
+
+Imports nothing heavy at module level: ``effowt track --help`` and the argument, path,
+config and lock errors answer before torch is imported (see docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from effowt.commands import int_at_least
+from effowt.config import PRECISION_NAMES
 from effowt.distributed import env_rank
-from effowt.errors import ConfigError
-from effowt.tracking.pipeline import track_source
-from effowt.tracking.tracker import PRECISIONS
+from effowt.errors import DataError
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")
@@ -42,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="torch CPU threads per tracking process (default: torch's, shared among "
                              "--workers); 1 is fastest for the tiny shipped model at batch 1")
-    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+    parser.add_argument("--precision", choices=list(PRECISION_NAMES), default="fp32",
                         help="precision of the frozen backbone and the side network (heads stay fp32)")
     parser.add_argument("--profile", action="store_true",
                         help="time backbone, neck and heads apart in speed.json (synchronises CUDA per stage)")
@@ -65,14 +69,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from effowt.config import parse_tracker_overrides
     from effowt.data.miniowt import is_miniowt_source
-    from effowt.tracking.labels import DEFAULT_PROMPT, parse_texts, read_vocabulary
+    from effowt.lockfile import refuse_if_held
+    from effowt.tracking.vocabulary import DEFAULT_PROMPT, check_prompt, parse_texts, read_vocabulary
 
+    # cheap checks first, before torch is imported: arguments, paths, the folder lock
     overrides = parse_tracker_overrides(args.overrides)
     texts = parse_texts(args.texts) if args.texts is not None else \
         read_vocabulary(args.vocab) if args.vocab is not None else None
-    prompt = DEFAULT_PROMPT if args.prompt is None else args.prompt
-    if "{}" not in prompt:
-        raise ConfigError(f"--prompt {prompt!r} must contain {{}} where the text goes")
+    prompt = check_prompt(DEFAULT_PROMPT if args.prompt is None else args.prompt)
+    if not Path(args.source).exists():
+        raise DataError(f"{Path(args.source)}: no such file or folder")  # open_source's line, sooner
+    if env_rank() == 0:
+        refuse_if_held(args.out)
+
+    from effowt.tracking.pipeline import track_source
 
     if args.weights is None and args.detections is None and not is_miniowt_source(args.source) and env_rank() == 0:
         print(SHIPPED_NOTE.format(source=args.source))

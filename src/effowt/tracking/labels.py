@@ -20,40 +20,19 @@ shipped ``EffOWT-Tiny``, ``ViT-B-16``, ...); another backbone is a ConfigError.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from effowt.config import BackboneConfig
-from effowt.errors import ConfigError, DataError
+from effowt.errors import ConfigError
 from effowt.tracking.association import Track
+from effowt.tracking.vocabulary import DEFAULT_PROMPT as DEFAULT_PROMPT
+from effowt.tracking.vocabulary import parse_texts as parse_texts
+from effowt.tracking.vocabulary import read_vocabulary as read_vocabulary
 
-DEFAULT_PROMPT = "a photo of {}"
 CROP_PX = 64
-
-
-def read_vocabulary(path: str | Path) -> list[str]:
-    """One text per line (blank lines and surrounding spaces dropped); DataError when
-    the file is missing or holds no text."""
-    path = Path(path)
-    try:
-        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read vocabulary file ({err})") from None
-    texts = [t for t in texts if t]
-    if not texts:
-        raise DataError(f"{path}: vocabulary file is empty (expected one text per line)")
-    return texts
-
-
-def parse_texts(text: str) -> list[str]:
-    """``"a red car; a dog"`` -> ``["a red car", "a dog"]``; ConfigError when empty."""
-    texts = [t.strip() for t in text.split(";") if t.strip()]
-    if not texts:
-        raise ConfigError(f"--texts {text!r} names no text (separate texts with ';')")
-    return texts
 
 
 class TrackLabeler:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from effowt.config import TrackerConfig
+from effowt.config import PRECISION_NAMES, TrackerConfig
 from effowt.distributed import resolve_device
 from effowt.errors import DataError
 from effowt.runs import create_model
@@ -36,7 +36,7 @@ from effowt.tracking.association import OnlineAssociator, Track
 from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, load_labeler
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
 
 
 class Detector(Protocol):
