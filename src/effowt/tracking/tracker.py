@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from effowt.boxes import clip_boxes
 from effowt.config import PRECISION_NAMES, TrackerConfig
 from effowt.distributed import resolve_device
 from effowt.errors import DataError
@@ -180,9 +181,7 @@ class Tracker:
             dets = self._run_model(torch.cat([image for image, _ in inputs]))
             height, width = group[0].shape[:2]
             for det, (_, scale) in zip(dets, inputs):
-                boxes = det["boxes"].float().numpy().reshape(-1, 4) / scale
-                boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-                boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+                boxes = clip_boxes(det["boxes"].float().numpy().reshape(-1, 4) / scale, height, width)
                 out.append((boxes.astype(np.float32), det["scores"].float().numpy().reshape(-1),
                             det["embeddings"].float().numpy()))
         return out
@@ -300,10 +299,7 @@ def check_detections(detections: Detections, frame_hw: tuple[int, int]
         if len(category_ids) != len(boxes):
             raise ValueError(f"detections: {len(category_ids)} category ids for {len(boxes)} boxes")
     height, width = frame_hw
-    boxes = boxes.copy()
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
-    return boxes, scores, category_ids
+    return clip_boxes(boxes, height, width), scores, category_ids
 
 
 def _check_frame(frame: Any) -> None:
