@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -218,6 +219,15 @@ def test_accuracy_protocol_end_to_end_on_tiny_worlds(tmp_path):
         assert len(report["tuning"][mode]) == 2
         assert [c["step"] for c in report["tuning"][mode][0]["curve"]] == [1, 2, 3, 4]
     assert report["tuning"]["side"][0]["overrides"] == {"model.side.output": "residual", "train.lr": 1e-3}
+    # the seed averages are the mean and sample std of the per-seed runs' test scores
+    seeded = [json.loads(p.read_text())["scores"] for p in sorted(out.glob("*/side/*/result.json"))]
+    per_seed = [scores["test"]["4"] for scores in seeded if "test" in scores]
+    assert len(per_seed) == 2
+    for split in ("known", "unknown"):
+        for metric in ("OWTA", "DetRe", "AssA"):
+            values = [run[split][metric] for run in per_seed]
+            assert report["modes"]["side"][split][metric] == pytest.approx(
+                {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))})
     for name in ("accuracy.md", "accuracy.png", "curves.png"):
         assert (out / name).stat().st_size > 0
     results = sorted(out.glob("*/*/*/result.json"))
