@@ -2,6 +2,7 @@
 #   make demo   set up .venv (first time) and track + score the embedded MiniOWT clip
 #   make test   set up .venv (first time), lint (ruff) and run the test suite
 #   make lint   lint only
+#   make quick  lint and the quick suite: every test not marked slow (pytest -m "not slow")
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.effowt-installed
 export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test quick lint venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +25,9 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+quick: lint
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 demo: $(STAMP)
 	$(VENV)/bin/effowt demo --out demo-output

@@ -4,6 +4,7 @@ import json
 
 import av
 import numpy as np
+import pytest
 
 from effowt.cli import main
 from effowt.tracking import Tracker
@@ -28,6 +29,7 @@ def test_shipped_checkpoint_tracks_frames(tmp_path):
             assert t.box.shape == (4,) and 0 <= t.box[0] < t.box[2] <= 128 and 0 <= t.box[1] < t.box[3] <= 128
 
 
+@pytest.mark.slow
 def test_demo_writes_tracks_video_and_metrics(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0

@@ -25,6 +25,7 @@ def world(tmp_path_factory):
     return {"run": run, **paths.as_dict()}
 
 
+@pytest.mark.slow
 def test_track_tao_split_with_workers_then_eval(world, tmp_path):
     out = tmp_path / "out"
     assert main(["track", "--weights", str(world["run"]), "--source", str(world["val_json"]),
@@ -159,6 +160,7 @@ def test_batched_frames_write_the_same_results_and_no_stage_split_by_default(wor
     assert speed["world_size"] == 1 and speed["videos_per_rank"] == [2]
 
 
+@pytest.mark.slow
 def test_threads_sets_the_tracking_process_thread_count_and_keeps_the_tracks(world, tmp_path):
     import torch
 
@@ -198,6 +200,7 @@ def _track_process(args, nproc=None):
     return proc
 
 
+@pytest.mark.slow
 def test_torchrun_shards_videos_and_rank0_merges_the_same_records(world, four_videos, tmp_path):
     single, sharded = tmp_path / "single", tmp_path / "sharded"
     args = ["--weights", str(world["run"]), "--source", str(four_videos), "--max-dets", "4"]
