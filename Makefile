@@ -3,14 +3,19 @@
 #   make test   set up .venv (first time), lint (ruff) and run the test suite
 #   make lint   lint only
 #   make quick  lint and the quick suite: every test not marked slow (pytest -m "not slow")
+#   make docs   build the docs site into site/ (strict: broken links, missing pages and numbers
+#               that differ from their benchmark outputs fail; offline)
+#   make screenshot   docs/report-screenshot.png: `make demo`'s report.html in headless Chromium
+#               (Debian: `apt-get install chromium`; the browser test in `make test` skips without it)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.effowt-installed
 export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: demo test quick lint venv clean
+.PHONY: demo test quick lint docs screenshot venv clean
 
 venv: $(STAMP)
 
@@ -21,16 +26,27 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests docs/hooks benchmarks/report
 
-test: lint
+test: lint docs
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 quick: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet -d site
+	@! grep -rIEl '(src|href)="https?://|url\(["'"'"']?https?://' site || \
+		{ echo "docs: the built site refers to the network (above)"; exit 1; }
+
+CHROMIUM ?= chromium
+screenshot: demo
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,1100 \
+		--virtual-time-budget=10000 --screenshot=$(CURDIR)/docs/report-screenshot.png \
+		file://$(CURDIR)/demo-output/report.html
+
 demo: $(STAMP)
 	$(VENV)/bin/effowt demo --out demo-output
 
 clean:
-	rm -rf demo-output .pytest_cache
+	rm -rf demo-output .pytest_cache site

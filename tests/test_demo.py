@@ -1,6 +1,13 @@
-"""The shipped checkpoint and `effowt demo` (what `make demo` runs)."""
+"""The shipped checkpoint, `effowt demo` (what `make demo` runs) and its results page in a
+real browser (headless Chromium; skipped where it is not installed)."""
 
+import contextlib
+import io
 import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import av
 import numpy as np
@@ -8,6 +15,19 @@ import pytest
 
 from effowt.cli import main
 from effowt.tracking import Tracker
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+NO_CHROMIUM = "headless Chromium not installed (Debian: apt-get install chromium; see docs/report.md)"
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory) -> tuple[Path, str]:
+    """`effowt demo` run once for this file: its output folder and what it printed."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["demo", "--out", str(out)]) == 0
+    return out, printed.getvalue()
 
 
 def test_shipped_checkpoint_tracks_frames(tmp_path):
@@ -30,15 +50,14 @@ def test_shipped_checkpoint_tracks_frames(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_writes_tracks_video_and_metrics(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
+def test_demo_writes_tracks_video_and_metrics(demo_out):
+    out, printed = demo_out
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) >= {"known", "unknown"}
     for split in ("known", "unknown"):
         assert set(metrics[split]) == {"OWTA", "DetRe", "AssA"}
         assert 0.0 <= metrics[split]["OWTA"] <= 1.0
-    # the shipped model tracks the clip (README: known 37.8, unknown 13.7 OWTA)
+    # the shipped model tracks the clip (docs/models.md: known 37.8, unknown 13.7 OWTA)
     assert metrics["known"]["OWTA"] >= 0.30 and metrics["unknown"]["OWTA"] >= 0.10
     results = json.loads((out / "results.json").read_text())
     assert results and {"video_id", "image_id", "track_id", "bbox", "score", "category_id"} <= set(results[0])
@@ -46,5 +65,38 @@ def test_demo_writes_tracks_video_and_metrics(tmp_path, capsys):
     assert sorted(p.suffix for p in (out / "render").iterdir()) == [".mp4", ".mp4", ".png", ".png"]
     with av.open(str(next((out / "render").glob("*.mp4")))) as container:
         assert container.streams.video[0].height == 512  # 128 px clips drawn 4x
-    printed = capsys.readouterr().out
     assert "OWTA" in printed and "unknown" in printed
+    assert (out / "report.html").is_file() and "report.html" in printed
+
+
+def _chromium(*args: str, profile: Path) -> str:
+    """Run headless Chromium (no sandbox: tests may run as root; its own profile folder)."""
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
+           f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+def test_report_page_in_headless_chromium(demo_out, tmp_path):
+    out, _ = demo_out
+    page = (out / "report.html").resolve().as_uri()
+    dom = _chromium("--dump-dom", page, profile=tmp_path / "profile")
+    results = json.loads((out / "results.json").read_text())
+    rows = re.findall(r'<g class="track-row" id="row-(\d+)" data-track-id="(\d+)"', dom)
+    assert len(rows) == len({r["track_id"] for r in results})  # one timeline row per track of results.json
+    assert {int(t) for _, t in rows} == {r["track_id"] for r in results}
+    videos = re.findall(r"<video [^>]*>", dom)
+    assert len(videos) == len(json.loads((out / "videos.json").read_text())) == 2
+    assert all('data-state="loaded"' in v for v in videos), videos  # the H.264 renders decode (loadeddata)
+    for track_id, _ in rows:  # a row links to its crops and back
+        assert f'href="#track-{track_id}"' in dom and f'id="track-{track_id}"' in dom
+        assert f'href="#row-{track_id}"' in dom and (out / "report" / "crops" / f"{track_id}.jpg").is_file()
+    assert re.search(r'data-ready-ms="\d+"', dom)  # the page's script ran
+    assert not re.search(r'(src|href)="https?://', dom)  # nothing from the network
+    shot = tmp_path / "report.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1100,1100", page, profile=tmp_path / "profile")
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("RGB"))
+    assert image.shape[:2] == (1100, 1100) and image.std() > 10  # something was drawn

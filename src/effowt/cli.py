@@ -30,10 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("params", "count total and trainable parameters per transfer mode"),
     "synth": ("synth", "generate the MiniOWT synthetic open-world tracking world"),
     "pretrain-vlm": ("pretrain_vlm", "pretrain the tiny CLIP-style VLM on MiniOWT"),
+    "pretrain-lit": ("pretrain_lit", "make the LiT VLM: text tower for the ImageNet MobileNetV2, cut-out world"),
     "train": ("train", "train a transfer mode on COCO-format data"),
     "track": ("track", "track a video, frame folder or TAO split"),
     "eval": ("evaluate", "score tracks with TrackEval's TAO_OW OWTA / D.Re / A.Acc"),
     "bench": ("bench", "efficiency, speed, accuracy and ablation benchmarks"),
+    "report": ("report", "write OUT/report.html: videos, track timelines, crops and metrics of a track output"),
     "demo": ("demo", "track and score a held-out MiniOWT clip with the shipped checkpoint"),
 }
 

@@ -46,6 +46,11 @@ from effowt.models import EffOWT, build_model
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "last.safetensors"
+# Runs shipped in effowt/assets/, by name: what `--weights NAME`, `create_model(NAME)` and
+# `Tracker.from_pretrained(NAME)` accept besides a run folder.
+SHIPPED_RUNS = {
+    "effowt-mini": "MiniOWT's coloured shapes, side network on the tiny VLM (tests, MiniOWT benchmarks)",
+}
 DEFAULT_RUN = "effowt-mini"
 
 
@@ -212,12 +217,27 @@ def load_run(
 
 
 def default_run_dir() -> Path:
-    """The shipped default checkpoint's run folder (``effowt/assets/effowt-mini``)."""
-    path = Path(str(resources.files("effowt") / "assets" / DEFAULT_RUN))
+    """The shipped default checkpoint's run folder (``effowt/assets/<DEFAULT_RUN>``)."""
+    return shipped_run_dir(DEFAULT_RUN)
+
+
+def shipped_run_dir(name: str) -> Path:
+    """The run folder of the shipped run ``name`` (a key of :data:`SHIPPED_RUNS`)."""
+    path = Path(str(resources.files("effowt") / "assets" / name))
     if not (path / CONFIG_FILE).is_file():
         raise WeightsError(f"{path}: the default checkpoint is not installed with this copy of "
                            f"effowt; pass a run folder (--weights RUN) trained with `effowt train`")
     return path
+
+
+def resolve_run_dir(run: str | os.PathLike | None) -> Path:
+    """``None`` -> the shipped default run, a :data:`SHIPPED_RUNS` name -> its folder,
+    anything else -> the path as given."""
+    if run is None:
+        return default_run_dir()
+    if str(run) in SHIPPED_RUNS:
+        return shipped_run_dir(str(run))
+    return Path(run)
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:
@@ -232,7 +252,8 @@ def create_model(
 ) -> tuple[EffOWT, EffOWTConfig]:
     """Build an EffOWT model from a run folder or a preset: ``(model in eval mode, config)``.
 
-    Precedence: ``None`` is the shipped default run (:func:`default_run_dir`); a
+    Precedence: ``None`` is the shipped default run (:func:`default_run_dir`), a
+    :data:`SHIPPED_RUNS` name a shipped run (``"effowt-mini"``); a
     folder holding ``config.yaml`` is a run folder, loaded with :func:`load_run`
     (trained weights, backbone identity checked); anything else is a preset name
     or YAML file (:func:`~effowt.config.load_config`), built with the frozen
@@ -243,7 +264,7 @@ def create_model(
     returned because using the model needs it (``model.image_size``, ``tracker``).
     Never downloads.
     """
-    source = default_run_dir() if name_or_run is None else name_or_run
+    source = resolve_run_dir(name_or_run)
     if is_run_dir(source):
         return load_run(source, device=device, overrides=overrides)
     cfg = load_config(str(source), overrides)

@@ -44,6 +44,8 @@ class FrozenBackbone(nn.Module):
         frozen: when True (``side``/``head`` modes) the module stays in eval mode
             whatever ``train()`` asks; ``full``/``lora`` set it to False.
         weights_sha256: sha256 of the loaded weight file, ``None`` if random.
+        tap_dims, tap_strides: width and stride of each tapped map (a ViT's are all
+            ``embed_dim`` / ``patch_size``; a CNN's differ, :mod:`effowt.backbones.cnn`).
     """
 
     model: nn.Module
@@ -77,6 +79,8 @@ class FrozenBackbone(nn.Module):
         self.dtype = dtype
         self.frozen = True
         self.weights_sha256: str | None = None
+        self.tap_dims = [embed_dim] * len(self.taps)
+        self.tap_strides = [patch_size] * len(self.taps)
 
     def freeze(self) -> None:
         """No parameter of the backbone trains; it stays in eval mode."""
@@ -101,7 +105,8 @@ class FrozenBackbone(nn.Module):
                 (zero-padded at the bottom/right to a multiple of ``patch_size``).
 
         Returns:
-            one FloatTensor[B, D, ceil(H/p), ceil(W/p)] (float32) per entry of ``taps``.
+            one FloatTensor[B, D, ceil(H/p), ceil(W/p)] (float32) per entry of ``taps``
+            (a CNN's tap k: ``[B, tap_dims[k], ceil(H/p) * p / tap_strides[k], ...]``).
         """
         p = self.patch_size
         pad_h, pad_w = -x.shape[-2] % p, -x.shape[-1] % p

@@ -14,7 +14,8 @@ Two kinds of vision tower:
   ``open_clip.create_model(name, pretrained=None)``; only ``model.visual`` is kept.
   Its position embedding is resampled to the input's token grid, so any input
   size works.
-- a timm trunk (``EVA02-L-14``: ``vision_cfg.timm_model_name``): the trunk is built
+- a timm CNN trunk (``EffOWT-LiT-MNV2``, MobileNetV2): :mod:`effowt.backbones.cnn`.
+- a timm ViT trunk (``EVA02-L-14``: ``vision_cfg.timm_model_name``): the trunk is built
   directly with timm (``dynamic_img_size=True``; the text tower and projection
   are not built) and weights are read from ``visual.trunk.*`` keys.
 """
@@ -35,12 +36,16 @@ from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from effowt.backbones.base import FrozenBackbone, parse_dtype, standard_block_weights
+from effowt.backbones.cnn import CNN_TRUNKS, CnnBackbone, create_timm_cnn
 from effowt.backbones.timm_backbone import TimmBackbone, create_timm_vit
 from effowt.backbones.weights import load_weights_into, warn_random_init
 from effowt.config import BackboneConfig
 from effowt.errors import ConfigError
 
 _registered: set[Path] = set()
+# config name -> its "preprocess_cfg" (mean / std of a tower not trained with OpenAI's):
+# open_clip's model classes take no such key, so it is kept here instead of in the registry
+_PREPROCESS_CFGS: dict[str, dict[str, Any]] = {}
 
 
 def register_open_clip_configs(path: str | Path) -> None:
@@ -49,6 +54,10 @@ def register_open_clip_configs(path: str | Path) -> None:
     if path not in _registered:
         open_clip.add_model_config(path)
         _registered.add(path)
+        registry = open_clip.factory._MODEL_CONFIGS  # get_model_config returns copies
+        for file in [path] if path.is_file() else sorted(path.glob("*.json")):
+            if "preprocess_cfg" in registry.get(file.stem, {}):
+                _PREPROCESS_CFGS[file.stem] = registry[file.stem].pop("preprocess_cfg")
 
 
 def register_package_configs() -> None:
@@ -73,7 +82,8 @@ def create_open_clip_model(name: str, **kwargs: Any) -> nn.Module:
     root = logging.getLogger()
     root.addFilter(_drop_no_weights_notice)
     try:
-        return open_clip.create_model(name, pretrained=None, **kwargs)
+        return open_clip.create_model(name, pretrained=None, force_preprocess_cfg=_PREPROCESS_CFGS.get(name),
+                                      **kwargs)
     finally:
         root.removeFilter(_drop_no_weights_notice)
 
@@ -88,8 +98,8 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _mean_std(model_cfg: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    pre = model_cfg.get("preprocess_cfg", {})
+def _mean_std(model_name: str, model_cfg: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    pre = _PREPROCESS_CFGS.get(model_name, model_cfg.get("preprocess_cfg", {}))
     return tuple(pre.get("mean", OPENAI_DATASET_MEAN)), tuple(pre.get("std", OPENAI_DATASET_STD))
 
 
@@ -166,8 +176,11 @@ def build_open_clip(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
     kwargs = dict(cfg.model_kwargs)
     timm_kwargs = kwargs.pop("timm_kwargs", {})
     model_cfg = _deep_merge(base, kwargs)
-    mean, std = _mean_std(model_cfg)
+    mean, std = _mean_std(model_name, model_cfg)
     vision_cfg = model_cfg.get("vision_cfg", {})
+    if vision_cfg.get("timm_model_name") in CNN_TRUNKS:
+        trunk = create_timm_cnn(vision_cfg["timm_model_name"], f"model.backbone.name={cfg.name}")
+        return CnnBackbone(cfg, trunk, mean=mean, std=std)
     if vision_cfg.get("timm_model_name"):
         trunk = create_timm_vit(vision_cfg["timm_model_name"], timm_kwargs, f"model.backbone.name={cfg.name}")
         return OpenClipTimmBackbone(cfg, trunk, mean=mean, std=std)

@@ -23,7 +23,7 @@ from typing import Any
 
 from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
-from effowt.bench.world import describe_world, ensure_world, world_config
+from effowt.bench.world import BENCH_WORLDS, describe_world, ensure_world, world_config
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt.fileio import atomic_write_json
@@ -47,7 +47,7 @@ VARIANTS: dict[str, list[str]] = {
     "random_init": ["model.side.init=random"],
     "sim_s16_wide": ["model.side.sim_stages=[s16]", "model.side.sim_pattern=wide"],
     "sim_random": ["model.side.sim_pattern=random"],
-    # inference-cost switches (README "Where the time goes"); the first two compute the same
+    # inference-cost switches (docs/benchmarks/speed.md, "Where the time goes"); the first two compute the same
     # function as default (a check, not a question), the next two change it
     "ladder_merge": ["model.side.ladder_merge=true"],
     "sim_project_first": ["model.side.sim_project_first=true"],
@@ -55,7 +55,8 @@ VARIANTS: dict[str, list[str]] = {
     "sim_grid_half": ["model.side.sim_grid=16"],
     "fast_side": ["model.side.ladder_merge=true", "model.side.sim_project_first=true",
                   "model.side.attention_window=4", "model.side.sim_grid=16"],
-    # training cost: the frozen backbone in bfloat16 (README "Where a MiniOWT training step goes")
+    # training cost: the frozen backbone in bfloat16 (docs/benchmarks/efficiency.md, "Where a MiniOWT training
+    # step goes")
     "bf16_backbone": ["model.backbone.dtype=bfloat16"],
 }
 # The claim-by-claim set re-run at the tuned recipe (`--variants` default).
@@ -109,7 +110,7 @@ def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[Ef
 
 def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: int, data: str | Path | None = None,
                  device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = (),
-                 jobs: int = 1) -> dict[str, Any]:
+                 jobs: int = 1, world: str = "mini") -> dict[str, Any]:
     """Run every (variant, seed) not yet finished, ``jobs`` side by side (each on
     ``cpu_count // jobs`` threads; what is computed does not depend on it), rewriting
     ``ablation.json/.md/.png`` as each run finishes (a stopped benchmark keeps a
@@ -118,12 +119,13 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     threads = threads_per_job(jobs)
     out = Path(out_dir)
-    base = world_config(budget, 0, overrides)
+    bench = BENCH_WORLDS[world]
+    base = world_config(budget, 0, overrides, bench.preset)
     variants = resolve_variants(names, base)
-    world = ensure_world(out / "world", data)
-    evaluation = Evaluation("test", world.val_json, (budget,))
+    paths = ensure_world(out / "world", data, bench.settings, generate=bench.generate)
+    evaluation = Evaluation("test", paths.val_json, (budget,))
     report: dict[str, Any] = {
-        "setup": {"world": describe_world(world), "budget_steps": budget, "seeds": seeds, "device": device,
+        "setup": {"world": describe_world(paths), "budget_steps": budget, "seeds": seeds, "device": device,
                   "backbone": base.model.backbone.name, "overrides": list(overrides), "variants": list(variants)},
         "variants": {},
     }
@@ -148,7 +150,7 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
     # and no core waits for the last variant of a seed
     run_side_by_side([
         lambda name=name, seed=seed: record(name, seed, run_experiment_in_subprocess(
-            apply_overrides(variants[name][0], [f"train.seed={seed}"]), world, out / "runs" / name / f"seed{seed}",
+            apply_overrides(variants[name][0], [f"train.seed={seed}"]), paths, out / "runs" / name / f"seed{seed}",
             [evaluation], device=device, workers=workers, threads=threads))
         for seed in range(seeds) for name in variants
     ], jobs)

@@ -36,13 +36,7 @@ import yaml
 
 from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
-from effowt.bench.world import (
-    VALIDATION_WORLD_SETTINGS,
-    WORLD_SETTINGS,
-    describe_world,
-    ensure_world,
-    world_config,
-)
+from effowt.bench.world import BENCH_WORLDS, describe_world, ensure_world, world_config
 from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 
@@ -111,7 +105,8 @@ def _selection_score(metrics: dict[str, Any]) -> float:
 
 
 def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[str],
-                   overrides: list[str]) -> dict[str, list[tuple[dict[str, Any], EffOWTConfig]]]:
+                   overrides: list[str], preset: str = BENCH_WORLDS["mini"].preset,
+                   ) -> dict[str, list[tuple[dict[str, Any], EffOWTConfig]]]:
     """Every mode's trials ``(point, config)``; all errors surface here, before training."""
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
@@ -121,7 +116,7 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
     if budget < len(CURVE_POINTS) or budget % len(CURVE_POINTS):
         raise ConfigError(f"--budget must be a positive multiple of {len(CURVE_POINTS)} "
                           f"(validation curve points at 25/50/75/100 %), got {budget}")
-    base = world_config(budget, 0, overrides)
+    base = world_config(budget, 0, overrides, preset)
     snapshot = f"train.snapshot_every={budget // len(CURVE_POINTS)}"
     resolved: dict[str, list[tuple[dict[str, Any], EffOWTConfig]]] = {}
     for mode, grid in parse_grid(grid_items, modes).items():
@@ -137,18 +132,21 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
 
 def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: int = 3, trials: int = 6,
                  grid: list[str] = (), data: str | Path | None = None, val_data: str | Path | None = None,
-                 device: str = "cpu", workers: int = 1, overrides: list[str] = (), jobs: int = 1) -> dict[str, Any]:
-    """Tune every mode on the validation world, then train its chosen setting with
+                 device: str = "cpu", workers: int = 1, overrides: list[str] = (), jobs: int = 1,
+                 world: str = "mini") -> dict[str, Any]:
+    """Tune every mode on ``world``'s validation world, then train its chosen setting with
     ``seeds`` seeds and score it on the test world (see the module docstring).
     ``jobs`` experiments run side by side, each on ``cpu_count // jobs`` threads
     (what is computed does not depend on it)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     threads = threads_per_job(jobs)
-    resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides))
+    bench = BENCH_WORLDS[world]
+    resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides), bench.preset)
     out = Path(out_dir)
-    test_world = ensure_world(out / "world", data, WORLD_SETTINGS)
-    val_world = ensure_world(out / "val-world", val_data, VALIDATION_WORLD_SETTINGS, needs_train=False)
+    test_world = ensure_world(out / "world", data, bench.settings, generate=bench.generate)
+    val_world = ensure_world(out / "val-world", val_data, bench.validation_settings, needs_train=False,
+                             generate=bench.generate)
     steps = tuple(round(budget * f) for f in CURVE_POINTS)
     validation = Evaluation("validation", val_world.val_json, steps)
     test = Evaluation("test", test_world.val_json, (budget,))
@@ -163,7 +161,8 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
             "curve_steps": list(steps),
         },
         "worlds": {"test": describe_world(test_world), "validation": describe_world(val_world, needs_train=False)},
-        "setup": {"backbone": world_config(budget, 0, overrides).model.backbone.name, "device": device,
+        "setup": {"world": world, "backbone": world_config(budget, 0, overrides, bench.preset).model.backbone.name,
+                  "device": device,
                   "overrides": list(overrides), "grid": list(grid)},
         "modes": {},
         "tuning": {},
@@ -196,7 +195,7 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
         ], jobs)
         report["modes"][mode] = _summary(point, runs, budget)
         _write(out, report)
-    report["config"] = to_dict(world_config(budget, 0, overrides))
+    report["config"] = to_dict(world_config(budget, 0, overrides, bench.preset))
     _write(out, report)
     return report
 
@@ -250,6 +249,11 @@ def claims(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _world_title(report: dict[str, Any]) -> str:
+    world = report["setup"].get("world", "mini")
+    return "MiniOWT" if world == "mini" else f"the cut-out world ({world.split('-')[-1]} split)"
+
+
 def accuracy_markdown(report: dict[str, Any]) -> str:
     """Results table (test world, mean ± std over seeds), the targets, the tuning table."""
     p = report["protocol"]
@@ -262,7 +266,7 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
         for mode, m in report["modes"].items()
     ]
     lines = [
-        f"# Transfer modes on MiniOWT ({report['setup']['backbone']}, {p['budget']} steps, "
+        f"# Transfer modes on {_world_title(report)} ({report['setup']['backbone']}, {p['budget']} steps, "
         f"{p['trials_per_mode']} trials per mode, {p['seeds']} seeds, {report['setup']['device']})",
         "",
         f"Tuned on the validation world (synth seed {p['validation_seed']}), reported on the test world "
@@ -296,7 +300,7 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     ax.set_xticks(range(len(modes)), modes)
     ax.set_ylabel("OWTA (%), mean ± std over seeds")
     p = report["protocol"]
-    ax.set_title(f"MiniOWT test world, {p['budget']} steps, {p['seeds']} seeds")
+    ax.set_title(f"{_world_title(report)}: test world, {p['budget']} steps, {p['seeds']} seeds")
     ax.legend()
     save_figure(fig, path)
 

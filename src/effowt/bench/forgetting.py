@@ -14,6 +14,12 @@ category by the VLM whose image tower is the run's backbone::
     score                        share of crops whose nearest caption is their own,
                                  known and unknown categories apart
 
+On the cut-out world (:func:`run_cutout_forgetting`) the VLM is the LiT MobileNetV2
+(:mod:`effowt.lit`), the crops are its held-out crops of every catalogue category,
+the run's trunk stages replace the VLM's (its last 1x1 conv, pooling and projection,
+which no mode trains, stay), and accuracy is reported for the known and unknown
+categories of both splits.
+
 ``reference`` is the frozen VLM itself: ``side`` and ``head`` runs score it exactly,
 by construction; ``full`` and ``lora`` runs show what their training changed. The
 tracker's labels (``--texts``) are not affected either way: they come from a frozen
@@ -46,6 +52,73 @@ def with_run_tower(vlm: torch.nn.Module, model: torch.nn.Module) -> torch.nn.Mod
     tower.ln_post, tower.proj = own.ln_post, own.proj
     vlm.visual = tower
     return vlm.eval()
+
+
+def with_run_trunk(vlm: torch.nn.Module, model: torch.nn.Module) -> torch.nn.Module:
+    """The LiT ``vlm`` with the stem and block stages of the trained ``model``'s CNN trunk
+    (:mod:`effowt.backbones.cnn` prunes nothing before the last tap; the VLM keeps its
+    ``conv_head``, pooling and projection)."""
+    run_trunk, own = model.backbone.model.float(), vlm.visual.trunk
+    own.conv_stem, own.bn1 = run_trunk.conv_stem, run_trunk.bn1
+    own.blocks = torch.nn.Sequential(*run_trunk.blocks, *own.blocks[len(run_trunk.blocks):])
+    return vlm.eval()
+
+
+def run_cutout_forgetting(runs: list[str], lit_weights: str, per_category: int = 4,
+                          stamps_root: str | None = None, clipart_root: str | None = None) -> dict[str, Any]:
+    """Zero-shot top-1 (%) among all the cut-out world's captions, known and unknown of
+    each split, of the LiT VLM (``reference``) and of the VLM with each run's trunk
+    (``runs[run]``), on the LiT report's held-out crops (``per_category`` per category)."""
+    import open_clip
+
+    from effowt.backbones.weights import load_weights_into
+    from effowt.data.cutout import CutoutScene, place_in_split, read_catalogue
+    from effowt.data.cutout.world import SPLITS as CUTOUT_SPLITS
+    from effowt.lit import (
+        HELD_OUT_STREAM,
+        LIT_VLM_NAME,
+        PROMPT,
+        catalogue_crops,
+        create_lit_vlm,
+        image_features,
+        split_report,
+        zero_shot,
+    )
+    from effowt.runs import load_run
+
+    objects = read_catalogue(stamps_root, clipart_root)
+    categories = place_in_split(objects, "far")
+    known = {s: {c.object.name for c in place_in_split(objects, s) if c.known} for s in CUTOUT_SPLITS}
+    crops, labels = catalogue_crops(CutoutScene(categories, "far"), per_category, 0, HELD_OUT_STREAM)
+    vlm = create_lit_vlm()
+    load_weights_into(vlm, lit_weights)
+    vlm = vlm.float().eval()
+    tokens = open_clip.get_tokenizer(LIT_VLM_NAME)([PROMPT.format(c.caption) for c in categories])
+
+    def score(model: torch.nn.Module) -> dict[str, Any]:
+        return split_report(zero_shot(model, image_features(model, crops), labels, tokens), labels, categories, known)
+
+    report: dict[str, Any] = {"world": {"categories": len(categories), "crops": len(crops)},
+                              "reference": score(vlm), "runs": {}}
+    for run in runs:
+        model, cfg = load_run(run)
+        report["runs"][run] = {"mode": cfg.model.mode, **score(with_run_trunk(copy.deepcopy(vlm), model))}
+    return report
+
+
+def cutout_forgetting_markdown(report: dict[str, Any]) -> str:
+    """One row per run (the frozen LiT VLM first): zero-shot top-1 (%) per split and subset."""
+    cols = [(s, k) for s in ("far", "near") for k in ("known", "unknown")]
+
+    def row(name: str, mode: str, r: dict[str, Any]) -> list[str]:
+        return [name, mode, f"{r['all']:.1f}", *[f"{r[s][k]:.1f}" for s, k in cols]]
+
+    rows = [row("frozen LiT VLM (reference)", "-", report["reference"])]
+    rows += [row(name, r["mode"], r) for name, r in report["runs"].items()]
+    title = (f"# Zero-shot top-1 of the LiT VLM with each run's trunk ({report['world']['crops']} held-out crops, "
+             f"{report['world']['categories']} captions, chance {report['reference']['chance']} %)")
+    header = ["run", "mode", "all", *[f"{s} {k}" for s, k in cols]]
+    return "\n".join([title, "", *markdown_table(header, rows)]) + "\n"
 
 
 def _accuracy(hits: torch.Tensor, is_known: torch.Tensor) -> dict[str, float]:

@@ -1,4 +1,8 @@
-"""The MiniOWT benchmark worlds and the base config the accuracy and ablation benchmarks share.
+"""The benchmark worlds and the base config the accuracy and ablation benchmarks share.
+
+``--world`` names a :class:`BenchWorld` of :data:`BENCH_WORLDS`: ``mini`` (MiniOWT on
+the tiny VLM, the ``miniowt`` preset), ``cutout-far`` and ``cutout-near`` (the
+cut-out world's two splits on the LiT MobileNetV2 VLM, the ``cutout`` preset).
 
 Worlds are generated once per output folder with fixed ``effowt synth`` settings (or
 an existing ``effowt synth`` folder is used via ``--data`` / ``--val-data``) so that
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +36,60 @@ WORLD_SETTINGS = dict(seed=0, size=128, train_images=1000, pretrain_images=0, va
 # `effowt synth --out DIR --seed 1 --size 128 --train-images 0 --pretrain-images 0 --val-videos 8 --frames 40`
 VALIDATION_WORLD_SETTINGS = {**WORLD_SETTINGS, "seed": 1, "train_images": 0}
 BENCH_PRESET = "miniowt"
+# `effowt synth --world cutout --split SPLIT --out DIR --seed 0 --size 160 --train-images 1000
+#  --val-videos 24 --frames 40`
+CUTOUT_SETTINGS = dict(seed=0, size=160, train_images=1000, val_videos=24, frames=40)
+# `effowt synth --world cutout --split SPLIT --out DIR --seed 1 --size 160 --train-images 0
+#  --val-videos 12 --frames 40`
+CUTOUT_VALIDATION_SETTINGS = {**CUTOUT_SETTINGS, "seed": 1, "train_images": 0, "val_videos": 12}
 
 
-def ensure_world(folder: Path, data: str | Path | None, settings: dict[str, int] = WORLD_SETTINGS,
-                 needs_train: bool = True) -> MiniOWTPaths:
-    """A benchmark world: ``data`` when given (it must hold val/, and train/ when
-    ``needs_train``), else ``folder``, generated with ``settings`` unless already there."""
+def _generate_miniowt(folder: Path, **settings: Any) -> None:
     from effowt.data.miniowt import generate_miniowt
 
+    generate_miniowt(folder, **settings)
+
+
+def _generate_cutout(folder: Path, **settings: Any) -> None:
+    from effowt.data.cutout import generate_cutout_world
+
+    generate_cutout_world(folder, **settings)
+
+
+@dataclass(frozen=True)
+class BenchWorld:
+    """A benchmark world: its preset, the synth settings of its test world (whose
+    ``train/`` trains every run) and of its validation world (videos only), and its
+    generator."""
+
+    name: str
+    preset: str
+    settings: dict[str, Any]
+    validation_settings: dict[str, Any]
+    generate: Callable[..., None] = field(repr=False)
+
+
+BENCH_WORLDS: dict[str, BenchWorld] = {
+    "mini": BenchWorld("mini", BENCH_PRESET, WORLD_SETTINGS, VALIDATION_WORLD_SETTINGS, _generate_miniowt),
+    **{
+        f"cutout-{split}": BenchWorld(
+            f"cutout-{split}", "cutout", {**CUTOUT_SETTINGS, "split": split},
+            {**CUTOUT_VALIDATION_SETTINGS, "split": split}, _generate_cutout,
+        )
+        for split in ("far", "near")
+    },
+}
+
+
+def ensure_world(folder: Path, data: str | Path | None, settings: dict[str, Any] = WORLD_SETTINGS,
+                 needs_train: bool = True, generate: Callable[..., None] = _generate_miniowt) -> MiniOWTPaths:
+    """A benchmark world: ``data`` when given (it must hold val/, and train/ when
+    ``needs_train``), else ``folder``, generated with ``generate(folder, **settings)``
+    unless already there."""
     world = MiniOWTPaths(Path(data) if data is not None else folder)
     if data is None and not world.val_json.is_file():
-        logger.info("generating the MiniOWT world (synth seed %d) in %s", settings["seed"], folder)
-        generate_miniowt(folder, **settings)
+        logger.info("generating the benchmark world (synth seed %d) in %s", settings["seed"], folder)
+        generate(folder, **settings)
     return world.require(*(("train_json", "val_json") if needs_train else ("val_json",)))
 
 
@@ -50,8 +98,10 @@ def describe_world(world: MiniOWTPaths, needs_train: bool = True) -> dict[str, A
     world's own json files: what ``effowt synth`` arguments remake it."""
     val = json.loads(world.val_json.read_text())
     frames = [img["frame_index"] for img in val["images"]]
+    info = val.get("info", {})
     record: dict[str, Any] = {
-        "synth_seed": val.get("info", {}).get("seed"),
+        **({"world": info["world"], "split": info.get("split")} if "world" in info else {}),
+        "synth_seed": info.get("seed"),
         "size": val["images"][0]["width"] if val["images"] else None,
         "val_videos": len(val["videos"]),
         "frames": max(frames) + 1 if frames else 0,
@@ -61,8 +111,9 @@ def describe_world(world: MiniOWTPaths, needs_train: bool = True) -> dict[str, A
     return record
 
 
-def world_config(budget: int, seed: int, overrides: list[str] | tuple[str, ...] = ()) -> EffOWTConfig:
-    """The ``miniowt`` preset (side mode on the shipped tiny VLM) with the step budget,
-    the seed and the user's overrides applied."""
-    cfg = load_config(BENCH_PRESET, [f"train.max_steps={budget}", f"train.seed={seed}"])
+def world_config(budget: int, seed: int, overrides: list[str] | tuple[str, ...] = (),
+                 preset: str = BENCH_PRESET) -> EffOWTConfig:
+    """The world's preset (``miniowt``: side mode on the shipped tiny VLM) with the
+    step budget, the seed and the user's overrides applied."""
+    cfg = load_config(preset, [f"train.max_steps={budget}", f"train.seed={seed}"])
     return apply_overrides(cfg, list(overrides))

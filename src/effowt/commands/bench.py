@@ -64,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     probe.add_argument("--json", default=None, help="write the report to this JSON file")
 
     fgt = sub.add_parser("forgetting", help="zero-shot accuracy of the VLM with each run's trained image tower")
-    fgt.add_argument("--data", required=True, help="a MiniOWT world with a pretrain/ split (all categories)")
+    fgt.add_argument("--data", default=None, help="a MiniOWT world with a pretrain/ split (all categories)")
+    fgt.add_argument("--lit", default=None,
+                     help="the LiT VLM's weights: score on the cut-out world's catalogue instead of --data")
     fgt.add_argument("--runs", nargs="+", required=True, help="run folders (same backbone)")
     fgt.add_argument("--max-crops", type=int_at_least(1), default=2000, help="object crops scored (evenly spaced)")
     fgt.add_argument("--json", default=None, help="write the report to this JSON file")
@@ -80,7 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, help_text in (("accuracy", "train, track and score side/head/full/lora on MiniOWT"),
                             ("ablation", "the paper's design questions on MiniOWT, with seeds")):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--world", default="mini", choices=["mini"], help="the benchmark world (MiniOWT)")
+        p.add_argument("--world", default="mini", choices=["mini", "cutout-far", "cutout-near"],
+                       help="the benchmark world: MiniOWT, or the cut-out world's far / near split "
+                            "(default: %(default)s)")
         p.add_argument("--data", default=None,
                        help="an existing `effowt synth` folder (default: generate one in OUT/world)")
         p.add_argument("--budget", type=int, default=1500 if name == "accuracy" else 1000,
@@ -174,13 +178,24 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_json(args.json, report)
         print(probe_markdown(report))
     elif args.bench == "forgetting":
-        from effowt.bench.forgetting import forgetting_markdown, run_forgetting
+        from effowt.bench.forgetting import (
+            cutout_forgetting_markdown,
+            forgetting_markdown,
+            run_cutout_forgetting,
+            run_forgetting,
+        )
+        from effowt.errors import ConfigError
         from effowt.fileio import atomic_write_json
 
-        report = run_forgetting(args.data, args.runs, args.max_crops)
+        if (args.data is None) == (args.lit is None):
+            raise ConfigError("bench forgetting: give --data (a MiniOWT world) or --lit (the cut-out world's LiT VLM)")
+        if args.lit:
+            report = run_cutout_forgetting(args.runs, args.lit)
+        else:
+            report = run_forgetting(args.data, args.runs, args.max_crops)
         if args.json:
             atomic_write_json(args.json, report)
-        print(forgetting_markdown(report))
+        print(cutout_forgetting_markdown(report) if args.lit else forgetting_markdown(report))
     elif args.bench == "tracker":
         from effowt.bench.tracker import run_tracker_sweep, sweep_markdown
 
@@ -192,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
 
         report = run_accuracy(args.out, modes=_names(args.modes), budget=args.budget, seeds=args.seeds,
                               trials=args.trials, grid=args.grid, data=args.data, val_data=args.val_data,
-                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs)
+                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
+                              world=args.world)
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
@@ -200,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
 
         names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else CORE_VARIANTS
         report = run_ablation(args.out, names=names, seeds=args.seeds, budget=args.budget, data=args.data,
-                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs)
+                              device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
+                              world=args.world)
         print(ablation_markdown(report))
         print(f"wrote {Path(args.out) / 'ablation.json'}, ablation.md, ablation.png")
     return 0

@@ -3,8 +3,8 @@
 Generates a held-out MiniOWT clip (a seed the shipped checkpoint never trained
 on), tracks it with the shipped checkpoint (side network on the shipped tiny VLM),
 writes the TAO results json, MOT txt, annotated videos (512 px) with their contact
-sheets (PNG), and scores the
-tracks with TrackEval's TAO_OW OWTA for known and unknown objects.
+sheets (PNG), scores the tracks with TrackEval's TAO_OW OWTA for known and unknown
+objects, and writes the results page ``report.html`` (:mod:`effowt.report`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from effowt.data.miniowt import generate_miniowt
     from effowt.evaluation.owta import format_table, owta_report, write_report
+    from effowt.report import write_report as write_results_page
     from effowt.tracking.pipeline import track_source
 
     start = time.perf_counter()
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     note = f"Ground truth: {paths.val_json}; results: {out / 'results.json'}; means over the 19 IoU thresholds."
     write_report(metrics, gt_dets, out, note)
     print(format_table(metrics, gt_dets))
+    write_results_page(out)
     print(f"\nwrote {out}/results.json, mot/, render/ (annotated videos and contact sheets *.png), "
-          f"metrics.json, metrics.md "
+          f"metrics.json, metrics.md, report.html (open it in a browser) "
           f"in {time.perf_counter() - start:.0f} s")
     return 0

@@ -1,4 +1,5 @@
-"""``effowt synth``: generate the MiniOWT synthetic open-world tracking world."""
+"""``effowt synth``: generate a synthetic open-world tracking world (MiniOWT, or the
+cut-out world of real objects: ``--world cutout --split far|near``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ from effowt.errors import ConfigError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``effowt synth``."""
     parser.add_argument("--out", required=True, help="output folder (train/, pretrain/, val/)")
+    parser.add_argument("--world", choices=["mini", "cutout"], default="mini",
+                        help="mini: MiniOWT's shapes; cutout: real cut-out objects from Debian's "
+                             "tuxpaint-stamps-default and openclipart-png (default: %(default)s)")
+    parser.add_argument("--split", choices=["far", "near"], default="far",
+                        help="cutout only: which categories are known (default: %(default)s)")
+    parser.add_argument("--stamps", default=None, help="cutout only: Tux Paint stamps folder "
+                        "(default: /usr/share/tuxpaint/stamps)")
+    parser.add_argument("--clipart", default=None, help="cutout only: Open Clip Art PNG folder "
+                        "(default: /usr/share/openclipart/png)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed: identical files)")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--train-images", type=int, default=1000, help="COCO train images (known classes)")
@@ -22,14 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the world and print where it went and how long it took."""
-    from effowt.data.miniowt import generate_miniowt
-
     start = time.perf_counter()
     try:
-        paths = generate_miniowt(
-            args.out, seed=args.seed, size=args.size, train_images=args.train_images,
-            pretrain_images=args.pretrain_images, val_videos=args.val_videos, frames=args.frames,
-        )
+        if args.world == "cutout":
+            from effowt.data.cutout import generate_cutout_world
+
+            paths = generate_cutout_world(
+                args.out, split=args.split, seed=args.seed, size=args.size, train_images=args.train_images,
+                val_videos=args.val_videos, frames=args.frames, stamps_root=args.stamps, clipart_root=args.clipart,
+            )
+            args.pretrain_images = 0
+        else:
+            from effowt.data.miniowt import generate_miniowt
+
+            paths = generate_miniowt(
+                args.out, seed=args.seed, size=args.size, train_images=args.train_images,
+                pretrain_images=args.pretrain_images, val_videos=args.val_videos, frames=args.frames,
+            )
     except ValueError as err:
         raise ConfigError(str(err)) from None
     elapsed_s = time.perf_counter() - start

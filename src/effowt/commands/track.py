@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="keep the videos an interrupted run into --out finished, track the rest")
     parser.add_argument("--render", action="store_true", help="also write annotated mp4 videos")
+    parser.add_argument("--report", action="store_true",
+                        help="also write OUT/report.html: videos, track timelines, crops (see `effowt report`)")
     parser.add_argument("--max-dets", type=int_at_least(1), default=None,
                         help="boxes per frame (default: the run's tracker.max_dets)")
     parser.add_argument("--frames-root", default=None,
@@ -113,4 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(NO_BOXES_NOTE)
     print("per-frame ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
           + f"  ({report.speed['frames_per_s']:.1f} frames/s overall)")
+    if args.report:
+        from effowt.report import write_report
+
+        print(f"wrote {write_report(args.out)}")
     return 1 if report.failed else 0

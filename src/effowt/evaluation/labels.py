@@ -2,7 +2,8 @@
 
 A predicted box counts when it carries a ``label`` and matches a ground-truth box
 of the same image (IoU >= ``iou``; one-to-one, Hungarian on IoU); it is right when
-its label is the ground-truth category's ``name`` or ``caption``. Reported for
+its label is the ground-truth category's ``name`` or ``caption``, or one of its
+``captions`` (a grouped known category of the cut-out world lists its members'). Reported for
 known and unknown categories separately, split as TrackEval's ``TAO_OW`` splits
 them (its ``knowns`` / ``unknowns`` id sets; distractors count in neither).
 """
@@ -33,7 +34,8 @@ def label_accuracy(gt: dict[str, Any], pred: list[dict[str, Any]], iou: float = 
     or None when no prediction has a label or no category has a name / caption."""
     if not any("label" in rec for rec in pred):
         return None
-    names = {c["id"]: {c[k] for k in ("name", "caption") if c.get(k)} for c in gt["categories"]}
+    names = {c["id"]: {c[k] for k in ("name", "caption") if c.get(k)} | set(c.get("captions", []))
+             for c in gt["categories"]}
     if not any(names.values()):
         return None
     knowns, unknowns = tao_ow_splits()

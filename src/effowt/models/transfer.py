@@ -56,7 +56,8 @@ def build_model(cfg: ModelConfig) -> EffOWT:
         from effowt.side import SideNetwork, prune_init_
 
         neck_name = "side"
-        neck = SideNetwork(cfg.side, backbone.embed_dim, len(backbone.taps), cfg.head.channels, list(cfg.head.strides))
+        neck = SideNetwork(cfg.side, backbone.embed_dim, len(backbone.taps), cfg.head.channels, list(cfg.head.strides),
+                           tap_dims=backbone.tap_dims)
         if cfg.side.init == "prune":
             prune_init_(neck, backbone.block_weights, backbone.taps)
     else:

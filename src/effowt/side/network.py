@@ -45,7 +45,7 @@ Our choices (the paper is silent; numbers at the paper scale, EVA-02-L/14,
   ``nn.Conv2d`` in the side network.
 
 Inference-cost switches (off by default, so the default computation is the one
-above; measured in the README's "Where the time goes"):
+above; measured in docs/benchmarks/speed.md, "Where the time goes"):
 
 * ``attention_window`` (changes the function): s8/s16 blocks attend within
   ``window x window`` windows (:class:`~effowt.side.blocks.WindowAttention`).
@@ -147,16 +147,24 @@ class SideNetwork(nn.Module):
 
     Args:
         cfg: the side configuration.
-        embed_dim: the backbone's width ``D``.
+        embed_dim: the backbone's width ``D`` (of its last tap; sets the default width).
         num_taps: how many backbone maps ``forward`` receives (``len(BackboneConfig.taps)``).
+        tap_dims: each tap's width when they differ (a CNN's stages,
+            ``FrozenBackbone.tap_dims``); default ``[embed_dim] * num_taps``. Our choice
+            for a CNN (the paper is silent): nothing else changes, since every ladder
+            already resamples its tap to its stage's resolution; give each stage the
+            taps nearest its stride through ``stage_taps``.
         out_channels: pyramid width given to the heads.
         out_strides: pyramid strides, e.g. ``[8, 16, 32]`` (powers of two >= 4).
     """
 
     def __init__(self, cfg: SideConfig, embed_dim: int, num_taps: int, out_channels: int,
-                 out_strides: list[int]) -> None:
+                 out_strides: list[int], tap_dims: list[int] | None = None) -> None:
         super().__init__()
         validate_side(cfg, num_taps, out_strides)
+        tap_dims = [embed_dim] * num_taps if tap_dims is None else list(tap_dims)
+        if len(tap_dims) != num_taps:
+            raise ValueError(f"tap_dims has {len(tap_dims)} entries for {num_taps} taps")
         self.cfg = cfg
         self.width = width = side_width(cfg, embed_dim)
         self.embed_dim, self.num_taps = embed_dim, num_taps
@@ -171,7 +179,7 @@ class SideNetwork(nn.Module):
             for _ in range(cfg.stage_taps[k]):
                 blocks = self._blocks(name, cfg.depth_per_tap)
                 gate = build_fusion_gate(cfg.gates, cfg.gate_temperature, cfg.gate_init)
-                units.append(TapUnit(SideConnection(embed_dim, width), gate, blocks, tap))
+                units.append(TapUnit(SideConnection(tap_dims[tap], width), gate, blocks, tap))
                 tap += 1
             downsample = nn.Identity() if k == 0 else (ConvDownsample(width) if cfg.hybrid else PatchMerging(width))
             init_tap = tap - 1 if tap else None

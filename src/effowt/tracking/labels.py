@@ -1,14 +1,15 @@
 """Open-vocabulary labels for class-agnostic tracks, from the VLM's own text tower.
 
 Each tracked box is cut out of the frame the way the tiny VLM was pretrained
-(:func:`effowt.vlm.object_window`: a 64 px window centred on the box at its native
+(:func:`effowt.vlm.object_window`: a window of the VLM's input size, 64 px for the
+tiny VLM, centred on the box at its native
 scale, shrunk when the box is larger) and encoded by the VLM's image tower; each
 text of the vocabulary, put in ``prompt`` (default ``"a photo of {}"``, the form the
 VLM was trained on), by its text tower. A track's label is the text with the
 highest cosine similarity **averaged over every frame of the track so far**, so a
 track has one label; ``Track.label_score`` is that mean cosine.
 
-Measured on an unseen MiniOWT world with ground-truth boxes (README, "Naming
+Measured on an unseen MiniOWT world with ground-truth boxes (docs/usage.md, "Naming
 tracks"): crops through the image tower label far better than the backbone's
 features pooled over the box (projected with the tower's ``ln_post`` and ``proj``),
 which match no caption: CLIP aligns its class token, not its patch tokens, with text.
@@ -57,6 +58,8 @@ class TrackLabeler:
             raise ValueError(f"prompt must contain '{{}}' where the text goes, got {prompt!r}")
         self.device = torch.device(device)
         self.vlm = vlm.to(self.device).eval()
+        # the window the VLM was pretrained on: 64 px (tiny VLM), 96 px (LiT MobileNetV2)
+        self.crop_px = int(getattr(vlm.visual, "image_size", (CROP_PX,))[0])
         self.texts = list(texts)
         visual = vlm.visual
         self.mean = torch.tensor(visual.image_mean, device=self.device).view(1, 3, 1, 1)
@@ -78,7 +81,7 @@ class TrackLabeler:
 
         if len(boxes) == 0:
             return np.zeros((0, len(self.texts)), np.float32)
-        crops = np.stack([object_window(frame, box, CROP_PX) for box in boxes])
+        crops = np.stack([object_window(frame, box, self.crop_px) for box in boxes])
         x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         features = F.normalize(self.vlm.encode_image((x - self.mean) / self.std).float(), dim=-1)
         return (features @ self.text_features.T).cpu().numpy()

@@ -93,7 +93,7 @@ from effowt.distributed import broadcast_object, gather_objects, local_device, p
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
-from effowt.runs import CONFIG_FILE, default_run_dir
+from effowt.runs import CONFIG_FILE, resolve_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
 from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
@@ -379,7 +379,7 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         overrides["max_dets"] = int(max_dets)
     tracker_cfg = resolved_tracker_config(run, overrides)
     if texts is not None:
-        text_tower_config(load_config(str((default_run_dir() if run is None else Path(run)) / CONFIG_FILE))
+        text_tower_config(load_config(str(resolve_run_dir(run) / CONFIG_FILE))
                           .model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
     external = None if detections is None else load_detections(detections, videos)
@@ -434,7 +434,7 @@ def resolved_tracker_config(run_dir: str | os.PathLike | None, overrides: dict[s
     """The tracker settings a run tracks with: its ``config.yaml``'s ``tracker`` section
     (``None``: the shipped checkpoint's) with ``overrides`` (field -> value) applied and
     checked like any config override (ConfigError naming the setting)."""
-    run = default_run_dir() if run_dir is None else Path(run_dir)
+    run = resolve_run_dir(run_dir)
     items = [f"tracker.{k}={json.dumps(v)}" for k, v in overrides.items()]
     return apply_overrides(load_config(str(run / CONFIG_FILE)), items).tracker
 

@@ -4,11 +4,11 @@ scale changes, occlusion by depth order, camera pan."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from effowt.data.miniowt.catalogue import CATEGORIES, Category
-from effowt.data.miniowt.render import Sprite, background, instance_colour, render_sprites
+from effowt.data.miniowt.render import MINIOWT_SCENE, Scene, Sprite
 
 
 @dataclass
@@ -16,8 +16,8 @@ class _Mover:
     """An object's trajectory in world (background) coordinates."""
 
     key: int
-    category: Category
-    colour: np.ndarray
+    category: Any
+    look: Any
     size: float
     aspect: float
     depth: float
@@ -36,11 +36,11 @@ class VideoGT:
 
     frames: list[np.ndarray]
     boxes: list[dict[int, list[float]]]
-    categories: dict[int, Category]
+    categories: dict[int, Any]
 
 
-def simulate_video(rng: np.random.Generator, size: int, num_frames: int) -> VideoGT:
-    """Simulate one MiniOWT video of ``num_frames`` RGB frames [size, size, 3].
+def simulate_video(rng: np.random.Generator, size: int, num_frames: int, scene: Scene = MINIOWT_SCENE) -> VideoGT:
+    """Simulate one video of ``num_frames`` RGB frames [size, size, 3] of ``scene``'s objects.
 
     At least one known and one unknown category appear. Objects either wander
     (smooth random velocity, softly pulled to the centre: they may drift out and
@@ -50,10 +50,11 @@ def simulate_video(rng: np.random.Generator, size: int, num_frames: int) -> Vide
     """
     margin = size // 4
     world = size + 2 * margin
-    bg = background(rng, world, world)
+    bg = scene.background(rng, world, world)
     n = int(rng.integers(3, 8))
-    known = [c for c in CATEGORIES if c.known]
-    unknown = [c for c in CATEGORIES if not c.known]
+    categories = scene.categories
+    known = [c for c in categories if c.known]
+    unknown = [c for c in categories if not c.known]
     movers: list[_Mover] = []
     for key in range(n):
         if key == 0:
@@ -63,7 +64,7 @@ def simulate_video(rng: np.random.Generator, size: int, num_frames: int) -> Vide
         elif rng.random() < 0.3:
             cat = movers[int(rng.integers(len(movers)))].category
         else:
-            cat = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+            cat = categories[int(rng.integers(len(categories)))]
         s = rng.uniform(0.1, 0.28) * size
         wander = key < 2 or rng.random() < 0.6
         speed = rng.uniform(0.5, 2.0) * size / 128
@@ -83,7 +84,7 @@ def simulate_video(rng: np.random.Generator, size: int, num_frames: int) -> Vide
             speed *= 1.5
         vel = speed * np.array([np.cos(angle), np.sin(angle)])
         movers.append(_Mover(
-            key, cat, instance_colour(rng, cat), s, rng.uniform(0.8, 1.25), rng.random(), start,
+            key, cat, scene.look(rng, cat), s, rng.uniform(0.8, 1.25), rng.random(), start,
             np.asarray(pos, float), vel, wander, rng.uniform(0.0, 0.35),
             rng.uniform(0.05, 0.2), rng.uniform(0, 2 * np.pi),
         ))
@@ -104,7 +105,7 @@ def simulate_video(rng: np.random.Generator, size: int, num_frames: int) -> Vide
             scale = 1 + m.scale_amp * np.sin(m.scale_freq * t + m.scale_phase)
             w, h = m.size * scale * m.aspect, m.size * scale / m.aspect
             sx, sy = m.pos - cam - np.array([w, h]) / 2
-            sprites.append(Sprite(m.key, m.category, m.colour, sx, sy, w, h, m.depth))
+            sprites.append(Sprite(m.key, m.category, m.look, sx, sy, w, h, m.depth))
         cam_vel = 0.95 * cam_vel + rng.normal(0, 0.15, 2) * size / 128
         cam = cam + cam_vel
         for d in range(2):
@@ -112,7 +113,7 @@ def simulate_video(rng: np.random.Generator, size: int, num_frames: int) -> Vide
                 cam[d] = min(max(cam[d], 0.0), 2.0 * margin)
                 cam_vel[d] = -cam_vel[d]
         cx, cy = int(round(cam[0])), int(round(cam[1]))
-        img, boxes = render_sprites(bg[cy:cy + size, cx:cx + size], sprites)
+        img, boxes = scene.render(bg[cy:cy + size, cx:cx + size], sprites)
         frames.append(img)
         all_boxes.append(boxes)
     return VideoGT(frames, all_boxes, {m.key: m.category for m in movers})

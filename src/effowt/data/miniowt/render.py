@@ -3,7 +3,9 @@ the visible-part boxes of the objects after occlusion (see the package docstring
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -71,11 +73,12 @@ def _pattern_texture(pattern: str, colour: np.ndarray, h: int, w: int) -> np.nda
 
 @dataclass
 class Sprite:
-    """An object drawn in one image: box of the full shape (may lie outside the image)."""
+    """An object drawn in one image: box of the full shape (may lie outside the image);
+    ``look`` is its per-instance appearance (MiniOWT: its RGB colour, float32[3])."""
 
     key: int
     category: Category
-    colour: np.ndarray
+    look: Any
     x: float
     y: float
     w: float
@@ -111,6 +114,28 @@ def background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
+def visible_boxes(owner: np.ndarray, full_area: dict[int, int]) -> dict[int, list[float]]:
+    """The annotation rule of every world: ``{key: [x1, y1, x2, y2]}`` of the visible
+    pixels of each object (``owner``: Int32[H, W], the key of the object drawn on top
+    of each pixel, -1 for background; ``full_area``: each key's unoccluded, unclipped
+    pixel count), for objects with at least ``MIN_VISIBLE_PIXELS`` and
+    ``MIN_VISIBLE_FRACTION`` of their own pixels visible and a box of 2 px or more."""
+    boxes: dict[int, list[float]] = {}
+    ys, xs = np.nonzero(owner >= 0)
+    ids = owner[ys, xs]
+    for key in sorted(full_area):
+        sel = ids == key
+        count = int(sel.sum())
+        if count < max(MIN_VISIBLE_PIXELS, MIN_VISIBLE_FRACTION * full_area[key]):
+            continue
+        x1, x2 = int(xs[sel].min()), int(xs[sel].max()) + 1
+        y1, y2 = int(ys[sel].min()), int(ys[sel].max()) + 1
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            continue
+        boxes[key] = [float(x1), float(y1), float(x2), float(y2)]
+    return boxes
+
+
 def render_sprites(
     background: np.ndarray, sprites: list[Sprite]
 ) -> tuple[np.ndarray, dict[int, list[float]]]:
@@ -133,25 +158,11 @@ def render_sprites(
         if cx1 <= cx0 or cy1 <= cy0:
             continue
         local = mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-        tex = _pattern_texture(sp.category.pattern, sp.colour, sh, sw)[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+        tex = _pattern_texture(sp.category.pattern, sp.look, sh, sw)[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
         region = img[cy0:cy1, cx0:cx1]
         region[local] = np.clip(tex[local], 0, 255).astype(np.uint8)
         owner[cy0:cy1, cx0:cx1][local] = sp.key
-    boxes: dict[int, list[float]] = {}
-    keys = {sp.key for sp in sprites}
-    ys, xs = np.nonzero(owner >= 0)
-    ids = owner[ys, xs]
-    for key in sorted(keys):
-        sel = ids == key
-        count = int(sel.sum())
-        if count < max(MIN_VISIBLE_PIXELS, MIN_VISIBLE_FRACTION * full_area[key]):
-            continue
-        x1, x2 = int(xs[sel].min()), int(xs[sel].max()) + 1
-        y1, y2 = int(ys[sel].min()), int(ys[sel].max()) + 1
-        if x2 - x1 < 2 or y2 - y1 < 2:
-            continue
-        boxes[key] = [float(x1), float(y1), float(x2), float(y2)]
-    return img, boxes
+    return img, visible_boxes(owner, full_area)
 
 
 
@@ -162,11 +173,56 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return max(0.0, iw) * max(0.0, ih) / min(a[2] * a[3], b[2] * b[3])
 
 
+class Scene(Protocol):
+    """What a world draws its images from (MiniOWT's shapes, or the cut-out world's
+    real objects): the categories (each with ``.id`` and ``.known``), a per-instance
+    look, a background and a renderer that keeps the visible-box rule
+    (:func:`visible_boxes`)."""
+
+    categories: Sequence[Any]
+
+    def look(self, rng: np.random.Generator, category: Any) -> Any: ...
+
+    def background(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray: ...
+
+    def render(self, background: np.ndarray, sprites: list[Sprite]) -> tuple[np.ndarray, dict[int, list[float]]]: ...
+
+    def category_records(self, known_only: bool) -> list[dict[str, Any]]:
+        """The json ``categories`` of a split (only the known ones with ``known_only``)."""
+        ...
+
+
+class MiniOWTScene:
+    """MiniOWT's scene: the 50 shape categories, a colour per instance, the textured
+    background, :func:`render_sprites`."""
+
+    categories: Sequence[Category] = CATEGORIES
+
+    def look(self, rng: np.random.Generator, category: Category) -> np.ndarray:
+        return instance_colour(rng, category)
+
+    def background(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+        return background(rng, h, w)
+
+    def render(self, background: np.ndarray, sprites: list[Sprite]) -> tuple[np.ndarray, dict[int, list[float]]]:
+        return render_sprites(background, sprites)
+
+    def category_records(self, known_only: bool) -> list[dict[str, Any]]:
+        return [
+            {"id": c.id, "name": c.name, "supercategory": c.shape, "shape": c.shape,
+             "pattern": c.pattern, "colour": c.colour, "known": c.known, "caption": c.caption}
+            for c in sorted(CATEGORIES, key=lambda c: c.id) if c.known or not known_only
+        ]
+
+
+MINIOWT_SCENE = MiniOWTScene()
+
+
 def render_still(
     rng: np.random.Generator, size: int, min_objects: int, max_objects: int,
-    min_rel: float, max_rel: float, inside: bool,
-) -> tuple[np.ndarray, list[tuple[Category, list[float]]]]:
-    """One still image with random objects of any category.
+    min_rel: float, max_rel: float, inside: bool, scene: Scene = MINIOWT_SCENE,
+) -> tuple[np.ndarray, list[tuple[Any, list[float]]]]:
+    """One still image with random objects of any category of ``scene``.
 
     ``min_rel``/``max_rel`` bound the object size relative to ``size``;
     ``inside=True`` keeps whole objects inside the image and apart (a position is
@@ -174,14 +230,14 @@ def render_still(
     box). Returns the RGB uint8 image [size, size, 3] and
     ``(category, [x1, y1, x2, y2])`` per visible object.
     """
-    bg = background(rng, size, size)
+    bg = scene.background(rng, size, size)
     n = int(rng.integers(min_objects, max_objects + 1))
     sprites = []
     for key in range(n):
         if sprites and rng.random() < 0.3:
             cat = sprites[int(rng.integers(len(sprites)))].category
         else:
-            cat = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+            cat = scene.categories[int(rng.integers(len(scene.categories)))]
         s = rng.uniform(min_rel, max_rel) * size
         w, h = s * rng.uniform(0.8, 1.25), s * rng.uniform(0.8, 1.25)
         if inside:
@@ -191,7 +247,7 @@ def render_still(
                     break
         else:
             x, y = rng.uniform(-0.3 * w, size - 0.7 * w), rng.uniform(-0.3 * h, size - 0.7 * h)
-        sprites.append(Sprite(key, cat, instance_colour(rng, cat), x, y, w, h, rng.random()))
-    img, boxes = render_sprites(bg, sprites)
+        sprites.append(Sprite(key, cat, scene.look(rng, cat), x, y, w, h, rng.random()))
+    img, boxes = scene.render(bg, sprites)
     return img, [(sprites[k].category, boxes[k]) for k in sorted(boxes)]
 

@@ -12,10 +12,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from effowt.data.miniowt.catalogue import CATEGORIES, Category
 from effowt.data.miniowt.layout import SOURCE_MARK, MiniOWTPaths
 from effowt.data.miniowt.motion import simulate_video
-from effowt.data.miniowt.render import render_still
+from effowt.data.miniowt.render import MINIOWT_SCENE, Scene, render_still
 from effowt.data.miniowt.video import VIDEO_FPS, write_video
 from effowt.fileio import atomic_write_bytes, atomic_write_text
 
@@ -38,29 +37,24 @@ def _xywh(box: list[float]) -> list[float]:
     return [box[0], box[1], box[2] - box[0], box[3] - box[1]]
 
 
-def _category_json(cats: list[Category]) -> list[dict[str, Any]]:
-    return [
-        {"id": c.id, "name": c.name, "supercategory": c.shape, "shape": c.shape,
-         "pattern": c.pattern, "colour": c.colour, "known": c.known, "caption": c.caption}
-        for c in sorted(cats, key=lambda c: c.id)
-    ]
-
-
 def _dump_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n")
 
 
 def write_coco_split(
     ann_file: Path, image_dir: Path, seed: int, split: str, count: int, size: int, known_only: bool,
-    bar: tqdm, **still_kwargs: Any,
+    bar: tqdm, scene: Scene = MINIOWT_SCENE, mark: str = SOURCE_MARK, info: dict[str, Any] | None = None,
+    **still_kwargs: Any,
 ) -> None:
     """Write ``count`` still images of ``split`` into ``image_dir`` and their COCO json
-    to ``ann_file`` (only known categories annotated with ``known_only``)."""
+    to ``ann_file`` (only known categories annotated with ``known_only``). ``scene``
+    draws the images, ``mark`` starts the json's ``info.description``, ``info`` adds
+    keys to its ``info``."""
     images, annotations = [], []
     ann_id = 1
     for i in range(count):
         rng = split_rng(seed, split, i)
-        img, objs = render_still(rng, size, **still_kwargs)
+        img, objs = render_still(rng, size, scene=scene, **still_kwargs)
         name = f"{i:06d}.png"
         atomic_write_bytes(image_dir / name, _png_bytes(img))
         images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
@@ -74,24 +68,25 @@ def write_coco_split(
             })
             ann_id += 1
         bar.update(1)
-    cats = [c for c in CATEGORIES if c.known or not known_only]
     _dump_json(ann_file, {
-        "info": {"description": f"{SOURCE_MARK} {split}", "seed": seed, "version": "1"},
+        "info": {"description": f"{mark} {split}", "seed": seed, "version": "1", **(info or {})},
         "licenses": [], "images": images, "annotations": annotations,
-        "categories": _category_json(cats),
+        "categories": scene.category_records(known_only),
     })
 
 
 def write_val_split(
-    paths: MiniOWTPaths, seed: int, num_videos: int, num_frames: int, size: int, bar: tqdm
+    paths: MiniOWTPaths, seed: int, num_videos: int, num_frames: int, size: int, bar: tqdm,
+    scene: Scene = MINIOWT_SCENE, mark: str = SOURCE_MARK, info: dict[str, Any] | None = None,
 ) -> None:
-    """Simulate ``num_videos`` videos and write the ``val`` split: TAO json, PNG frames
-    (``file_name`` relative to the json's folder) and mp4 videos, where ``paths`` says."""
+    """Simulate ``num_videos`` videos of ``scene`` and write the ``val`` split: TAO json,
+    PNG frames (``file_name`` relative to the json's folder) and mp4 videos, where
+    ``paths`` says (``mark`` and ``info`` as in :func:`write_coco_split`)."""
     videos, images, annotations, tracks = [], [], [], []
     image_id = ann_id = track_base = 0
     for v in range(num_videos):
         rng = split_rng(seed, "val", v)
-        gt = simulate_video(rng, size, num_frames)
+        gt = simulate_video(rng, size, num_frames, scene)
         name = f"video_{v:03d}"
         videos.append({
             "id": v + 1, "name": name, "width": size, "height": size,
@@ -124,7 +119,7 @@ def write_val_split(
         track_base += len(gt.categories)
         write_video(paths.val_video(name), gt.frames)
     _dump_json(paths.val_json, {
-        "info": {"description": f"{SOURCE_MARK} val", "seed": seed, "version": "1"},
+        "info": {"description": f"{mark} val", "seed": seed, "version": "1", **(info or {})},
         "licenses": [], "videos": videos, "images": images, "annotations": annotations,
-        "tracks": tracks, "categories": _category_json(CATEGORIES),
+        "tracks": tracks, "categories": scene.category_records(False),
     })

