@@ -41,6 +41,7 @@ def test_help_imports_no_torch(command) -> None:
     (["tracker.bogus=1"], "unknown key 'tracker.bogus'"),
     (["--prompt", "no slot"], "must contain {}"),
     (["--texts", " ; "], "names no text"),
+    (["tracker.max_dets=5"], "set the cap with --max-dets 5"),  # one way per setting
 ])
 def test_track_argument_errors_come_before_torch(extra, words, tmp_path) -> None:
     argv = ["track", "--source", str(tmp_path), "--out", str(tmp_path / "out"), *extra]

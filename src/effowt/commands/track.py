@@ -13,7 +13,7 @@ from pathlib import Path
 from effowt.commands import int_at_least
 from effowt.config import PRECISION_NAMES
 from effowt.distributed import env_rank
-from effowt.errors import DataError
+from effowt.errors import ConfigError, DataError
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")
@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
     # cheap checks first, before torch is imported: arguments, paths, the folder lock
     overrides = parse_tracker_overrides(args.overrides)
+    if "max_dets" in overrides:  # one way per setting: the cap is --max-dets
+        raise ConfigError(f"tracker.max_dets={overrides['max_dets']}: set the cap with --max-dets "
+                          f"{overrides['max_dets']}")
     texts = parse_texts(args.texts) if args.texts is not None else \
         read_vocabulary(args.vocab) if args.vocab is not None else None
     prompt = check_prompt(DEFAULT_PROMPT if args.prompt is None else args.prompt)
