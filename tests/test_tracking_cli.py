@@ -131,6 +131,7 @@ def test_tracker_overrides_are_checked_and_recorded(world, tmp_path, capsys):
 
 
 def test_a_run_reads_its_config_once_and_the_tracker_gets_the_resolved_settings(world, tmp_path, monkeypatch):
+    import effowt.runs as runs_module
     import effowt.tracking.pipeline as pipeline
     from effowt.tracking import Tracker
 
@@ -146,15 +147,16 @@ def test_a_run_reads_its_config_once_and_the_tracker_gets_the_resolved_settings(
         return from_pretrained(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "load_config", counting_load_config)
+    monkeypatch.setattr(runs_module, "load_config", counting_load_config)
     monkeypatch.setattr(pipeline.Tracker, "from_pretrained", spying_from_pretrained)
     video = sorted(world["val_videos"].glob("*.mp4"))[0]
     assert main(["track", "--weights", str(world["run"]), "--source", str(video), "--out", str(tmp_path / "out"),
                  "--max-dets", "4", "tracker.max_lost=2"]) == 0
-    assert len(reads) == 1  # the run's config.yaml, read once by the pipeline
-    [kwargs] = built  # the tracker is built with the settings resolved once, not from the overrides again
+    assert len(reads) == 1  # the run's config.yaml, read once for the whole run (the model is built from it)
+    [kwargs] = built  # the tracker is built from that config resolved once, not from the overrides again
     assert kwargs.get("tracker_overrides") is None
-    assert (kwargs["tracker_cfg"].max_dets, kwargs["tracker_cfg"].max_lost, kwargs["tracker_cfg"].det_thresh) == \
-        (4, 2, 0.0)
+    tracker_cfg = kwargs["config"].tracker
+    assert (tracker_cfg.max_dets, tracker_cfg.max_lost, tracker_cfg.det_thresh) == (4, 2, 0.0)
     with pytest.raises(ConfigError, match="set the cap one way"):
         pipeline.track_source(video, tmp_path / "both", run_dir=world["run"], max_dets=3,
                               tracker_overrides={"max_dets": 5})

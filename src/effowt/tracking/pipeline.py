@@ -88,7 +88,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from effowt.config import TrackerConfig, load_config, with_tracker_overrides
+from effowt.config import EffOWTConfig, TrackerConfig, load_config, with_tracker_overrides
 from effowt.distributed import broadcast_object, gather_objects, local_device, process_group, resolve_device
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
@@ -283,13 +283,13 @@ class RunOptions:
 
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
                  frames_root: str | None, out_dir: str, run_dir: str | None, options: RunOptions,
-                 render: bool, tracker_cfg: TrackerConfig,
+                 render: bool, run_cfg: EffOWTConfig,
                  detections: dict[int, dict[int, Any]] | None = None,
                  texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
                  videos: list[Any] | None = None) -> list[VideoOutcome]:
     """One worker: load the model and track every ``workers``-th video of ``ordinals``
     (positions in the source; ``videos``: the already opened source, in-process only) with
-    ``tracker_cfg``, the tracker settings :func:`track_source` resolved once."""
+    ``run_cfg``, the run's config as :func:`track_source` read and resolved it once."""
     import torch
 
     from effowt.data.sources import open_source
@@ -300,7 +300,7 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
     if videos is None:
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
-                                      tracker_cfg=tracker_cfg, texts=texts, prompt=prompt,
+                                      config=run_cfg, texts=texts, prompt=prompt,
                                       precision=options.precision)
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
     return track_videos(tracker, mine, out_dir, render, position=shard, batch_frames=options.batch_frames,
@@ -381,8 +381,9 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
             raise ConfigError(f"max_dets={max_dets} and tracker_overrides max_dets={overrides['max_dets']}: "
                               "set the cap one way (max_dets, --max-dets on the command line)")
         overrides["max_dets"] = int(max_dets)
-    run_cfg = load_config(str(resolve_run_dir(run) / CONFIG_FILE))  # the run's config, read once here
-    tracker_cfg = with_tracker_overrides(run_cfg, overrides).tracker
+    # the run's config: read once here, overrides applied once; every tracking process builds from it
+    run_cfg = with_tracker_overrides(load_config(str(resolve_run_dir(run) / CONFIG_FILE)), overrides)
+    tracker_cfg = run_cfg.tracker
     if texts is not None:
         text_tower_config(run_cfg.model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
@@ -397,7 +398,7 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     with process_group("gloo") as (rank, world):
         rank_device = str(local_device(device)) if world > 1 else device  # cuda:LOCAL_RANK under torchrun
         options = RunOptions(rank_device, profile, batch_frames, precision, threads)
-        args = (str(source), root, str(Path(out_dir)), run, options, render, tracker_cfg, external, texts, prompt)
+        args = (str(source), root, str(Path(out_dir)), run, options, render, run_cfg, external, texts, prompt)
         with contextlib.ExitStack() as held:
             if rank == 0:
                 setup = _first_rank_setup(out_dir, settings, videos, resume, held, world)

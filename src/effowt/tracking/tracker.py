@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from effowt.boxes import clip_boxes
-from effowt.config import PRECISION_NAMES, TrackerConfig
+from effowt.config import PRECISION_NAMES, EffOWTConfig, TrackerConfig
 from effowt.distributed import resolve_device
 from effowt.errors import DataError
 from effowt.runs import create_model
@@ -111,24 +111,22 @@ class Tracker:
                         time_stages: bool = False,
                         tracker_overrides: dict[str, Any] | None = None,
                         texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
-                        precision: str = "fp32", tracker_cfg: TrackerConfig | None = None) -> Tracker:
+                        precision: str = "fp32", config: EffOWTConfig | None = None) -> Tracker:
         """Load a trained run folder (``None``: the shipped default checkpoint) with
         :func:`effowt.runs.create_model`; the run's ``tracker`` config is used, with
         ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied and
         checked like any config override (``ConfigError`` naming the key).
         ``texts``: label tracks with this vocabulary through the run's VLM (its text
         tower; ConfigError for a backbone without one), each put in ``prompt``.
-        ``tracker_cfg``: tracker settings already resolved (the run's with its overrides, as
-        :func:`effowt.tracking.pipeline.track_source` resolves them once per run), used
-        instead of the run's; not together with ``tracker_overrides``."""
+        ``config``: the run's ``config.yaml`` already read and its tracker overrides applied
+        (as :func:`effowt.tracking.pipeline.track_source` does once per run), used instead
+        of reading it again; not together with ``tracker_overrides``."""
         resolve_device(device)
-        if tracker_cfg is not None and tracker_overrides:
-            raise ValueError("give tracker_cfg (resolved settings) or tracker_overrides, not both")
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
-        model, cfg = create_model(run_dir, device=device, overrides=overrides)
+        model, cfg = create_model(run_dir, device=device, overrides=overrides, config=config)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
-        return cls(model, tracker_cfg or cfg.tracker, cfg.model.image_size, device=device,
-                   time_stages=time_stages, labeler=labeler, precision=precision)
+        return cls(model, cfg.tracker, cfg.model.image_size, device=device, time_stages=time_stages,
+                   labeler=labeler, precision=precision)
 
     def reset(self) -> None:
         """Start a new video: forget every track (and its label scores); ids restart at 1."""
