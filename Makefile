@@ -1,5 +1,8 @@
 # effowt: the two commands of the README.
-#   make demo   set up .venv (first time) and track + score the embedded MiniOWT clip
+#   make demo   set up .venv (first time), the Debian packages it reads where it can (root + apt-get:
+#               opencv-doc for vtest.avi, tuxpaint-stamps-default + openclipart-png for the cut-out
+#               world), then track real footage and track + score a held-out cut-out clip
+#   make system-packages   only the Debian packages (the demo skips, in one line, what is missing)
 #   make test   set up .venv (first time), lint (ruff) and run the test suite
 #   make lint   lint only
 #   make quick  lint and the quick suite: every test not marked slow (pytest -m "not slow")
@@ -15,7 +18,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: demo test quick lint docs screenshot venv clean
+.PHONY: demo test quick lint docs screenshot venv clean system-packages
 
 venv: $(STAMP)
 
@@ -45,7 +48,16 @@ screenshot: demo
 		--virtual-time-budget=10000 --screenshot=$(CURDIR)/docs/report-screenshot.png \
 		file://$(CURDIR)/demo-output/report.html
 
-demo: $(STAMP)
+DEBIAN_PACKAGES := opencv-doc tuxpaint-stamps-default openclipart-png
+system-packages:
+	@if dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
+		(apt-get update -qq && apt-get install -y -qq $(DEBIAN_PACKAGES)) >/dev/null 2>&1 || \
+		echo "could not install $(DEBIAN_PACKAGES); the demo skips what needs them"; \
+	else echo "not root: sudo apt-get install $(DEBIAN_PACKAGES) (the demo skips what needs them)"; fi
+
+demo: $(STAMP) system-packages
 	$(VENV)/bin/effowt demo --out demo-output
 
 clean:

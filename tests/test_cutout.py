@@ -208,3 +208,16 @@ def test_one_lit_step_changes_only_text_tower_and_projections() -> None:
     assert "visual.head.proj.weight" in changed and "text_projection" in changed
     assert "token_embedding.weight" in changed and any(k.startswith("transformer.") for k in changed)
     assert changed <= {k for k in before if not k.startswith("visual.trunk.")}
+
+
+def test_cutout_ablation_variants_scale_the_explicit_width_and_refuse_random_init() -> None:
+    from effowt.bench.ablation import CUTOUT_VARIANTS, resolve_variants
+    from effowt.bench.world import world_config
+    from effowt.errors import ConfigError
+
+    base = world_config(8, 0, (), "cutout")
+    resolved = resolve_variants(["r2", "r8"], base)
+    assert resolved["r2"][1] == ["model.side.width=64"] and resolved["r8"][1] == ["model.side.width=16"]
+    assert "random_init" not in CUTOUT_VARIANTS and {"sim_s8", "sim_s16", "sim_all"} <= set(CUTOUT_VARIANTS)
+    with pytest.raises(ConfigError, match="already starts random"):
+        resolve_variants(["random_init"], base)

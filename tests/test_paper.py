@@ -25,10 +25,12 @@ PRESET = Path(__file__).parents[1] / "src" / "effowt" / "configs" / "paper.yaml"
 SOURCES = ("paper", "SimOWT", "QDTrack", "ours", "MiniOWT", "Ladder Side-Tuning", "torchvision")
 
 
-def dry_run(capsys, data: tuple[Path, Path], out: Path, *extra: str) -> tuple[int, str, str]:
+def dry_run(capsys, data: tuple[Path, Path], out: Path, *extra: str, weights: str = "null") -> tuple[int, str, str]:
+    """``train --config paper --dry-run``; ``weights`` overrides the preset's (null: random,
+    as the Hub is offline in tests; --backbone-weights in ``extra`` wins over it)."""
     ann_file, image_dir = data
     rc = main(["train", "--config", "paper", "--dry-run", "--data", str(ann_file), "--images", str(image_dir),
-               "--out", str(out), *extra])
+               "--out", str(out), *extra, *([] if weights is None else [f"model.backbone.weights={weights}"])])
     captured = capsys.readouterr()
     return rc, captured.out, captured.err
 
@@ -91,6 +93,17 @@ def test_dry_run_names_each_missing_path_on_one_line(coco, tmp_path, capsys) -> 
     assert rc == 1 and err.count("\n") == 1 and "'0.png'" in err  # --images is the wrong folder
 
 
+def test_preset_names_its_official_weights_and_offline_says_what_to_download(coco, tmp_path, capsys,
+                                                                           monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert load_config("paper").model.backbone.weights == "hf-hub:timm/eva02_large_patch14_clip_224.merged2b"
+    rc, text, err = dry_run(capsys, coco, tmp_path / "run", weights=None)
+    assert rc == 1 and err.count("\n") == 1
+    assert "hf download timm/eva02_large_patch14_clip_224.merged2b model.safetensors" in err
+    assert str(tmp_path / "empty-cache") in err and "HF_HUB_OFFLINE is set" in err
+
+
 def test_dry_run_batch_that_does_not_split_is_one_error(coco, tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("WORLD_SIZE", "3")
     rc, _, err = dry_run(capsys, coco, tmp_path / "run")
@@ -125,7 +138,7 @@ def test_paper_preset_trains_one_step_under_torchrun_ddp(tmp_path, monkeypatch) 
     monkeypatch.setattr(trainer_module, "DistributedDataParallel", spy)
     rc = main(["train", "--config", "paper", "--data", str(ann_file), "--images", str(image_dir), "--out", str(run),
                "--device", "cpu", "--max-steps", "1", "model.image_size=64", "data.image_size=64",
-               "train.global_batch=1", "data.num_workers=0"])
+               "train.global_batch=1", "data.num_workers=0", "model.backbone.weights=null"])
     assert rc == 0
     assert wrapped[0] == ("gloo", 1) and not dist.is_initialized()
     model = wrapped[1].module

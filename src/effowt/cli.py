@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import importlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -53,19 +52,40 @@ def _top_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging() -> None:
-    """Show effowt's own ``logging`` messages (progress of benchmarks) on stderr,
-    one plain line each; other libraries' loggers are left as they are."""
+    """Show effowt's own ``logging`` messages (progress of benchmarks, streams) on stderr,
+    one plain line each; other libraries' loggers are left as they are, except that the
+    root logger gets a warnings-only handler when it has none, so that a library's
+    ``logging.info(...)`` (open_clip's) cannot install the default one that would print
+    effowt's lines a second time."""
     logger = logging.getLogger("effowt")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(_StderrHandler(logging.WARNING))
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a record comes (tests swap it)."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__()
+        self.setLevel(level)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``effowt`` console script; tests call it with a list."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:

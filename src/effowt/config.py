@@ -49,8 +49,10 @@ class BackboneConfig:
     ``name`` is ``"<library>:<model>"``: ``timm:eva02_large_patch14_clip_224``,
     ``open_clip:ViT-B-16``, ``open_clip:EffOWT-Tiny`` (our tiny VLM config).
     ``weights`` is a local file (safetensors, or ``.pt/.bin`` read with
-    ``weights_only=True``; ``effowt:REL`` names a file shipped in the package);
-    ``None`` means random initialisation (with a warning).
+    ``weights_only=True``; ``effowt:REL`` names a file shipped in the package), a
+    Hugging Face Hub file ``hf-hub:ORG/NAME[:FILE]``, or for ``open_clip:`` backbones an
+    open_clip pretrained tag (``laion2b_s34b_b88k``), fetched through the Hub's cache
+    (:mod:`effowt.backbones.weights`); ``None`` means random initialisation (with a warning).
     ``taps`` are the indices of the transformer blocks whose outputs feed the side
     network (or, for the last one, the simple pyramid of the other modes).
     ``model_kwargs`` go to the library's constructor (tiny test models).

@@ -2,8 +2,10 @@
 
 ``create_backbone(cfg)`` looks up the library prefix of ``cfg.name``
 (``timm:``, ``open_clip:``) in :data:`BACKBONE_REGISTRY` and builds the adapter.
-Building never downloads anything: weights come only from ``cfg.weights``, a
-local file; without one the backbone is random (with a loud warning).
+Building downloads nothing but what ``cfg.weights`` names: a local file, or
+weights on the Hugging Face Hub by name (``hf-hub:ORG/NAME[:FILE]``, an open_clip
+pretrained tag; see :mod:`effowt.backbones.weights`); without weights the backbone is
+random (with a loud warning).
 """
 
 from __future__ import annotations

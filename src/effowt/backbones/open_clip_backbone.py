@@ -131,7 +131,7 @@ class OpenClipBackbone(FrozenBackbone):
         )
         self.model = visual
         if cfg.weights:
-            self.weights_sha256 = load_weights_into(visual, cfg.weights, prefixes=("visual.",))
+            self.weights_sha256 = load_weights_into(visual, cfg.weights, prefixes=("visual.",), backbone=cfg.name)
         else:
             warn_random_init(cfg.name)
         visual.prune_intermediate_layers(indices=self.taps, prune_norm=True, prune_head=True)

@@ -71,7 +71,8 @@ class TimmBackbone(FrozenBackbone):
             def convert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
                 return _drop_head(filter_fn(state, model) if filter_fn else state, own)
 
-            self.weights_sha256 = load_weights_into(model, cfg.weights, prefixes=self.weight_prefixes, convert=convert)
+            self.weights_sha256 = load_weights_into(model, cfg.weights, prefixes=self.weight_prefixes,
+                                                    convert=convert, backbone=cfg.name)
         else:
             warn_random_init(cfg.name)
         model.prune_intermediate_layers(indices=self.taps, prune_norm=True, prune_head=True)

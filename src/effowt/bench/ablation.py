@@ -62,6 +62,10 @@ VARIANTS: dict[str, list[str]] = {
 # The claim-by-claim set re-run at the tuned recipe (`--variants` default).
 CORE_VARIANTS = ["default", "no_gate", "pure_transformer", "sim_none", "sim_random", "no_fusion", "random_init",
                  "r2", "r8"]
+# The cut-out world's set (issue 23, item 4): the core claims without random_init (a CNN has no blocks
+# to prune from, so the preset already starts random) plus the seed paper's SIM placement study
+# (default: SIM at 1/4 only).
+CUTOUT_VARIANTS = [n for n in CORE_VARIANTS if n != "random_init"] + ["sim_s8", "sim_s16", "sim_all"]
 PARAM_MATCHED = {"pure_transformer"}
 
 
@@ -86,6 +90,17 @@ def match_width(cfg: EffOWTConfig, target: int) -> tuple[EffOWTConfig, int]:
     return apply_overrides(cfg, [f"model.side.width={best[0]}"]), best[0]
 
 
+def _as_width(override: str, base: EffOWTConfig) -> str:
+    """A ``model.side.reduction=r`` override for a preset that sets its side width
+    explicitly (the cut-out world's CNN, whose taps differ in width): the width that
+    ratio implies, ``width * reduction / r`` (r2 doubles the width, r8 halves it)."""
+    key, _, value = override.partition("=")
+    side = base.model.side
+    if key != "model.side.reduction" or side.width is None:
+        return override
+    return f"model.side.width={max(8, round(side.width * side.reduction / float(value)))}"
+
+
 def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[EffOWTConfig, list[str]]]:
     """Config and effective overrides of each named variant; unknown names or keys
     fail here, before any training."""
@@ -95,7 +110,10 @@ def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[Ef
     resolved = {}
     default_count = trainable_parameters(base)
     for name in names:
-        overrides = list(VARIANTS[name])
+        overrides = [_as_width(o, base) for o in VARIANTS[name]]
+        if name == "random_init" and base.model.side.init == "random":
+            raise ConfigError("variant random_init: the preset's side network already starts random "
+                              "(a CNN backbone has no blocks to prune from); leave it out")
         cfg = apply_overrides(base, overrides)
         if name in PARAM_MATCHED:
             cfg, width = match_width(cfg, default_count)

@@ -9,7 +9,8 @@ clipping and AMP, exactly what ``effowt train`` runs.
 
 Memory figures:
 - CUDA: ``torch.cuda.max_memory_allocated`` over the timed steps, reset after
-  building the model (weights included, as the paper counts training memory).
+  building the model (weights included, as the paper counts training memory; random
+  backbone weights unless an override names a file: the sizes are the same).
 - CPU: ``peak_mem_bytes`` is the process's peak RSS (``ru_maxrss``: weights,
   activations, optimizer state, allocator slack, the Python runtime);
   ``step_mem_bytes`` is that peak minus the RSS measured just before the first
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 
+from effowt.bench import RANDOM_BACKBONE
 from effowt.bench.jobs import run_job
 from effowt.bench.report import markdown_table, write_report
 from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
@@ -73,7 +75,7 @@ def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int
     from effowt.training.step import TrainStep
 
     size = [f"model.mode={mode}", f"model.image_size={image_size}", f"data.image_size={image_size}"]
-    cfg = apply_overrides(load_config(config, overrides), size)
+    cfg = apply_overrides(load_config(config, [RANDOM_BACKBONE, *overrides]), size)
     env = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device(device))
     model = build_seeded_model(cfg).to(env.device)
     model.train()
@@ -118,8 +120,8 @@ def run_efficiency(config: str, *, modes: list[str], image_size: int, batch: int
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
-    cfg = apply_overrides(load_config(config, list(overrides)), [f"model.image_size={image_size}",
-                                                                 f"data.image_size={image_size}"])
+    cfg = apply_overrides(load_config(config, [RANDOM_BACKBONE, *overrides]),
+                          [f"model.image_size={image_size}", f"data.image_size={image_size}"])
     resolve_device(device)
     report: dict[str, Any] = {
         "setup": {

@@ -120,24 +120,33 @@ def run_probe(gt_json: str | Path, config: str = "miniowt", max_frames: int = 10
     videos = sorted({img["video_id"] for img in gt["images"]})
     train_videos = set(videos[: len(videos) // 2])
     feats: dict[str, list[torch.Tensor]] = {}
-    labels, in_train = [], []
+    labels: dict[str, list[torch.Tensor]] = {}  # per feature set: a CNN's taps differ in stride
+    in_train: dict[str, list[torch.Tensor]] = {}
+
+    def add(name: str, rows: torch.Tensor, stride: int, shape: tuple[int, int], train_video: bool) -> None:
+        grid = (shape[0] // stride, shape[1] // stride)
+        cell = _token_labels(gt, image, known_ids, grid, float(stride)).flatten()
+        feats.setdefault(name, []).append(rows[: len(cell)])
+        labels.setdefault(name, []).append(cell)
+        in_train.setdefault(name, []).append(torch.full_like(cell, train_video, dtype=torch.bool))
+
     for video in videos:
         frames = sorted((img for img in gt["images"] if img["video_id"] == video), key=lambda i: i["frame_index"])
         for image in frames[:: max(1, len(frames) // max_frames)][:max_frames]:
             pixels = np.asarray(Image.open(gt_json.parent / image["file_name"]).convert("RGB"), dtype=np.float32)
             x = (torch.from_numpy(pixels).permute(2, 0, 1)[None] / 255.0 - mean) / std
-            grid = (x.shape[-2] // p, x.shape[-1] // p)
+            shape = (x.shape[-2], x.shape[-1])
+            grid = (shape[0] // p, shape[1] // p)
             patches = F.unfold(x[..., : grid[0] * p, : grid[1] * p], p, stride=p)[0].T  # [cells, 3 p^2]
-            feats.setdefault("pixels", []).append(patches)
+            add("pixels", patches, p, shape, video in train_videos)
             with torch.no_grad():
                 for name, backbone in backbones.items():
-                    for tap, f in zip(backbone.taps, backbone.eval()(x)):
-                        feats.setdefault(f"{name} block {tap}", []).append(f[0].flatten(1).T)
-            cell = _token_labels(gt, image, known_ids, grid, float(p)).flatten()
-            labels.append(cell)
-            in_train.append(torch.full_like(cell, video in train_videos, dtype=torch.bool))
-    y, train = torch.cat(labels), torch.cat(in_train)
-    probes = {name: _probe_scores(torch.cat(chunks), y, train) for name, chunks in feats.items()}
+                    for tap, stride, f in zip(backbone.taps, backbone.tap_strides, backbone.eval()(x)):
+                        rows = f[0, :, : shape[0] // stride, : shape[1] // stride].flatten(1).T
+                        add(f"{name} block {tap}", rows, stride, shape, video in train_videos)
+    probes = {name: _probe_scores(torch.cat(chunks), torch.cat(labels[name]), torch.cat(in_train[name]))
+              for name, chunks in feats.items()}
+    y = torch.cat(labels["pixels"])
     return {
         "config": config,
         "split": {"synth_seed": gt.get("info", {}).get("seed"), "videos": len(videos),

@@ -5,7 +5,8 @@ throughput in frames/s at a batch of frames.
 The frozen backbone's forward is the floor that any tracker built on it pays, so
 the figure of merit is ``overhead_over_backbone = (side + heads + association) /
 backbone``. Frames are random (the timing does not depend on content), the model
-has random weights unless the config names a weight file, and the detection and
+has random weights (the preset's named weights are not fetched: timing does not depend
+on them either) unless an override names a weight file, and the detection and
 association thresholds are opened (``head.score_thresh=0``, ``tracker.det_thresh=0``)
 so every frame carries ``head.detections_per_img`` boxes through NMS and
 association: the worst case, not a lucky empty frame.
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from effowt.bench import RANDOM_BACKBONE
 from effowt.bench.profile import HEADS_REST, SIDE_REST, ModuleProfiler, by_layer_type
 from effowt.config import EffOWTConfig, apply_overrides, load_config
 from effowt.distributed import resolve_device
@@ -51,8 +53,8 @@ STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "asso
 
 def _bench_config(config: str, image_size: int, overrides: list[str]) -> EffOWTConfig:
     """The preset with the benchmark's settings: every candidate box reaches the tracker,
-    at ``image_size`` px."""
-    cfg = load_config(config, list(overrides))
+    at ``image_size`` px, random backbone weights unless ``overrides`` name some."""
+    cfg = load_config(config, [RANDOM_BACKBONE, *overrides])
     return apply_overrides(cfg, [
         f"model.image_size={image_size}", f"data.image_size={image_size}", "model.head.score_thresh=0.0",
         "tracker.det_thresh=0.0", "tracker.init_thresh=0.0", f"tracker.max_dets={cfg.model.head.detections_per_img}",

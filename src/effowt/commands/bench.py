@@ -212,9 +212,10 @@ def run(args: argparse.Namespace) -> int:
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
-        from effowt.bench.ablation import CORE_VARIANTS, VARIANTS, ablation_markdown, run_ablation
+        from effowt.bench.ablation import CORE_VARIANTS, CUTOUT_VARIANTS, VARIANTS, ablation_markdown, run_ablation
 
-        names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else CORE_VARIANTS
+        default = CORE_VARIANTS if args.world == "mini" else CUTOUT_VARIANTS
+        names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else default
         report = run_ablation(args.out, names=names, seeds=args.seeds, budget=args.budget, data=args.data,
                               device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
                               world=args.world)

@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-config-change", action="append", default=[], metavar="KEY",
                         help="with --resume: let train.* / tracker.* setting KEY differ from "
                              "RUN/config.yaml (repeatable; recorded in metrics.jsonl)")
-    parser.add_argument("--backbone-weights", help="local backbone weight file (overrides model.backbone.weights)")
+    parser.add_argument("--backbone-weights",
+                        help="backbone weights: a local file, hf-hub:ORG/NAME[:FILE], or an open_clip "
+                             "pretrained tag for open_clip backbones (overrides model.backbone.weights)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument(
         "--dry-run", action="store_true",

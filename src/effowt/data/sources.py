@@ -13,6 +13,13 @@
 Each :class:`VideoSource` yields :class:`Frame` (``index``, ``image_id``,
 ``image``: uint8[H, W, 3] RGB).
 
+Live input (:func:`is_stream` says which names are streams) is a
+:class:`StreamSource`: ``rtsp:// rtmp:// http(s)://`` (and ``udp:// tcp:// srt://``)
+URLs, ``-`` (an encoded stream on standard input), ``/dev/videoN`` (V4L2) and
+``FORMAT:TARGET`` for an FFmpeg input device PyAV offers (``v4l2:/dev/video0``,
+``avfoundation:0``, ``lavfi:testsrc``). It is read once, frame by frame, as the
+frames arrive; see the class for stopping, stalls and ``realtime``.
+
 Errors (:class:`~effowt.errors.DataError`, naming the file): the path does not
 exist; a video whose header cannot be read or with no decodable frame (empty,
 not a video, an mp4 cut before its index) -- raised by :func:`open_source`; a
@@ -33,19 +40,27 @@ file.
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import re
+import signal
+import struct
+import tempfile
+import threading
+import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from effowt.data.tao import TaoDataset, TaoVideo
-from effowt.errors import DataError
+from effowt.errors import DataError, Interrupted
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -227,13 +242,17 @@ def _read_frames(items: Iterator[tuple[int, int | None, Path]]) -> Iterator[Fram
         yield Frame(index, image_id, image)
 
 
-def open_source(path: str | os.PathLike, frames_root: str | os.PathLike | None = None) -> list[VideoSource]:
+def open_source(path: str | os.PathLike | VideoSource,
+                frames_root: str | os.PathLike | None = None) -> list[VideoSource]:
     """Open a video file, a frame folder (or a folder of frame folders) or a TAO json split.
 
     ``frames_root`` applies to TAO json only (default: the json's folder).
-    Returns one :class:`VideoSource` per video. Raises DataError naming the
+    Returns one :class:`VideoSource` per video (an already opened source, e.g. a
+    :class:`StreamSource`, is returned as it is). Raises DataError naming the
     path when it is missing, empty, unsupported or corrupt.
     """
+    if isinstance(path, VideoSource):  # an opened source, e.g. a StreamSource
+        return [path]
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -263,3 +282,381 @@ def open_source(path: str | os.PathLike, frames_root: str | os.PathLike | None =
         f"{path}: unsupported input (expected a video {', '.join(VIDEO_EXTENSIONS)}, "
         "a folder of frames or a TAO .json)"
     )
+
+
+# -- live streams -----------------------------------------------------------------
+
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
+DEVICE_FORMATS = ("v4l2", "video4linux2", "avfoundation", "dshow", "gdigrab", "x11grab", "kmsgrab",
+                  "fbdev", "android_camera", "decklink", "lavfi")
+STDIN = "-"
+_V4L2_DEVICE = re.compile(r"/dev/video\d+")
+_DEVICE_FORMAT = re.compile(r"([a-z][a-z0-9_]*):(.+)", re.DOTALL)
+_MP4_HEAD_BOXES = (b"ftyp", b"free", b"skip", b"wide", b"pdin", b"uuid", b"styp", b"sidx")
+_MAX_MP4_HEAD_BYTES = 16 << 20
+_POLL_S = 0.05
+logger = logging.getLogger("effowt")
+
+
+def is_stream(source: str | os.PathLike | VideoSource) -> bool:
+    """Whether ``source`` names live input rather than a file or folder: ``-`` (standard
+    input), a ``rtsp rtmp http(s) udp tcp srt`` URL, ``/dev/videoN`` or
+    ``FORMAT:TARGET`` with FORMAT one of :data:`DEVICE_FORMATS` (an existing file of that
+    name is a file)."""
+    if not isinstance(source, str):
+        return isinstance(source, StreamSource)
+    if source == STDIN or _V4L2_DEVICE.fullmatch(source):
+        return True
+    scheme, sep, _ = source.partition("://")
+    if sep and scheme.lower() in STREAM_SCHEMES:
+        return True
+    match = _DEVICE_FORMAT.fullmatch(source)
+    return bool(match) and match.group(1) in DEVICE_FORMATS and not Path(source).exists()
+
+
+def source_id(source: str | os.PathLike | VideoSource) -> str:
+    """What a run records as its source (``partial/settings.json``): a stream's name as
+    given, a path made absolute."""
+    if isinstance(source, StreamSource):
+        return source.url
+    if isinstance(source, str) and is_stream(source):
+        return source
+    return str(Path(source).resolve())
+
+
+def stream_name(url: str) -> str:
+    """A stream's video name: ``stdin``, the device (``video0``), or the URL path's last
+    part without its extension (``rtsp://cam/live`` -> ``live``; the host when none)."""
+    if url == STDIN:
+        return "stdin"
+    if _V4L2_DEVICE.fullmatch(url):
+        return Path(url).name
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        host, _, path = rest.split("?", 1)[0].partition("/")
+        return Path(path).stem or host.rsplit("@", 1)[-1] or scheme
+    fmt, _, target = url.partition(":")
+    return f"{fmt}-{Path(target).name or target}"
+
+
+class StreamSource(VideoSource):
+    """Live input, decoded with PyAV in a background thread, tracked as it arrives.
+
+    One pass only (a stream cannot be re-read). The constructor opens the stream and
+    waits for its first frame: a stream that cannot be opened, or sends no frame within
+    ``timeout_s``, is a DataError naming it. Memory is bounded: at most
+    ``buffer_frames`` decoded frames wait (1 with ``realtime``); without ``realtime``
+    the decoder waits for the tracker, with it the stream is read at its own frame
+    rate (like ``ffmpeg -re``) and a frame the tracker is not ready for is dropped in
+    favour of the newer one (``dropped`` counts them; kept frames keep their position
+    in the stream as ``index``).
+
+    Iteration ends, and the video then finishes normally, when the stream ends, after
+    ``max_frames`` tracked frames, after ``duration_s`` seconds of tracking, on the
+    first SIGINT or SIGTERM while it runs (``stopped_by`` says which; a second signal
+    interrupts as usual), or when the stream stalls (no frame for ``timeout_s``) or
+    breaks off (``error`` then holds a one-line message naming the stream).
+
+    ``-`` reads standard input (``sys.stdin.buffer``): any streamable container
+    (MPEG-TS, Matroska, fragmented or fast-start mp4, ...) is decoded as it arrives; an
+    mp4 whose index is at its end (FFmpeg's default) cannot be decoded before it ends,
+    so it is first copied to a temporary file.
+    """
+
+    video_id = None
+
+    def __init__(self, url: str, *, timeout_s: float = 10.0, max_frames: int | None = None,
+                 duration_s: float | None = None, realtime: bool = False, buffer_frames: int = 8) -> None:
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        if duration_s is not None and not duration_s > 0:
+            raise ValueError(f"duration_s must be > 0, got {duration_s}")
+        if buffer_frames < 1:
+            raise ValueError(f"buffer_frames must be >= 1, got {buffer_frames}")
+        self.url, self.name = url, stream_name(url)
+        self.timeout_s, self.max_frames, self.duration_s, self.realtime = timeout_s, max_frames, duration_s, realtime
+        self.fps: float | None = None
+        self.frames = self.dropped = self.skipped_packets = 0
+        self.stopped_by: str | None = None
+        self.error: str | None = None
+        self._format, self._target = _stream_format(url)
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=1 if realtime else buffer_frames)
+        self._stop = threading.Event()
+        self._heartbeat = time.monotonic()
+        self._opened = False
+        self._signal: int | None = None
+        self._restore_signals: Callable[[], None] | None = None
+        self._used = False
+        self._thread = threading.Thread(target=self._decode, name=f"effowt-stream-{self.name}", daemon=True)
+        self._thread.start()
+        first = self._next(waiting_for="its first frame")
+        if first[0] != "frame":
+            self.close()
+            raise DataError(self.error or f"{url}: stream has no frames")
+        self._first: tuple[Any, ...] | None = first
+
+    def __len__(self) -> int:
+        """Unknown for a stream: ``max_frames`` when given, else 0."""
+        return self.max_frames or 0
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._used:
+            raise DataError(f"{self.url}: a stream is read once; open it again to track it again")
+        self._used = True
+        self._restore_signals = self._catch_signals()
+        logger.info("tracking %s as it arrives; Ctrl-C stops it and keeps the results", self.url)
+        if self.realtime and not self._queue.empty():
+            self._first = None  # held since the stream was opened; a newer frame waits
+            self.dropped += 1
+        start = time.monotonic()
+        try:
+            while True:
+                item, self._first = self._first or self._next(waiting_for="the next frame"), None
+                if item[0] != "frame":
+                    break
+                self.frames += 1
+                yield Frame(item[1], None, item[2])
+                if self._signal is not None:
+                    self.stopped_by = signal.Signals(self._signal).name
+                elif self.max_frames is not None and self.frames >= self.max_frames:
+                    self.stopped_by = "--max-frames"
+                elif self.duration_s is not None and time.monotonic() - start >= self.duration_s:
+                    self.stopped_by = "--duration"
+                if self.stopped_by:
+                    break
+        finally:
+            self.close()
+
+    def _next(self, waiting_for: str) -> tuple[Any, ...]:
+        """The next item from the decoder: ``("frame", index, image)``, ``("end",)`` or
+        ``("error", message)``; ``error`` after ``timeout_s`` without data (a stall), here
+        or in FFmpeg (the decoder's ``("stalled",)``).
+
+        While FFmpeg opens a URL or device (and probes it), its own timeouts (``timeout_s``
+        per operation) end a silent stream, so a probe that read part of a stream keeps
+        it; the wait here is then only a backstop."""
+        waited_from = time.monotonic()
+        while True:
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                own_io = self.url == STDIN or self._opened
+                limit = self.timeout_s if own_io else 2 * self.timeout_s + 1.0
+                if time.monotonic() - max(waited_from, self._heartbeat) > limit:
+                    self.error = self._stalled(waiting_for)
+                    return ("error", self.error)
+                continue
+            if item[0] == "stalled":  # FFmpeg's own timeout, said with the frames tracked by now
+                item = ("error", self._stalled(waiting_for))
+            if item[0] == "error":
+                self.error = item[1]
+            return item
+
+    def _stalled(self, waiting_for: str) -> str:
+        return (f"{self.url}: stream stalled: no data for {self.timeout_s:g} s (--stream-timeout) "
+                f"waiting for {waiting_for}, after {self.frames} tracked frame(s)")
+
+    def close(self) -> None:
+        """Stop the decoder thread (it ends at its next frame or read; a read blocked on a
+        silent stream ends with the process: the thread is a daemon) and give SIGINT /
+        SIGTERM back to their previous handlers."""
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
+
+    def __enter__(self) -> StreamSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _catch_signals(self) -> Callable[[], None]:
+        """While the stream is tracked, the first SIGINT / SIGTERM stops it after the
+        current frame; a second one interrupts (:class:`Interrupted`). Main thread only."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        handled = (signal.SIGINT, signal.SIGTERM)
+
+        def stop(signum: int, frame: object) -> None:
+            if self._signal is not None:
+                raise Interrupted(signum)
+            self._signal = signum
+            logger.info("stopping the stream after this frame (%s again aborts it)",
+                        signal.Signals(signum).name)
+
+        previous = {s: signal.signal(s, stop) for s in handled}
+
+        def restore() -> None:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        return restore
+
+    # -- decoder thread --
+
+    def _put(self, item: tuple[Any, ...], droppable: bool = False) -> None:
+        """Queue ``item``; with ``realtime`` a frame replaces the one still waiting."""
+        while not self._stop.is_set():
+            if droppable and self.realtime:
+                try:
+                    self._queue.put_nowait(item)
+                    return
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+                continue
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _decode(self) -> None:
+        import av
+
+        index = 0
+        try:
+            with self._open() as container:
+                if not container.streams.video:
+                    self._put(("error", f"{self.url}: no video stream"))
+                    return
+                self._opened = True
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate
+                self.fps = float(rate) if rate else None
+                clock: tuple[float, float] | None = None
+                for packet in container.demux(stream):
+                    self._heartbeat = time.monotonic()
+                    try:
+                        decoded = packet.decode()
+                    except av.FFmpegError:
+                        self.skipped_packets += 1
+                        continue
+                    for frame in decoded:
+                        if self._stop.is_set():
+                            return
+                        if self.realtime and frame.time is not None:
+                            clock = clock or (frame.time, time.monotonic())
+                            self._stop.wait(max(0.0, frame.time - clock[0] - (time.monotonic() - clock[1])))
+                        self._heartbeat = time.monotonic()
+                        self._put(("frame", index, frame.to_ndarray(format="rgb24")), droppable=True)
+                        index += 1
+        except DataError as err:
+            self._put(("error", str(err)))
+            return
+        except av.ExitError:  # FFmpeg's own timeout
+            self._put(("stalled",))
+            return
+        except (av.FFmpegError, OSError) as err:
+            what = "cannot open stream" if index == 0 else f"stream broke off after {index} frame(s)"
+            self._put(("error", f"{self.url}: {what}: {err}"))
+            return
+        self._put(("end",))
+
+    def _open(self) -> Any:
+        import av
+
+        timeout = (self.timeout_s, self.timeout_s)
+        if self.url == STDIN:
+            return av.open(self._stdin(), timeout=timeout)
+        if self._format is not None and not _has_format(self._format):
+            raise DataError(f"{self.url}: the FFmpeg inside PyAV has no {self._format!r} input device; "
+                            "install PyAV built on an FFmpeg with it (pip install av --no-binary av)")
+        return av.open(self._target, format=self._format, timeout=timeout)
+
+    def _stdin(self) -> Any:
+        """Standard input as a file-like object PyAV reads (see the class docstring)."""
+        import sys
+
+        raw = sys.stdin.buffer
+        read = getattr(raw, "read1", raw.read)
+        reader = _PipeReader(read, self._beat)
+        head = reader.peek_mp4_head()
+        if head is None or head != b"mdat":
+            return reader
+        logger.info("%s: an mp4 with its index at the end cannot be decoded before it ends: reading it "
+                    "whole first (pipe MPEG-TS or fragmented mp4 to track frames as they arrive)", self.url)
+        spool = tempfile.TemporaryFile(prefix="effowt-stdin-")
+        while chunk := reader.read(1 << 20):
+            spool.write(chunk)
+        spool.seek(0)
+        return spool
+
+    def _beat(self) -> None:
+        self._heartbeat = time.monotonic()
+
+
+class _PipeReader:
+    """A non-seekable reader over ``read(n)`` that can look at an mp4's first boxes and
+    give them back: only ``read`` is offered, so FFmpeg never tries to seek."""
+
+    def __init__(self, read: Callable[[int], bytes], beat: Callable[[], None]) -> None:
+        self._read, self._beat = read, beat
+        self._head = b""
+
+    def _fill(self, size: int) -> bool:
+        while len(self._head) < size:
+            chunk = self._read(size - len(self._head))
+            if not chunk:
+                return False
+            self._beat()
+            self._head += chunk
+        return True
+
+    def peek_mp4_head(self) -> bytes | None:
+        """None unless the input starts like an mp4 (``ftyp``); else the type of the first
+        top-level box after the small header boxes (``moov``, ``moof``, ``mdat`` ...)."""
+        if not self._fill(8) or self._head[4:8] != b"ftyp":
+            return None
+        offset = 0
+        while offset < _MAX_MP4_HEAD_BYTES and self._fill(offset + 16):
+            size, kind = struct.unpack(">I4s", self._head[offset:offset + 8])
+            if size == 1:
+                size = struct.unpack(">Q", self._head[offset + 8:offset + 16])[0]
+            if kind not in _MP4_HEAD_BOXES or size < 8:
+                return kind
+            offset += size
+        return None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            size = len(self._head) if size < 0 else size
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        chunk = self._read(size if size > 0 else 1 << 16)
+        if chunk:
+            self._beat()
+        return chunk
+
+
+def _stream_format(url: str) -> tuple[str | None, str]:
+    """``(FFmpeg input format or None, what to open)`` of a stream name."""
+    if _V4L2_DEVICE.fullmatch(url):
+        return "v4l2", url
+    match = _DEVICE_FORMAT.fullmatch(url)
+    if match and match.group(1) in DEVICE_FORMATS and "://" not in url:
+        return match.group(1), match.group(2)
+    return None, url
+
+
+def _has_format(name: str) -> bool:
+    import av
+
+    aliases = {"v4l2": ("v4l2", "video4linux2"), "video4linux2": ("v4l2", "video4linux2")}.get(name, (name,))
+    return any(a in av.formats_available for a in aliases)

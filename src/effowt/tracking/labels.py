@@ -21,6 +21,7 @@ shipped ``EffOWT-Tiny``, ``ViT-B-16``, ...); another backbone is a ConfigError.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +35,16 @@ from effowt.tracking.vocabulary import parse_texts as parse_texts
 from effowt.tracking.vocabulary import read_vocabulary as read_vocabulary
 
 CROP_PX = 64
+VOCABULARY_FILE = "vocabulary.txt"
+
+
+def default_vocabulary(run: str | Path | None) -> list[str] | None:
+    """The run's own vocabulary (``vocabulary.txt`` in its folder: the shipped cut-out
+    run has the 528 captions its LiT VLM was trained on), or None when it has none."""
+    from effowt.runs import resolve_run_dir
+
+    path = resolve_run_dir(run) / VOCABULARY_FILE
+    return read_vocabulary(path) if path.is_file() else None
 
 
 class TrackLabeler:
@@ -138,7 +149,7 @@ def load_clip_model(backbone: BackboneConfig) -> tuple[torch.nn.Module, object]:
     name = text_tower_config(backbone)
     vlm = create_open_clip_model(name)
     if backbone.weights:
-        load_weights_into(vlm, backbone.weights)
+        load_weights_into(vlm, backbone.weights, backbone=backbone.name)  # a file, or Hub weights by name
     else:
         warn_random_init(backbone.name)
     return vlm.float().eval(), open_clip.get_tokenizer(name)

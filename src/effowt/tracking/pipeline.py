@@ -272,13 +272,15 @@ class RunOptions:
     """How a worker tracks: the model's device, ``profile`` (time the model's stages),
     ``batch_frames`` (frames per model batch), ``precision`` (``fp32``, ``bf16``, ``fp16``),
     ``threads`` (torch intra-op CPU threads per tracking process; None: torch's own,
-    divided among the workers)."""
+    divided among the workers), ``image_size`` (the model input's long side; None: the
+    run's ``model.image_size``)."""
 
     device: str = "cpu"
     profile: bool = False
     batch_frames: int = 1
     precision: str = "fp32"
     threads: int | None = None
+    image_size: int | None = None
 
 
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
@@ -301,7 +303,7 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
                                       config=run_cfg, texts=texts, prompt=prompt,
-                                      precision=options.precision)
+                                      precision=options.precision, image_size=options.image_size)
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
     return track_videos(tracker, mine, out_dir, render, position=shard, batch_frames=options.batch_frames,
                         detections=detections)
@@ -334,16 +336,17 @@ def _track_ordinals(ordinals: list[int], workers: int, args: tuple[Any, ...],
             raise
 
 
-def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
+def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None, device: str = "cpu",
                  render: bool = False, max_dets: int | None = None,
                  frames_root: str | os.PathLike | None = None, workers: int = 1,
                  resume: bool = False, detections: str | os.PathLike | None = None,
                  tracker_overrides: dict[str, Any] | None = None, texts: list[str] | None = None,
                  prompt: str = DEFAULT_PROMPT, batch_frames: int = 1, precision: str = "fp32",
-                 profile: bool = False, threads: int | None = None) -> TrackReport:
-    """Track every video of ``source`` with the model of ``run_dir`` (None: the shipped
-    default) and write the output folder described in the module docstring.
+                 profile: bool = False, threads: int | None = None, image_size: int | None = None) -> TrackReport:
+    """Track every video of ``source`` (a path, or an opened source such as a
+    :class:`~effowt.data.sources.StreamSource`) with the model of ``run_dir`` (None: the
+    shipped default) and write the output folder described in the module docstring.
 
     ``resume`` keeps the videos an earlier run into ``out_dir`` finished (the same
     source and settings, else ConfigError) and tracks the others. On SIGINT /
@@ -357,11 +360,11 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
     ``texts``: label every track with one of them through the run's VLM text tower
     (:mod:`effowt.tracking.labels`; ConfigError before any work for a backbone without
     one), each text put in ``prompt``.
-    ``batch_frames``, ``precision``, ``profile`` and ``threads`` (it sets this process's
+    ``batch_frames``, ``precision``, ``profile``, ``image_size`` and ``threads`` (it sets this process's
     torch thread count when the videos are tracked in-process): see :class:`RunOptions`. Under
     torchrun the videos are sharded across the ranks (module docstring).
     """
-    from effowt.data.sources import open_source
+    from effowt.data.sources import open_source, source_id
     from effowt.tracking.tracker import PRECISIONS
 
     if workers < 1:
@@ -370,6 +373,8 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         raise ValueError(f"batch_frames must be >= 1, got {batch_frames}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if image_size is not None and not 32 <= image_size <= 4096:
+        raise ValueError(f"image_size must be in [32, 4096], got {image_size}")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     resolve_device(device)
@@ -388,16 +393,16 @@ def track_source(source: str | os.PathLike, out_dir: str | os.PathLike,
         text_tower_config(run_cfg.model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
     external = None if detections is None else load_detections(detections, videos)
-    settings = {"source": str(Path(source).resolve()),
+    settings = {"source": source_id(source),
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
                 "max_dets": max_dets, "render": render, "tracker_overrides": overrides or None,
                 "texts": texts, "prompt": prompt if texts is not None else None,
                 "detections": None if detections is None else str(Path(detections).resolve()),
-                "precision": None if precision == "fp32" else precision}
+                "precision": None if precision == "fp32" else precision, "image_size": image_size}
     with process_group("gloo") as (rank, world):
         rank_device = str(local_device(device)) if world > 1 else device  # cuda:LOCAL_RANK under torchrun
-        options = RunOptions(rank_device, profile, batch_frames, precision, threads)
+        options = RunOptions(rank_device, profile, batch_frames, precision, threads, image_size)
         args = (str(source), root, str(Path(out_dir)), run, options, render, run_cfg, external, texts, prompt)
         with contextlib.ExitStack() as held:
             if rank == 0:

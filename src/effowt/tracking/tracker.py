@@ -111,13 +111,16 @@ class Tracker:
                         time_stages: bool = False,
                         tracker_overrides: dict[str, Any] | None = None,
                         texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
-                        precision: str = "fp32", config: EffOWTConfig | None = None) -> Tracker:
+                        precision: str = "fp32", image_size: int | None = None,
+                        config: EffOWTConfig | None = None) -> Tracker:
         """Load a trained run folder (``None``: the shipped default checkpoint) with
         :func:`effowt.runs.create_model`; the run's ``tracker`` config is used, with
         ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied and
         checked like any config override (``ConfigError`` naming the key).
         ``texts``: label tracks with this vocabulary through the run's VLM (its text
         tower; ConfigError for a backbone without one), each put in ``prompt``.
+        ``image_size``: the model input's long side (default: the run's ``model.image_size``);
+        a CNN backbone takes any size, larger sizes find smaller objects.
         ``config``: the run's ``config.yaml`` already read and its tracker overrides applied
         (as :func:`effowt.tracking.pipeline.track_source` does once per run), used instead
         of reading it again; not together with ``tracker_overrides``."""
@@ -125,7 +128,7 @@ class Tracker:
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
         model, cfg = create_model(run_dir, device=device, overrides=overrides, config=config)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
-        return cls(model, cfg.tracker, cfg.model.image_size, device=device, time_stages=time_stages,
+        return cls(model, cfg.tracker, image_size or cfg.model.image_size, device=device, time_stages=time_stages,
                    labeler=labeler, precision=precision)
 
     def reset(self) -> None:

@@ -18,7 +18,7 @@ import math
 import os
 from pathlib import Path
 
-from effowt.backbones.weights import resolve_weights_path
+from effowt.backbones.weights import weights_problem
 from effowt.config import EffOWTConfig, TrainConfig, validate
 from effowt.distributed import env_world_size
 from effowt.models.params import build_for_counting, count_parameters
@@ -89,8 +89,9 @@ def check_paths(
     elif not resume and (run_dir / WEIGHTS_FILE).exists():
         problems.append(f"--out {run_dir}: already holds a checkpoint; pass --resume or choose another --out")
     weights = cfg.model.backbone.weights
-    if weights is not None and not resolve_weights_path(weights).is_file():
-        problems.append(f"model.backbone.weights {weights}: weight file not found")
+    problem = None if weights is None else weights_problem(weights, cfg.model.backbone.name)
+    if problem is not None:
+        problems.append(f"model.backbone.weights {problem}")
     return n_images, problems
 
 
