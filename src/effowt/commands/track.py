@@ -11,12 +11,15 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from effowt.commands import int_at_least, positive_float
 from effowt.config import PRECISION_NAMES
-from effowt.data.sources import StreamSource, is_stream
 from effowt.distributed import env_rank, env_world_size, launched
 from effowt.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from effowt.data.sources import StreamSource
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")
@@ -90,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from effowt.config import parse_tracker_overrides
+    from effowt.data.sources import is_stream
     from effowt.lockfile import refuse_if_held
     from effowt.tracking.vocabulary import DEFAULT_PROMPT, check_prompt, parse_texts, read_vocabulary
 
@@ -122,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
 def open_stream(args: argparse.Namespace) -> StreamSource:
     """The stream ``--source`` names, opened (DataError naming it when it cannot be)."""
+    from effowt.data.sources import StreamSource
+
     if args.resume:
         raise ConfigError(f"--resume: a stream cannot be resumed ({args.source}); track it into a new --out")
     if launched() and env_world_size() > 1:
