@@ -39,7 +39,7 @@ def test_help_imports_no_torch(command) -> None:
 @pytest.mark.parametrize("extra, words", [
     (["--source", "/nonexistent.mp4"], "/nonexistent.mp4: no such file or folder"),
     (["tracker.bogus=1"], "unknown key 'tracker.bogus'"),
-    (["--prompt", "no slot"], "must contain {}"),
+    (["--prompt", "no slot"], "exactly one {}"),
     (["--texts", " ; "], "names no text"),
     (["tracker.max_dets=5"], "set the cap with --max-dets 5"),  # one way per setting
 ])

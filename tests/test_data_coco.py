@@ -148,7 +148,11 @@ def test_bad_input_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown image_id 9"):
         TwoViewCocoDataset(ann_file, tmp_path, cfg)
     ann_file = _write(tmp_path, [], [{"id": 1, "file_name": "missing.png"}])
+    with pytest.raises(DataError, match="1 of the 1 images of .*ann.json are missing, first: missing.png"):
+        TwoViewCocoDataset(ann_file, tmp_path, cfg)  # checked when built, before any training
+    (tmp_path / "missing.png").write_bytes(b"")
     ds = TwoViewCocoDataset(ann_file, tmp_path, cfg)
+    (tmp_path / "missing.png").unlink()  # a file that goes away later is named when read
     with pytest.raises(DataError, match="missing.png.*not found"):
         ds[0]
     with pytest.raises(DataError, match="no_dir.*not found"):

@@ -151,4 +151,4 @@ def test_synth_cli_writes_world_and_reports_time(tmp_path: Path, capsys: pytest.
     assert "generated 5 images in" in capsys.readouterr().out
     assert len(list((tmp_path / "w" / "val" / "frames" / "video_000").glob("*.png"))) == 2
     assert main(["synth", "--out", str(tmp_path / "x"), "--size", "8"]) == 2
-    assert "size must be >= 32" in capsys.readouterr().err
+    assert "--size 8: must be in [32, 2048]" in capsys.readouterr().err

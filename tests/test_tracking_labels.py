@@ -121,3 +121,23 @@ def test_vocabulary_errors_are_one_line(world, tmp_path, capsys):
         assert main(["track", "--source", str(world["val_json"]), "--out", str(tmp_path / "o"), *args]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_a_runs_own_vocabulary_labels_by_default_and_no_labels_turns_it_off(world, tmp_path):
+    import shutil
+
+    from effowt.runs import shipped_run_dir
+    from effowt.tracking.labels import VOCABULARY_FILE
+
+    run = tmp_path / "run"
+    shutil.copytree(shipped_run_dir("effowt-mini"), run)
+    vocabulary = world["captions"].read_text().split("\n")[:-1][:3]
+    (run / VOCABULARY_FILE).write_text("\n".join(vocabulary) + "\n")
+    source = ["--weights", str(run), "--source", str(world["val_json"])]
+    assert main(["track", *source, "--out", str(tmp_path / "labelled")]) == 0
+    labelled = json.loads((tmp_path / "labelled" / "results.json").read_text())
+    assert labelled and {r["label"] for r in labelled} <= set(vocabulary)
+    assert main(["track", *source, "--out", str(tmp_path / "plain"), "--no-labels"]) == 0
+    plain = json.loads((tmp_path / "plain" / "results.json").read_text())
+    assert plain and not any("label" in r for r in plain)
+    assert [r["bbox"] for r in plain] == [r["bbox"] for r in labelled]  # labels never change the boxes

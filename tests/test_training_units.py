@@ -284,12 +284,14 @@ def test_run_dir_checks(tmp_path) -> None:
 def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path) -> None:
     from effowt.lockfile import LOCK_FILE, folder_lock
     from effowt.training.trainer import train
+    from test_training import make_coco
 
+    ann, images = make_coco(tmp_path / "coco", 2)  # good inputs: they are checked before the folder
     run = tmp_path / "run"
     run.mkdir()
     with folder_lock(run):  # this process is "the first training"
         with pytest.raises(EffOWTError, match="in use by another effowt run"):
-            train(load_config("mini"), tmp_path / "missing.json", tmp_path / "images", run, device="cpu")
+            train(load_config("mini"), ann, images, run, device="cpu")
     assert not (run / LOCK_FILE).exists() and not (run / "config.yaml").exists()
 
 

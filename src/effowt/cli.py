@@ -6,7 +6,9 @@ invoked, so ``effowt --help`` stays fast. Errors derived from
 :class:`effowt.errors.EffOWTError` print as one line and exit with status 2.
 SIGINT (Ctrl-C) and SIGTERM stop a command with one line (what was kept and how
 to continue, when the command says so) and exit 130 / 143 (128 + the signal).
-Warnings print as one line each, ``effowt <command>: warning: ...``.
+Warnings print as one line each, ``effowt <command>: warning: ...``. Every command
+takes ``--quiet`` (no progress; see :mod:`effowt.progress`) and its help shows
+each option's default.
 """
 
 from __future__ import annotations
@@ -94,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(f"effowt.commands.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"effowt {name}", description=help_text)
+    parser = argparse.ArgumentParser(prog=f"effowt {name}", description=help_text,
+                                     formatter_class=DefaultsHelpFormatter)
     module.add_arguments(parser)
+    _add_quiet(parser)
     args = parser.parse_args(rest)
+    from effowt.progress import set_quiet
+
+    set_quiet(args.quiet)
     with _one_line_warnings(f"effowt {name}"), _signals_interrupt():
         try:
             return int(module.run(args) or 0)
@@ -108,6 +115,30 @@ def main(argv: list[str] | None = None) -> int:
             detail = f": {err}" if str(err) else ""
             print(f"effowt {name}: interrupted by {signal.Signals(signum).name}{detail}", file=sys.stderr)
             return 128 + signum
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends each option's text with ``(default: X)``, unless the text already
+    says its default or there is none to show (None, False, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.default is argparse.SUPPRESS
+                or action.default is None or action.default is False or action.default == []):
+            return action.help
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` on every command and every sub-command of ``bench`` (which also get
+    the command's help formatter)."""
+    help_text = "no progress bars or progress lines (they show only when stderr is a terminal anyway)"
+    parser.add_argument("--quiet", action="store_true", help=help_text)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.formatter_class = parser.formatter_class
+                sub.add_argument("--quiet", action="store_true", help=help_text)
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +40,9 @@ AmpMode = Literal["none", "bf16", "fp16"]
 TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
 # inference precisions of the frozen backbone and the neck (--precision; torch dtypes in effowt.tracking.tracker)
 PRECISION_NAMES = ("fp32", "bf16", "fp16")
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 60, 60
+_SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 4
 STAGES: tuple[str, ...] = get_args(Stage)
 STAGE_STRIDES = {"s4": 4, "s8": 8, "s16": 16}
 
@@ -216,7 +221,10 @@ class TrainConfig:
     ``ddp_find_unused`` is DistributedDataParallel's ``find_unused_parameters``
     (needed only if some trainable parameter gets no gradient in a step).
     ``snapshot_every > 0`` also keeps the trainable weights of every multiple of
-    that many steps as ``step<N>.safetensors`` (to score a run along training)."""
+    that many steps as ``step<N>.safetensors`` (to score a run along training).
+    A checkpoint is written every ``checkpoint_every`` steps and also whenever
+    ``checkpoint_every_s`` seconds have passed since the last one (0: by steps only),
+    so an interrupt loses at most a few minutes."""
 
     batch_size: int = 4
     global_batch: int | None = None
@@ -233,6 +241,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
+    checkpoint_every_s: float = 300.0
     snapshot_every: int = 0
     det_weight: float = 1.0
     reid_weight: float = 1.0
@@ -384,6 +393,12 @@ def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") ->
     return cls(**kwargs)
 
 
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to about 80 characters (a few items per level, two levels):
+    what an error line shows of a value, however large (a YAML anchor bomb)."""
+    return _SHORT.repr(value)
+
+
 def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, source, key + ".")
@@ -401,29 +416,39 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         return _coerce(inner, value, source, key)
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be a list, got {short_repr(value)}")
         return [_coerce(args[0], v, source, key) for v in value] if args else list(value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be a mapping, got {short_repr(value)}")
         return dict(value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return _finite(float(value), source, key)
     if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            return _finite(number, source, key)
     if hint is Any or (isinstance(hint, type) and isinstance(value, hint)):
         if hint is int and isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be int, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be int, got {short_repr(value)}")
         return value
-    raise ConfigError(f"{source}: {key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    raise ConfigError(f"{source}: {key} must be {getattr(hint, '__name__', hint)}, got {short_repr(value)}")
+
+
+def _finite(value: float, source: str, key: str) -> float:
+    """``value`` when finite; ConfigError for NaN and +-inf (every float setting of a
+    config passes here, so no caller needs its own check)."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}")
+    return value
 
 
 def _check_choice(key: str, value: Any, choices: tuple[Any, ...], where: str = "", what: str = "value") -> None:
     if value not in choices:
-        raise ConfigError(f"{where}{key}: unknown {what} {value!r} (valid: {', '.join(map(str, choices))})")
+        raise ConfigError(f"{where}{key}: unknown {what} {short_repr(value)} (valid: {', '.join(map(str, choices))})")
 
 
 def _check_range(key: str, value: float, low: float | None = None, high: float | None = None,
@@ -545,7 +570,7 @@ def validate_train(cfg: TrainConfig, prefix: str = "train") -> None:
     """Checks of the optimisation settings."""
     for key in ("batch_size", "max_steps", "accumulate", "log_every", "checkpoint_every"):
         _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
-    for key in ("warmup_steps", "snapshot_every"):
+    for key in ("warmup_steps", "snapshot_every", "checkpoint_every_s"):
         _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
     if cfg.global_batch is not None:
         _check_range(f"{prefix}.global_batch", cfg.global_batch, 1)

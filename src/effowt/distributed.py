@@ -209,6 +209,19 @@ def barrier(env: DistEnv) -> None:
             dist.barrier()
 
 
+def agree(flag: bool, env: DistEnv) -> bool:
+    """Rank 0's ``flag`` on every process (``flag`` itself in a world of one): a decision
+    taken from one clock that all ranks must follow, e.g. a checkpoint by time."""
+    if not env.enabled:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([1.0 if flag else 0.0], device=env.device)
+    dist.broadcast(value, src=0)
+    return bool(value.item())
+
+
 def all_reduce_mean(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
     """Mean of ``tensor`` over all processes (returned as a new tensor)."""
     import torch.distributed as dist

@@ -78,7 +78,10 @@ def atomic_save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Non
 
 def prepare_output_dir(path: str | os.PathLike) -> Path:
     """Create the output folder ``path`` (and its parents) and prove it writable with
-    a probe file, before any work is done; OutputError naming it otherwise."""
+    a probe file, before any work is done; OutputError naming it otherwise (also for an
+    empty path, which would mean the current folder)."""
+    if not str(path).strip():
+        raise OutputError("the output folder is empty (it would mean the current folder); name a folder")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: exists and is not a folder; choose another output folder")
@@ -96,6 +99,26 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     except OSError as err:
         raise OutputError(f"{path}: output folder is not writable: {err.strerror or err}") from None
     return path
+
+
+def writable_parent(path: str | os.PathLike) -> Path | None:
+    """The nearest existing folder at or above ``path`` if it is writable, else None
+    (a read-only look: whether ``path`` could be created and written)."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder if folder.is_dir() and os.access(folder, os.W_OK) else None
+    return None
+
+
+def check_outside(out_dir: str | os.PathLike, folder: str | os.PathLike, what: str) -> None:
+    """OutputError when the output folder ``out_dir`` is ``folder`` or inside it (an
+    input folder that is read whole, e.g. a folder of frame folders: a second run
+    would read the first one's outputs); ``what`` names the input in the message."""
+    out, inside = Path(out_dir).resolve(), Path(folder).resolve()
+    if out == inside or inside in out.parents:
+        raise OutputError(f"--out {out_dir} is inside {what} {folder}: a later run would read its outputs "
+                          "as input; choose an output folder outside it")
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:

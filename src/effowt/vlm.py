@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,24 +40,11 @@ from tqdm import tqdm
 
 from effowt.errors import DataError
 from effowt.fileio import atomic_write_json
+from effowt.pretrain_config import PretrainConfig as PretrainConfig  # torch-free, for the command line
+from effowt.progress import bar_disable
 
 TINY_VLM_NAME = "EffOWT-Tiny"
 VLM_WEIGHTS_FILE = "tiny-vlm.safetensors"
-
-
-@dataclass
-class PretrainConfig:
-    """Hyper-parameters of :func:`pretrain_vlm` (defaults make the shipped model)."""
-
-    steps: int = 600
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 30
-    crop: int = 64
-    jitter: int = 6
-    val_fraction: float = 0.1
-    seed: int = 0
 
 
 def create_tiny_vlm() -> torch.nn.Module:
@@ -95,7 +82,7 @@ def load_object_crops(ann_file: str | Path, image_dir: str | Path,
         raise DataError(f"{ann_file}: no categories")
     index_of = {c["id"]: i for i, c in enumerate(categories)}
     crops, labels = [], []
-    for image_id in tqdm(sorted(coco.getImgIds()), desc="cutting crops", disable=None):
+    for image_id in tqdm(sorted(coco.getImgIds()), desc="cutting crops", disable=bar_disable()):
         info = coco.loadImgs(image_id)[0]
         path = Path(image_dir) / info["file_name"]
         try:
@@ -194,7 +181,7 @@ def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Pat
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     start = time.perf_counter()
     losses = []
-    bar = tqdm(range(cfg.steps), desc="pretraining tiny VLM", disable=None)
+    bar = tqdm(range(cfg.steps), desc="pretraining tiny VLM", disable=bar_disable())
     for step in bar:
         model.train()
         batch = train_idx[torch.randint(len(train_idx), (cfg.batch_size,), generator=generator)]

@@ -128,14 +128,14 @@ def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[Ef
 
 def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: int, data: str | Path | None = None,
                  device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = (),
-                 jobs: int = 1, world: str = "mini") -> dict[str, Any]:
+                 jobs: int = 1, world: str = "mini", threads: int | None = None) -> dict[str, Any]:
     """Run every (variant, seed) not yet finished, ``jobs`` side by side (each on
     ``cpu_count // jobs`` threads; what is computed does not depend on it), rewriting
     ``ablation.json/.md/.png`` as each run finishes (a stopped benchmark keeps a
     summary of what it finished)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-    threads = threads_per_job(jobs)
+    threads = threads_per_job(jobs, threads)
     out = Path(out_dir)
     bench = BENCH_WORLDS[world]
     base = world_config(budget, 0, overrides, bench.preset)

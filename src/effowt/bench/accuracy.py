@@ -133,14 +133,14 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
 def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: int = 3, trials: int = 6,
                  grid: list[str] = (), data: str | Path | None = None, val_data: str | Path | None = None,
                  device: str = "cpu", workers: int = 1, overrides: list[str] = (), jobs: int = 1,
-                 world: str = "mini") -> dict[str, Any]:
+                 world: str = "mini", threads: int | None = None) -> dict[str, Any]:
     """Tune every mode on ``world``'s validation world, then train its chosen setting with
     ``seeds`` seeds and score it on the test world (see the module docstring).
     ``jobs`` experiments run side by side, each on ``cpu_count // jobs`` threads
     (what is computed does not depend on it)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-    threads = threads_per_job(jobs)
+    threads = threads_per_job(jobs, threads)
     bench = BENCH_WORLDS[world]
     resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides), bench.preset)
     out = Path(out_dir)

@@ -17,7 +17,6 @@ and skips the scores it already has.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -48,6 +47,8 @@ class Evaluation:
 
 
 def _train(cfg: EffOWTConfig, world: MiniOWTPaths, out: Path, device: str) -> dict[str, Any]:
+    import torch
+
     from effowt.training.resume import has_checkpoint
     from effowt.training.trainer import train
 
@@ -55,7 +56,8 @@ def _train(cfg: EffOWTConfig, world: MiniOWTPaths, out: Path, device: str) -> di
     if trained.is_file():
         return json.loads(trained.read_text())
     start = time.perf_counter()
-    report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir), device=device)
+    report = train(cfg, world.train_json, world.train_images, run_dir, resume=has_checkpoint(run_dir), device=device,
+                   threads=torch.get_num_threads())  # the job's threads (see threads_per_job)
     report["train_s"] = round(time.perf_counter() - start, 1)
     atomic_write_json(trained, report)
     return report
@@ -128,12 +130,17 @@ def run_experiment(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir: str | Path, 
     return result
 
 
-def threads_per_job(jobs: int) -> int | None:
-    """Intra-op threads of each of ``jobs`` experiments side by side on this CPU
+def threads_per_job(jobs: int, threads: int | None = None) -> int | None:
+    """Intra-op threads of each of ``jobs`` experiments side by side on this CPU:
+    ``threads`` when given (``--threads``), else the usable cores divided among the jobs
     (``None``: one experiment, torch's default); ConfigError for ``jobs < 1``."""
+    from effowt.threads import usable_cores
+
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    return max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    if threads is not None:
+        return threads
+    return max(1, usable_cores() // jobs) if jobs > 1 else None
 
 
 def run_side_by_side(tasks: list[Callable[[], dict[str, Any]]], jobs: int) -> list[dict[str, Any]]:

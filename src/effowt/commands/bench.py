@@ -39,7 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--repeats", type=int_at_least(1), default=3, help="throughput repeats (median reported)")
     speed.add_argument("--precision", choices=list(PRECISION_NAMES), default="fp32",
                        help="precision of the frozen backbone and the side network")
-    speed.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads (default: torch's)")
     speed.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=V [KEY=V ...]",
                        help="also measure the config with these overrides, interleaved in the same run (repeatable)")
     speed.add_argument("--json", default=None, help="write the report to this JSON file")
@@ -108,6 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          help="comma-separated names (default: the claim-by-claim set; "
                                               "'all': every variant)")
     sub.choices["ablation"].add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant")
+    for name, p in sub.choices.items():
+        p.add_argument("--threads", type=int_at_least(1), default=None,
+                       help="torch CPU threads per process (default: the cores this process may use"
+                            + (", divided among --jobs)" if name in ("accuracy", "ablation") else ")"))
 
 
 def _names(text: str) -> list[str]:
@@ -140,6 +143,10 @@ def _variants(specs: list[str]) -> dict[str, list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bench not in ("accuracy", "ablation"):  # those set it per experiment process
+        from effowt.threads import set_threads
+
+        set_threads(args.threads)
     if args.bench == "efficiency":
         from effowt.bench.efficiency import efficiency_markdown, run_efficiency
 
@@ -148,12 +155,8 @@ def run(args: argparse.Namespace) -> int:
                                 out_dir=args.out, overrides=args.overrides)
         print(efficiency_markdown(report))
     elif args.bench == "speed":
-        import torch
-
         from effowt.bench.speed import run_speed, speed_markdown, write_speed
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
         report = run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides,
                            profile=args.profile, batch_frames=args.batch_frames, precision=args.precision,
                            repeats=args.repeats, variants=_variants(args.variant))
@@ -208,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_accuracy(args.out, modes=_names(args.modes), budget=args.budget, seeds=args.seeds,
                               trials=args.trials, grid=args.grid, data=args.data, val_data=args.val_data,
                               device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
-                              world=args.world)
+                              world=args.world, threads=args.threads)
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
@@ -218,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else default
         report = run_ablation(args.out, names=names, seeds=args.seeds, budget=args.budget, data=args.data,
                               device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
-                              world=args.world)
+                              world=args.world, threads=args.threads)
         print(ablation_markdown(report))
         print(f"wrote {Path(args.out) / 'ablation.json'}, ablation.md, ablation.png")
     return 0

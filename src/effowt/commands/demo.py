@@ -19,6 +19,9 @@ import argparse
 import time
 from pathlib import Path
 
+from effowt.commands import int_at_least
+from effowt.fileio import prepare_output_dir
+
 MINI_WORLD = dict(seed=7, size=128, train_images=0, pretrain_images=0, val_videos=2, frames=48)
 CUTOUT_WORLD = dict(split="far", seed=7, size=160, train_images=0, val_videos=2, frames=40)
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -31,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None,
                         help="run folder or shipped name (default: the shipped checkpoint, effowt-cutout)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
+                        help="torch CPU threads per process (default: 1 for a model under 20 M parameters, "
+                             "e.g. the shipped ones; else the cores this process may use)")
 
 
 def real_clip(out: Path, frames: int = REAL_FRAMES) -> Path | None:
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from effowt.tracking.pipeline import track_source
 
     start = time.perf_counter()
-    out = Path(args.out)
+    out = prepare_output_dir(args.out)  # an empty --out is an error, not the current folder
     run_dir = resolve_run_dir(args.weights)
     texts = default_vocabulary(args.weights)
     cutout = "LiT" in load_config(str(run_dir / CONFIG_FILE)).model.backbone.name
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     clip = real_clip(out / "real-clip")
     if clip is not None:
         real = track_source(clip, out / "real", run_dir=args.weights, device=args.device, render=True,
-                            texts=texts, image_size=REAL_IMAGE_SIZE)
+                            texts=texts, image_size=REAL_IMAGE_SIZE, threads=args.threads)
         if real.failed:
             return 1
         write_results_page(out / "real")
@@ -97,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     except DataError as err:  # a missing Debian package: say what is skipped, keep the rest
         print(f"skipped the scored clip: {err}")
         return 0
-    report = track_source(paths.val_json, out, run_dir=args.weights, device=args.device, render=True, texts=texts)
+    report = track_source(paths.val_json, out, run_dir=args.weights, device=args.device, render=True, texts=texts,
+                          threads=args.threads)
     if report.failed:
         return 1
     print("[3/3] scoring with TrackEval TAO_OW (HOTA)")
@@ -109,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     if labels is not None:
         print(format_label_accuracy(labels))
     write_results_page(out)
-    print(f"\nwrote {out}/real/ (the real footage: results.json, render/, report.html) and {out}/results.json, "
+    print(f"\nwrote {out / 'real'}/ (the real footage: results.json, render/, report.html) and "
+          f"{out / 'results.json'}, "
           f"render/, metrics.json, metrics.md, report.html (open them in a browser) "
           f"in {time.perf_counter() - start:.0f} s")
     return 0

@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
 
     metrics, gt_dets = owta_report(args.gt, args.pred, max_detections=args.max_detections)
     labels = label_accuracy(load_json(args.gt, "ground truth")[0], load_json(args.pred, "results")[0])
-    note = (f"Ground truth: {args.gt}; results: {args.pred}; at most {args.max_detections or 'all'} "
-            f"boxes per image; values are means over the 19 IoU thresholds of HOTA.")
+    limit = (f"at most {args.max_detections} boxes per image" if args.max_detections
+             else "every box of each image")
+    note = (f"Ground truth: {args.gt}; results: {args.pred}; {limit}; "
+            f"values are means over the 19 IoU thresholds of HOTA.")
     print(format_table(metrics, gt_dets))
     if labels is not None:
         print(format_label_accuracy(labels))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from effowt.config import TRANSFER_MODES, load_config
+from effowt.config import TRANSFER_MODES, load_config, preset_names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="paper", help="preset name (paper, clip-b16, mini) or YAML path")
+    parser.add_argument("--config", default="paper", help=f"preset name ({', '.join(preset_names())}) or YAML path")
     parser.add_argument("--mode", choices=TRANSFER_MODES, action="append",
                         help="transfer mode to count (repeatable; default: all four)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

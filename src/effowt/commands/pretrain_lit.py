@@ -11,13 +11,13 @@ from effowt.commands import int_at_least
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``effowt pretrain-lit`` (defaults make the shipped model)."""
-    from effowt.lit_config import LiTConfig
+    from effowt.pretrain_config import LiTConfig
 
     d = LiTConfig()
     parser.add_argument("--out", required=True, help="folder for lit-mnv2.safetensors and lit-mnv2.json")
     parser.add_argument("--steps", type=int_at_least(1), default=d.steps, help="optimiser steps (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int_at_least(1), default=d.batch_size,
-                        help="crops per step (default: %(default)s)")
+    parser.add_argument("--categories-per-step", type=int_at_least(2), default=d.categories_per_step,
+                        help="distinct categories (and captions) per step (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default: %(default)s)")
     parser.add_argument("--crops", type=int_at_least(1), default=d.crops_per_category,
                         help="training crops per category (default: %(default)s)")
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     """Train, write the weights and the report, print the zero-shot accuracies."""
     from effowt.lit import LiTConfig, pretrain_lit
 
-    cfg = LiTConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crops_per_category=args.crops,
+    cfg = LiTConfig(steps=args.steps, categories_per_step=args.categories_per_step, lr=args.lr,
+                    crops_per_category=args.crops,
                     held_out_per_category=args.held_out, seed=args.seed)
     report = pretrain_lit(args.out, cfg, args.stamps, args.clipart, args.trunk_weights)
     print(json.dumps(report["zero_shot_top1"]["held_out"], indent=1))

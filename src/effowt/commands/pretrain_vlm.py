@@ -6,18 +6,23 @@ import argparse
 import json
 from pathlib import Path
 
+from effowt.commands import int_at_least
 from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import DataError
+from effowt.fileio import prepare_output_dir
+from effowt.pretrain_config import PretrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # defaults (None): effowt.vlm.PretrainConfig's, which make the shipped model
+    defaults = PretrainConfig()
     parser.add_argument("--data", required=True, help="MiniOWT folder (made by `effowt synth`)")
     parser.add_argument("--out", required=True, help="output folder for the VLM weights")
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--steps", type=int_at_least(1), default=defaults.steps, help="optimizer steps")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=defaults.batch_size,
+                        help="image-text pairs per step (the contrastive loss's batch)")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="AdamW learning rate")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="random seed of the initialisation, the batches and the held-out split")
 
 
 def known_category_ids(train_json: Path) -> set[int]:
@@ -31,10 +36,10 @@ def known_category_ids(train_json: Path) -> set[int]:
 
 def run(args: argparse.Namespace) -> int:
     world = MiniOWTPaths(Path(args.data)).require("train_json", "pretrain_json")
-    from effowt.vlm import VLM_WEIGHTS_FILE, PretrainConfig, pretrain_vlm  # torch, once the paths are good
+    prepare_output_dir(args.out)  # an empty --out is an error, not the current folder
+    from effowt.vlm import VLM_WEIGHTS_FILE, pretrain_vlm  # torch, once the paths are good
 
-    given = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
-    cfg = PretrainConfig(**{k: v for k, v in given.items() if v is not None})
+    cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = pretrain_vlm(
         world.pretrain_json,
         world.pretrain_images,

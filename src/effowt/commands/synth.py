@@ -7,11 +7,13 @@ import argparse
 import time
 
 from effowt.errors import ConfigError
+from effowt.fileio import prepare_output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``effowt synth``."""
-    parser.add_argument("--out", required=True, help="output folder (train/, pretrain/, val/)")
+    parser.add_argument("--out", required=True,
+                        help="output folder (train/, pretrain/, val/); an older world there is replaced")
     parser.add_argument("--world", choices=["mini", "cutout"], default="mini",
                         help="mini: MiniOWT's shapes; cutout: real cut-out objects from Debian's "
                              "tuxpaint-stamps-default and openclipart-png (default: %(default)s)")
@@ -32,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the world and print where it went and how long it took."""
+    from effowt.data.miniowt.generator import LIMITS
+
+    values = dict(seed=args.seed, size=args.size, train_images=args.train_images,
+                  pretrain_images=args.pretrain_images, val_videos=args.val_videos, frames=args.frames)
+    for arg, value in values.items():  # bounded up front: a huge --size would fill memory, not fail
+        low, high = LIMITS[arg]
+        if not low <= value <= high:
+            raise ConfigError(f"--{arg.replace('_', '-')} {value}: must be in [{low}, {high}]")
+    prepare_output_dir(args.out)  # an empty --out is an error, not the current folder
     start = time.perf_counter()
     try:
         if args.world == "cutout":
@@ -45,10 +56,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from effowt.data.miniowt import generate_miniowt
 
-            paths = generate_miniowt(
-                args.out, seed=args.seed, size=args.size, train_images=args.train_images,
-                pretrain_images=args.pretrain_images, val_videos=args.val_videos, frames=args.frames,
-            )
+            paths = generate_miniowt(args.out, **values)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     elapsed_s = time.perf_counter() - start

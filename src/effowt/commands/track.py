@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-frames", type=int_at_least(1), default=1,
                         help="consecutive frames per model batch (the same tracks as 1; faster)")
     parser.add_argument("--threads", type=int_at_least(1), default=None,
-                        help="torch CPU threads per tracking process (default: torch's, shared among "
-                             "--workers); 1 is fastest for the tiny shipped model at batch 1")
+                        help="torch CPU threads per tracking process (default: 1 for a model under 20 M "
+                             "parameters, e.g. the shipped one; else the cores this process may use, shared "
+                             "among --workers)")
     parser.add_argument("--image-size", type=int_at_least(32), default=None,
                         help="model input's long side in px (default: the run's model.image_size; larger "
                              "finds smaller objects, slower)")
@@ -156,7 +157,7 @@ def _track(args: argparse.Namespace, stream: StreamSource | None, overrides: dic
     for video in report.failed:
         print(f"effowt track: error: video {video.name}: {video.error}", file=sys.stderr)
     if not report.written:
-        print(f"effowt track: error: no video finished; {args.out}/results.json, videos.json and "
+        print(f"effowt track: error: no video finished; {Path(args.out) / 'results.json'}, videos.json and "
               "mot/ were left as they were", file=sys.stderr)
         return 1
     done = [v for v in report.videos if v.ok]
@@ -165,7 +166,7 @@ def _track(args: argparse.Namespace, stream: StreamSource | None, overrides: dic
               "synthetic (see videos.json)")
     ms = report.speed["per_frame_ms"]
     print(f"tracked {len(done)}/{len(report.videos)} video(s), {report.speed['frames']} frames, "
-          f"{report.boxes} boxes -> {args.out}/results.json")
+          f"{report.boxes} boxes -> {Path(args.out) / 'results.json'}")
     if report.boxes == 0:
         print(NO_BOXES_NOTE)
     print("per-frame ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
@@ -188,7 +189,7 @@ def _stream_summary(stream: StreamSource, out: str) -> int:
     if stream.skipped_packets:
         print(f"stream {stream.url}: skipped {stream.skipped_packets} undecodable packet(s)")
     if stream.error:
-        print(f"effowt track: error: {stream.error}; what was tracked is in {out}/results.json",
+        print(f"effowt track: error: {stream.error}; what was tracked is in {Path(out) / 'results.json'}",
               file=sys.stderr)
         return 1
     return 0

@@ -11,12 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from effowt.config import TRANSFER_MODES, EffOWTConfig, load_config
+from effowt.commands import int_at_least
+from effowt.config import TRANSFER_MODES, EffOWTConfig, load_config, preset_names
 from effowt.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="preset name (mini, clip-b16, paper) or YAML file; "
+    parser.add_argument("--config", help=f"preset name ({', '.join(preset_names())}) or YAML file; "
                         "with --resume defaults to RUN/config.yaml")
     parser.add_argument("--data", required=True, help="COCO-format annotation json")
     parser.add_argument("--images", required=True, help="folder of the json's images")
@@ -31,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone-weights",
                         help="backbone weights: a local file, hf-hub:ORG/NAME[:FILE], or an open_clip "
                              "pretrained tag for open_clip backbones (overrides model.backbone.weights)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    parser.add_argument("--device", default=None,
+                        help="torch device, cpu, cuda or cuda:N (under torchrun, cuda means cuda:LOCAL_RANK; "
+                             "default: cuda when available)")
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
+                        help="torch CPU threads per process (default: 1 for a model under 20 M parameters, e.g. the "
+                             "shipped one; else the cores this process may use, shared among processes)")
     parser.add_argument(
         "--dry-run", action="store_true",
         help="resolve the run and print it (parameters, batch per process for $WORLD_SIZE, steps, images seen, "
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from effowt.training.trainer import train  # heavy imports only once the config is good
 
     train(cfg, args.data, args.images, args.out, resume=args.resume, device=args.device,
-          allow_config_change=args.allow_config_change)
+          allow_config_change=args.allow_config_change, threads=args.threads)
     return 0
 
 

@@ -94,6 +94,10 @@ class TwoViewCocoDataset(torch.utils.data.Dataset):
             raise DataError(f"{self.image_dir}: image folder not found")
         self.coco = _load_coco(self.ann_file)
         self.records = [self._record(img_id) for img_id in sorted(self.coco.imgs)]
+        missing = [r.file_name for r in self.records if not (self.image_dir / r.file_name).is_file()]
+        if missing:
+            raise DataError(f"{self.image_dir}: {len(missing)} of the {len(self.records)} images of "
+                            f"{self.ann_file} are missing, first: {missing[0]}")
 
     def _record(self, img_id: int) -> _Record:
         image = self.coco.imgs[img_id]

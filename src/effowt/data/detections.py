@@ -13,9 +13,12 @@ Two formats, both read and checked here (the only module that does):
 
 Both give, per video (by its position in the source), ``{frame index: (boxes
 float32[N, 4] [x1, y1, x2, y2] px, scores float32[N], category ids int64[N] or
-None)}``. Frames without an entry have no detections. A file that names an image
-or a video the source does not have is a :class:`~effowt.errors.DataError`
-naming the file and the first few such names.
+None)}``. Frames without an entry have no detections. A file that names an image,
+a frame or a video the source does not have is a :class:`~effowt.errors.DataError`
+naming the file and the first few such names (both formats alike); so is an
+``image_id`` that is not an integer. Boxes with no area inside their frame (zero
+width or height, or wholly outside it) are dropped when tracked
+(:func:`effowt.tracking.tracker.check_detections`).
 """
 
 from __future__ import annotations
@@ -81,6 +84,9 @@ def read_coco_detections(path: str | os.PathLike,
         category = rec.get("category_id")
         if category is not None and (not isinstance(category, int) or isinstance(category, bool)):
             raise DataError(f"{where}: category_id must be an integer, got {category!r}")
+        image_id = rec["image_id"]
+        if not isinstance(image_id, int) or isinstance(image_id, bool):
+            raise DataError(f"{where}: image_id must be an integer, got {image_id!r}")
         box = _box(rec["bbox"], where)
         where_in_source = locate(rec["image_id"])
         if where_in_source is None:
@@ -103,10 +109,12 @@ def mot_det_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def read_mot_detections(folder: str | os.PathLike, names: list[str]) -> dict[int, VideoDetections]:
+def read_mot_detections(folder: str | os.PathLike, names: list[str],
+                        lengths: list[int] | None = None) -> dict[int, VideoDetections]:
     """Read a folder of MOTChallenge det files for the videos ``names`` (in source
-    order). Returns ``{video position: {frame index: dets}}``; a video without a file
-    has no detections."""
+    order; ``lengths``: their frame counts, a frame past one is a DataError as an unknown
+    image id is in a COCO json). Returns ``{video position: {frame index: dets}}``; a
+    video without a file has no detections."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: detections folder not found")
@@ -132,6 +140,10 @@ def read_mot_detections(folder: str | os.PathLike, names: list[str]) -> dict[int
                 raise DataError(f"{file}:{n}: expected frame,id,x,y,w,h,score,..., got {line!r}") from None
             if frame < 1:
                 raise DataError(f"{file}:{n}: frame numbers start at 1, got {frame}")
+            length = None if lengths is None else lengths[position[name]]
+            if length is not None and frame > length:
+                raise DataError(f"{file}:{n}: frame {frame} is not in video {name}, which has {length} frames; "
+                                "detections for a different source?")
             box = _box([x, y, w, h], f"{file}:{n}")
             if not math.isfinite(score):
                 raise DataError(f"{file}:{n}: score must be finite, got {parts[6]!r}")

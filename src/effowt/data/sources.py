@@ -82,9 +82,18 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: image file not found")
     try:
         with Image.open(path) as img:
+            if img.mode.startswith("I"):  # 16-bit grey (I;16*) or 32-bit int read from a 16-bit file
+                return _gray16_to_rgb(np.asarray(img))
             return np.array(img.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"{path}: unreadable image: {err}") from None
+
+
+def _gray16_to_rgb(values: np.ndarray) -> np.ndarray:
+    """16-bit grey values (0..65535) as RGB uint8[H, W, 3] at their real range; PIL's
+    ``convert("RGB")`` clips them at 255 (a white frame)."""
+    grey = (values.astype(np.float64).clip(0, 65535) / 257.0).round().astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def natural_key(name: str) -> list[int | str]:
@@ -253,6 +262,9 @@ def open_source(path: str | os.PathLike | VideoSource,
     """
     if isinstance(path, VideoSource):  # an opened source, e.g. a StreamSource
         return [path]
+    if not str(path).strip():
+        raise DataError("the source path is empty (it would mean the current folder); name a video file, "
+                        "a folder of frames or a TAO json")
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -273,7 +285,7 @@ def open_source(path: str | os.PathLike | VideoSource,
         if missing:
             raise DataError(
                 f"{path}: {len(missing)} frame file(s) not found, first: {missing[0]} "
-                f"(frames are resolved relative to {dataset.frames_root}; pass frames_root)"
+                f"(frames are resolved relative to {dataset.frames_root}; pass --frames-root, frames_root= in Python)"
             )
         return [TaoVideoSource(v) for v in dataset.videos]
     if suffix in VIDEO_EXTENSIONS:

@@ -167,12 +167,13 @@ class EffOWT(nn.Module):
         }
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Load a :meth:`trainable_state_dict`; strict: missing, unexpected or
-        mis-shaped keys raise WeightsError listing the first few."""
+        """Load a :meth:`trainable_state_dict`; strict: missing, unexpected, mis-shaped
+        or mis-typed (another dtype) keys raise WeightsError listing the first few."""
         own = self.trainable_state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+        retyped = [k for k in own if k in state and k not in mismatched and state[k].dtype != own[k].dtype]
         problems = []
         for label, keys in (("missing keys", missing), ("unexpected keys", unexpected)):
             if keys:
@@ -181,6 +182,11 @@ class EffOWT(nn.Module):
             problems.append(
                 "shape mismatch: "
                 + _few([f"{k} (checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)})" for k in mismatched])
+            )
+        if retyped:
+            problems.append(
+                "dtype mismatch: "
+                + _few([f"{k} (checkpoint {state[k].dtype} vs model {own[k].dtype})" for k in retyped])
             )
         if problems:
             raise WeightsError(

@@ -31,6 +31,8 @@ from effowt.config import BackboneConfig
 from effowt.errors import ConfigError
 from effowt.tracking.association import Track
 from effowt.tracking.vocabulary import DEFAULT_PROMPT as DEFAULT_PROMPT
+from effowt.tracking.vocabulary import check_prompt as check_prompt
+from effowt.tracking.vocabulary import check_texts as check_texts
 from effowt.tracking.vocabulary import parse_texts as parse_texts
 from effowt.tracking.vocabulary import read_vocabulary as read_vocabulary
 
@@ -63,10 +65,8 @@ class TrackLabeler:
 
     def __init__(self, vlm: torch.nn.Module, tokenizer: object, texts: list[str],
                  prompt: str = DEFAULT_PROMPT, device: str | torch.device = "cpu") -> None:
-        if not texts:
-            raise ValueError("texts must name at least one text")
-        if "{}" not in prompt:
-            raise ValueError(f"prompt must contain '{{}}' where the text goes, got {prompt!r}")
+        texts = check_texts(texts)
+        check_prompt(prompt)
         self.device = torch.device(device)
         self.vlm = vlm.to(self.device).eval()
         # the window the VLM was pretrained on: 64 px (tiny VLM), 96 px (LiT MobileNetV2)

@@ -91,8 +91,9 @@ from tqdm import tqdm
 from effowt.config import EffOWTConfig, TrackerConfig, load_config, with_tracker_overrides
 from effowt.distributed import broadcast_object, gather_objects, local_device, process_group, resolve_device
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
-from effowt.fileio import atomic_write_json, atomic_writer, output_error, prepare_output_dir
+from effowt.fileio import atomic_write_json, atomic_writer, check_outside, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
+from effowt.progress import bar_disable
 from effowt.runs import CONFIG_FILE, resolve_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
@@ -184,7 +185,7 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
     stem = video_stem(video_id, video.name)
     tracker.reset()
     tracker.reset_timings()
-    io_s = 0.0
+    io_s, boxes = 0.0, 0
     writer = VideoWriter(out / "render" / f"{stem}.mp4",
                          getattr(video, "fps", None) or DEFAULT_FPS) if render else None
     sheet_at, sheet = set(sheet_indices(len(video))), []
@@ -192,7 +193,7 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
         with PartialWriter(out / PARTIAL_DIR / f"{stem}.jsonl", video.name, video_id, synthetic,
                            chunk_frames) as partial, \
                 tqdm(total=len(video), desc=stem[:40], unit="frame", position=position,
-                     leave=False, disable=None) as bar:
+                     leave=False, disable=bar_disable()) as bar:
             iterator = iter(video)
             while True:
                 start = time.perf_counter()
@@ -211,6 +212,8 @@ def track_video(tracker: Tracker, video: VideoSource, ordinal: int, out_dir: str
                         if frame.index in sheet_at:
                             sheet.append(drawn)
                     io_s += time.perf_counter() - start
+                    boxes += len(tracks)
+                    bar.set_postfix(boxes=boxes, refresh=False)
                     bar.update()
             if partial.frames == 0:
                 raise DataError(f"{video.name}: video has no frames")
@@ -271,9 +274,9 @@ def _where(err: BaseException) -> str:
 class RunOptions:
     """How a worker tracks: the model's device, ``profile`` (time the model's stages),
     ``batch_frames`` (frames per model batch), ``precision`` (``fp32``, ``bf16``, ``fp16``),
-    ``threads`` (torch intra-op CPU threads per tracking process; None: torch's own,
-    divided among the workers), ``image_size`` (the model input's long side; None: the
-    run's ``model.image_size``)."""
+    ``threads`` (torch intra-op CPU threads per tracking process; None: the default of
+    :mod:`effowt.threads`, from the usable cores, the workers and the model's size),
+    ``image_size`` (the model input's long side; None: the run's ``model.image_size``)."""
 
     device: str = "cpu"
     profile: bool = False
@@ -292,18 +295,15 @@ def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
     """One worker: load the model and track every ``workers``-th video of ``ordinals``
     (positions in the source; ``videos``: the already opened source, in-process only) with
     ``run_cfg``, the run's config as :func:`track_source` read and resolved it once."""
-    import torch
-
     from effowt.data.sources import open_source
+    from effowt.threads import set_threads
 
-    threads = options.threads or (max(1, torch.get_num_threads() // workers) if workers > 1 else None)
-    if threads:
-        torch.set_num_threads(threads)
     if videos is None:
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
                                       config=run_cfg, texts=texts, prompt=prompt,
                                       precision=options.precision, image_size=options.image_size)
+    set_threads(options.threads, tracker.model, workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
     return track_videos(tracker, mine, out_dir, render, position=shard, batch_frames=options.batch_frames,
                         detections=detections)
@@ -392,6 +392,8 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
     if texts is not None:
         text_tower_config(run_cfg.model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        check_outside(out_dir, source, "the source folder")
     external = None if detections is None else load_detections(detections, videos)
     settings = {"source": source_id(source),
                 "frames_root": None if root is None else str(Path(root).resolve()),
@@ -455,7 +457,7 @@ def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dic
     from effowt.data.detections import read_coco_detections, read_mot_detections
 
     if Path(path).is_dir():
-        return read_mot_detections(path, [v.name for v in videos])
+        return read_mot_detections(path, [v.name for v in videos], [len(v) for v in videos])
     tao: dict[int, tuple[int, int]] = {}
     synthetic: dict[int, int] = {}
     for ordinal, video in enumerate(videos):
@@ -470,7 +472,9 @@ def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dic
         if image_id in tao:
             return tao[image_id]
         video_id, index = divmod(image_id - 1, SYNTHETIC_IMAGE_STRIDE)
-        return (synthetic[video_id], index) if video_id in synthetic else None
+        if video_id not in synthetic or index >= len(videos[synthetic[video_id]]):
+            return None
+        return synthetic[video_id], index
 
     return read_coco_detections(path, locate)
 

@@ -34,7 +34,7 @@ from effowt.distributed import resolve_device
 from effowt.errors import DataError
 from effowt.runs import create_model
 from effowt.tracking.association import OnlineAssociator, Track
-from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, load_labeler
+from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, check_prompt, check_texts, load_labeler
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
@@ -125,6 +125,9 @@ class Tracker:
         (as :func:`effowt.tracking.pipeline.track_source` does once per run), used instead
         of reading it again; not together with ``tracker_overrides``."""
         resolve_device(device)
+        if texts is not None:  # before the model loads: a bare string is not 12 one-letter texts
+            texts = check_texts(texts)
+            check_prompt(prompt)
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
         model, cfg = create_model(run_dir, device=device, overrides=overrides, config=config)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
@@ -224,7 +227,8 @@ class Tracker:
             frame: the frame.
             detections: boxes from another detector, ``(boxes float[N, 4] [x1, y1, x2, y2]
                 frame px, scores float[N])`` or ``(boxes, scores, category_ids int[N])``;
-                boxes are clipped to the frame, N may be 0. effowt then computes only their
+                boxes are clipped to the frame and those left with no area dropped, a
+                backwards box is a DataError, N may be 0. effowt then computes only their
                 appearance embeddings (:meth:`embed`) and associates them; the thresholds
                 of ``cfg`` (``det_thresh``, ``nms_thresh``, ``max_dets``, ``init_thresh``, ...)
                 apply to them as to its own. None: the model's own detections.
@@ -287,7 +291,9 @@ Detections = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.nd
 def check_detections(detections: Detections, frame_hw: tuple[int, int]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """External detections as (boxes float32[N, 4] clipped to the frame, scores float32[N],
-    category ids int64[N] or None); ValueError saying what is wrong otherwise."""
+    category ids int64[N] or None); boxes with no area inside the frame (zero-size, or
+    wholly outside it) are dropped. ValueError (DataError for a backwards box,
+    ``x2 < x1`` or ``y2 < y1``) saying what is wrong otherwise."""
     if not isinstance(detections, (tuple, list)) or len(detections) not in (2, 3):
         raise ValueError("detections must be (boxes [N, 4], scores [N]) or (boxes, scores, category_ids [N])")
     boxes = np.asarray(detections[0], dtype=np.float32)
@@ -304,8 +310,17 @@ def check_detections(detections: Detections, frame_hw: tuple[int, int]
         category_ids = np.asarray(detections[2], dtype=np.int64).reshape(-1)
         if len(category_ids) != len(boxes):
             raise ValueError(f"detections: {len(category_ids)} category ids for {len(boxes)} boxes")
+    backwards = np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
+    if len(backwards):
+        raise DataError(f"detections: box {int(backwards[0])} {boxes[backwards[0]].tolist()} is backwards; "
+                        "boxes are [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2")
     height, width = frame_hw
-    return clip_boxes(boxes, height, width), scores, category_ids
+    boxes = clip_boxes(boxes, height, width)
+    inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # no area in the frame: nothing to track
+    if not inside.all():
+        boxes, scores = boxes[inside], scores[inside]
+        category_ids = None if category_ids is None else category_ids[inside]
+    return boxes, scores, category_ids
 
 
 def _check_frame(frame: Any) -> None:

@@ -4,6 +4,7 @@ labelling itself is :mod:`effowt.tracking.labels`."""
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 from effowt.errors import ConfigError, DataError
@@ -34,7 +35,26 @@ def parse_texts(text: str) -> list[str]:
 
 
 def check_prompt(prompt: str) -> str:
-    """``prompt`` when it has the ``{}`` the text goes into; ConfigError otherwise."""
-    if "{}" not in prompt:
-        raise ConfigError(f"--prompt {prompt!r} must contain {{}} where the text goes")
+    """``prompt`` when it holds exactly one ``{}`` (where the text goes) and nothing else
+    ``str.format`` would read (``{{``/``}}`` are literal braces); ConfigError otherwise."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None]
+        prompt.format("x")
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+        fields = ["?"]
+    if fields != [""]:
+        raise ConfigError(f"--prompt {prompt!r}: a prompt needs exactly one {{}} where the text goes "
+                          "(e.g. 'a photo of {}'; write {{ and }} for literal braces)")
     return prompt
+
+
+def check_texts(texts: object) -> list[str]:
+    """``texts`` as a list of non-empty strings; ConfigError for a bare string (it would be
+    read one character per text) or anything else."""
+    if isinstance(texts, str):
+        raise ConfigError(f"texts must be a list of strings, got the string {texts[:60]!r}; "
+                          "use parse_texts('a dog; a cat') to split one")
+    if not isinstance(texts, (list, tuple)) or not texts or \
+            not all(isinstance(t, str) and t.strip() for t in texts):
+        raise ConfigError(f"texts must be a non-empty list of non-empty strings, got {str(texts)[:80]}")
+    return list(texts)

@@ -21,6 +21,7 @@ from pathlib import Path
 from effowt.backbones.weights import weights_problem
 from effowt.config import EffOWTConfig, TrainConfig, validate
 from effowt.distributed import env_world_size
+from effowt.fileio import writable_parent
 from effowt.models.params import build_for_counting, count_parameters
 from effowt.runs import CONFIG_FILE, WEIGHTS_FILE
 from effowt.training.optim import lr_factor, param_groups, per_process_batch
@@ -55,13 +56,6 @@ def count_images(ann_file: Path) -> tuple[int, str | None]:
     return len(images), first
 
 
-def _writable_parent(path: Path) -> Path | None:
-    """The nearest existing folder at or above ``path`` if it is writable, else None."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            return folder if folder.is_dir() and os.access(folder, os.W_OK) else None
-    return None
-
 
 def check_paths(
     cfg: EffOWTConfig, ann_file: Path, image_dir: Path, run_dir: Path, resume: bool
@@ -82,7 +76,7 @@ def check_paths(
         problems.append(f"--images {image_dir}: the json's first image {first!r} is not in it")
     if run_dir.exists() and not run_dir.is_dir():
         problems.append(f"--out {run_dir}: exists and is not a folder")
-    elif _writable_parent(run_dir) is None:
+    elif writable_parent(run_dir) is None:
         problems.append(f"--out {run_dir}: cannot be created or written")
     elif resume and not has_checkpoint(run_dir):
         problems.append(f"--out {run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE})")
@@ -140,6 +134,8 @@ def dry_run(
         lines.append(f"  backbone: no trainable parameter (frozen in {mcfg.mode} mode; "
                      f"train.backbone_lr_mult={tcfg.backbone_lr_mult} applies in full mode only)")
     files = ", ".join((CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE, EFFICIENCY_FILE, LOSS_PLOT_FILE))
-    state = "exists" if run_dir.is_dir() else "will be created"
+    state = ("will be created" if not run_dir.is_dir() else
+             "exists, holds a checkpoint" if (run_dir / WEIGHTS_FILE).exists() else
+             "exists, no checkpoint: not a run yet")
     lines.append(f"outputs     {run_dir} ({state}): {files}")
     return lines, problems

@@ -18,6 +18,8 @@ import contextlib
 import json
 import random
 import signal
+import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,10 +32,18 @@ from tqdm import tqdm
 
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
-from effowt.distributed import DistEnv, barrier, distributed
-from effowt.errors import ConfigError, EffOWTError, Interrupted, WeightsError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, output_error, prepare_output_dir
+from effowt.distributed import DistEnv, agree, barrier, distributed
+from effowt.errors import ConfigError, EffOWTError, Interrupted, OutputError, WeightsError
+from effowt.fileio import (
+    atomic_save_figure,
+    atomic_write_json,
+    atomic_write_text,
+    output_error,
+    prepare_output_dir,
+    writable_parent,
+)
 from effowt.lockfile import folder_lock
+from effowt.progress import bar_disable, show_progress
 from effowt.runs import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -43,6 +53,7 @@ from effowt.runs import (
     save_weights,
     snapshot_file,
 )
+from effowt.threads import set_threads
 from effowt.training.loader import EpochLoader
 from effowt.training.meters import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
 from effowt.training.optim import LOSS_TERMS, per_process_batch
@@ -64,9 +75,19 @@ LOSS_PLOT_FILE = "loss.png"
 
 def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
     """Create ``run_dir`` and prove it writable (:func:`effowt.fileio.prepare_output_dir`),
-    before any training; refuse to start a fresh run over an existing checkpoint and
-    to resume without one."""
+    before any training; refuse (:func:`check_run_dir`) to start a fresh run over an
+    existing checkpoint and to resume without one."""
     run_dir = prepare_output_dir(run_dir)
+    check_run_dir(run_dir, resume)
+    return run_dir
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """EffOWTError, writing nothing, when ``run_dir`` cannot be created or written, a
+    fresh run would overwrite a checkpoint in it or ``resume`` finds none there."""
+    if writable_parent(run_dir) is None or (run_dir.exists() and not run_dir.is_dir()):
+        raise OutputError(f"{run_dir}: cannot create the output folder (a file is in the way or "
+                          "no write permission); choose another --out")
     if resume and not has_checkpoint(run_dir):
         raise EffOWTError(
             f"{run_dir}: --resume given but there is no checkpoint ({WEIGHTS_FILE} + {STATE_FILE}) to resume"
@@ -75,7 +96,6 @@ def prepare_run_dir(run_dir: str | Path, resume: bool) -> Path:
         raise EffOWTError(
             f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose another --out"
         )
-    return run_dir
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -184,6 +204,7 @@ class Trainer:
         self.identity = backbone_identity(self.model)
         self.step = 0
         self.saved_step: int | None = None
+        self.saved_at = time.monotonic()  # the clock of train.checkpoint_every_s
         if resume:
             self._restore()
         if env.enabled:
@@ -236,6 +257,7 @@ class Trainer:
             raise EffOWTError(f"{err}; {self._stopped()}") from None
         barrier(self.env)
         self.saved_step = self.step
+        self.saved_at = time.monotonic()
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.env.is_main:
@@ -264,6 +286,17 @@ class Trainer:
             tqdm.write(format_report(report))
             self._log(report)
         return report
+
+    def _progress_line(self, record: dict[str, Any], step_s: float, started: float, first_step: int) -> str:
+        """``step 20/1000  loss 1.234 (loss_cls 0.5, ...)  lr 2e-04  0.41 s/step  ETA 6m41s``:
+        the mean step time since this fit started gives the ETA."""
+        max_steps = self.cfg.train.max_steps
+        mean_s = (time.monotonic() - started) / max(1, self.step - first_step)
+        eta_s = int(mean_s * (max_steps - self.step))
+        terms = ", ".join(f"{k} {record[k]:.3f}" for k in LOSS_TERMS if k in record)
+        lr = self.train_step.optimizer.param_groups[0]["lr"]
+        return (f"step {self.step}/{max_steps}  loss {record['total']:.4f} ({terms})  lr {lr:.3g}  "
+                f"{step_s:.2f} s/step  ETA {eta_s // 3600}h{eta_s % 3600 // 60:02d}m{eta_s % 60:02d}s")
 
     def _stopped(self) -> str:
         if self.saved_step is None:
@@ -300,8 +333,10 @@ class Trainer:
             initial=self.step,
             desc="train",
             dynamic_ncols=True,
-            disable=None if self.env.is_main else True,
+            disable=bar_disable() if self.env.is_main else True,
         )
+        lines = self.env.is_main and show_progress()
+        started, first_step = time.monotonic(), self.step
         last: dict[str, Any] = {}
         window: list[float] = []
         with bar:
@@ -325,7 +360,11 @@ class Trainer:
                     }
                     self._log(last)
                     window = []
-                if self.step % tcfg.checkpoint_every == 0:
+                    if lines:
+                        tqdm.write(self._progress_line(record, step_s, started, first_step), file=sys.stderr)
+                overdue = bool(tcfg.checkpoint_every_s) and agree(
+                    time.monotonic() - self.saved_at >= tcfg.checkpoint_every_s, self.env)
+                if self.step % tcfg.checkpoint_every == 0 or (overdue and self.step < tcfg.max_steps):
                     self.checkpoint()
                 if tcfg.snapshot_every and self.step % tcfg.snapshot_every == 0 and self.env.is_main:
                     save_weights(self.run_dir / snapshot_file(self.step), self.model, self.step, self.identity)
@@ -356,6 +395,7 @@ def train(
     resume: bool = False,
     device: str | None = None,
     allow_config_change: Sequence[str] = (),
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.model`` on the COCO-format set ``ann_file`` / ``image_dir`` into
     ``run_dir`` (resuming its checkpoint with ``resume``); also under ``torchrun``.
@@ -364,7 +404,9 @@ def train(
     ``allow_config_change`` (see :func:`check_resume_config`); the changes are
     logged in ``metrics.jsonl`` as ``{"event": "config_change", "step", "changes"}``.
 
-    ``device`` is ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available). Returns
+    ``device`` is ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``None`` (CUDA when available).
+    ``threads``: torch CPU threads per process (None: :mod:`effowt.threads`' default
+    for the model's size, the usable cores shared among the processes). Returns
     the end-of-run efficiency report with the last logged values under ``"last"``.
     """
     validate(cfg)
@@ -372,15 +414,20 @@ def train(
         per_process_batch(cfg.train, env.world_size)  # a batch that does not split fails before any work
         run_dir = Path(run_dir)
         changes: dict[str, list[Any]] = {}
-        if env.is_main:  # one training per folder: a second one is refused while this one runs
-            held.enter_context(folder_lock(prepare_run_dir(run_dir, resume)))
+        # every input is checked before anything is written: the run folder's checkpoint
+        # and settings, the json and all its images, then the model with its backbone
+        # weights (a missing or mismatched file fails here)
+        if env.is_main:
+            check_run_dir(run_dir, resume)
             if resume:
                 changes = check_resume_config(cfg, run_dir, allow_config_change)
-        barrier(env)
         dataset = TwoViewCocoDataset(ann_file, image_dir, cfg.data, seed=cfg.train.seed)
-        if env.is_main:
-            save_config(cfg, run_dir / CONFIG_FILE)
         model = build_seeded_model(cfg)
+        set_threads(threads, model, env.world_size if env.device.type == "cpu" else 1)
+        if env.is_main:  # one training per folder: a second one is refused while this one runs
+            held.enter_context(folder_lock(prepare_run_dir(run_dir, resume)))
+            save_config(cfg, run_dir / CONFIG_FILE)
+        barrier(env)
         trainer = Trainer(cfg, model, dataset, collate_two_views, run_dir, env, resume=resume)
         if env.is_main:
             _truncate_metrics(run_dir / METRICS_FILE, trainer.step, resume)

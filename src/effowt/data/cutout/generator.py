@@ -9,8 +9,10 @@ from tqdm import tqdm
 
 from effowt.data.cutout.catalogue import read_catalogue
 from effowt.data.cutout.world import CutoutScene, place_in_split
+from effowt.data.miniowt.generator import replace_old_world
 from effowt.data.miniowt.layout import MiniOWTPaths
 from effowt.data.miniowt.splits import write_coco_split, write_val_split
+from effowt.progress import bar_disable
 
 SOURCE_MARK = "CutoutOWT"  # how every cut-out world json's ``info.description`` starts
 MAX_SIZE = 1024
@@ -37,7 +39,8 @@ def generate_cutout_world(
     MiniOWT's (:mod:`effowt.data.miniowt`); the objects are real cut-outs
     (:mod:`effowt.data.cutout.world`). The images do not depend on the split (the
     same seed draws the same objects; only the annotations and ids differ).
-    Deterministic: the same arguments and packages give byte-identical files.
+    Deterministic: the same arguments and packages give byte-identical files. An
+    older world in ``out_dir`` is replaced (:func:`~effowt.data.miniowt.generator.replace_old_world`).
     """
     if not 32 <= size <= MAX_SIZE:
         raise ValueError(f"--size must be in [32, {MAX_SIZE}], got {size}")
@@ -48,8 +51,9 @@ def generate_cutout_world(
         raise ValueError(f"--frames must be >= 1 when --val-videos > 0, got {frames}")
     scene = CutoutScene(place_in_split(read_catalogue(stamps_root, clipart_root), split), split)
     paths = MiniOWTPaths(Path(out_dir))
+    replace_old_world(paths)
     info = {"world": "cutout", "split": split, "categories": len(scene.categories)}
-    disable = None if progress is None else not progress
+    disable = bar_disable() if progress is None else not progress
     with tqdm(total=train_images + val_videos * frames, desc=f"cut-out {split}", unit="img",
               disable=disable) as bar:
         write_coco_split(
