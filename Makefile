@@ -5,6 +5,7 @@
 #   make system-packages   only the Debian packages (the demo skips, in one line, what is missing)
 #   make test   set up .venv (first time), lint (ruff) and run the test suite
 #   make lint   lint only
+#   make quick  lint and the quick suite: every test not marked slow (pytest -m "not slow")
 #   make docs   build the docs site into site/ (strict: broken links, missing pages and numbers
 #               that differ from their benchmark outputs fail; offline)
 #   make screenshot   docs/report-screenshot.png: `make demo`'s report.html in headless Chromium
@@ -17,7 +18,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: demo test lint docs screenshot venv clean system-packages
+.PHONY: demo test quick lint docs screenshot venv clean system-packages
 
 venv: $(STAMP)
 
@@ -32,6 +33,9 @@ lint: $(STAMP)
 
 test: lint docs
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+quick: lint
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --quiet -d site

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +13,7 @@ from effowt.config import load_config
 from effowt.data.miniowt import generate_miniowt
 
 
+@pytest.mark.slow
 def test_efficiency_writes_modes_and_ratios(tmp_path):
     out = tmp_path / "eff"
     assert main(["bench", "efficiency", "--config", "mini", "--modes", "side,full", "--image-size", "64",
@@ -107,6 +109,7 @@ def test_summarise_mean_and_std():
     assert s["train_s"] == pytest.approx(2.0) and s["seeds"] == [0, 1]
 
 
+@pytest.mark.slow
 def test_ablation_end_to_end_on_a_tiny_world(tmp_path, capsys):
     world = tmp_path / "world"
     generate_miniowt(world, seed=3, size=128, train_images=8, pretrain_images=0, val_videos=1, frames=4)
@@ -193,6 +196,7 @@ def test_accuracy_bad_arguments_fail_before_anything_is_written(tmp_path, capsys
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_accuracy_protocol_end_to_end_on_tiny_worlds(tmp_path):
     world, val_world = tmp_path / "world", tmp_path / "val"
     generate_miniowt(world, seed=3, size=128, train_images=8, pretrain_images=0, val_videos=1, frames=4)
@@ -218,6 +222,15 @@ def test_accuracy_protocol_end_to_end_on_tiny_worlds(tmp_path):
         assert len(report["tuning"][mode]) == 2
         assert [c["step"] for c in report["tuning"][mode][0]["curve"]] == [1, 2, 3, 4]
     assert report["tuning"]["side"][0]["overrides"] == {"model.side.output": "residual", "train.lr": 1e-3}
+    # the seed averages are the mean and sample std of the per-seed runs' test scores
+    seeded = [json.loads(p.read_text())["scores"] for p in sorted(out.glob("*/side/*/result.json"))]
+    per_seed = [scores["test"]["4"] for scores in seeded if "test" in scores]
+    assert len(per_seed) == 2
+    for split in ("known", "unknown"):
+        for metric in ("OWTA", "DetRe", "AssA"):
+            values = [run[split][metric] for run in per_seed]
+            assert report["modes"]["side"][split][metric] == pytest.approx(
+                {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))})
     for name in ("accuracy.md", "accuracy.png", "curves.png"):
         assert (out / name).stat().st_size > 0
     results = sorted(out.glob("*/*/*/result.json"))
@@ -261,6 +274,7 @@ def test_probe_reports_every_tap_and_the_references(tmp_path):
     assert sum(report["tokens"].values()) == 2 * 3 * (64 // 16) ** 2
 
 
+@pytest.mark.slow
 def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower(tmp_path, capsys):
     from effowt.bench.forgetting import run_forgetting, with_run_tower
     from effowt.config import load_config

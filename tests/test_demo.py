@@ -49,6 +49,7 @@ def test_shipped_checkpoint_tracks_frames(tmp_path):
             assert t.box.shape == (4,) and 0 <= t.box[0] < t.box[2] <= 128 and 0 <= t.box[1] < t.box[3] <= 128
 
 
+@pytest.mark.slow
 def test_demo_writes_tracks_video_and_metrics(demo_out):
     out, printed = demo_out
     metrics = json.loads((out / "metrics.json").read_text())
@@ -75,6 +76,7 @@ def _chromium(*args: str, profile: Path) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_report_page_in_headless_chromium(demo_out, tmp_path):
     out, _ = demo_out

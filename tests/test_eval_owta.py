@@ -1,7 +1,9 @@
 """effowt eval / evaluate_owta: the official TrackEval TAO_OW + HOTA on a hand-made TAO split."""
 
 import json
+import math
 
+import numpy as np
 import pytest
 
 from effowt.cli import main
@@ -129,3 +131,40 @@ def test_bad_ground_truth_and_missing_files(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(DataError, match="not a valid json"):
         evaluate_owta(bad, [])
+
+
+def corrupted_predictions(gt: dict, seed: int) -> list:
+    """The perfect tracks with seeded damage: jittered boxes (a spread of IoUs over the
+    thresholds), dropped boxes, id switches part-way and false positives."""
+    rng = np.random.default_rng(seed)
+    pred = []
+    for rec in perfect_predictions(gt):
+        if rng.random() < 0.15:
+            continue
+        x, y, w, h = rec["bbox"]
+        jitter = rng.normal(0, 3.0, 4)
+        track_id = rec["track_id"] + (1000 if rng.random() < 0.3 and rec["image_id"] % 100 >= 2 else 0)
+        pred.append({**rec, "track_id": track_id, "score": float(rng.uniform(0.3, 1.0)),
+                     "bbox": [x + jitter[0], y + jitter[1], max(1.0, w + jitter[2]), max(1.0, h + jitter[3])]})
+        if rng.random() < 0.2:
+            pred.append({**rec, "track_id": 5000 + len(pred), "score": float(rng.uniform(0.3, 1.0)),
+                         "bbox": [float(rng.uniform(0, 150)), 50.0, 20.0, 20.0]})
+    return pred
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_owta_is_at_most_the_root_of_its_factors(seed):
+    """OWTA is the mean over IoU thresholds of sqrt(DetRe_a x AssA_a), so for every subset
+    OWTA <= sqrt(mean DetRe x mean AssA) (Cauchy-Schwarz), equal only when the thresholds agree."""
+    metrics = evaluate_owta(make_gt(6), corrupted_predictions(make_gt(6), seed))
+    for subset, m in metrics.items():
+        assert 0 <= m["OWTA"] <= 1 and 0 <= m["DetRe"] <= 1 and 0 <= m["AssA"] <= 1, subset
+        assert m["OWTA"] <= math.sqrt(m["DetRe"] * m["AssA"]) + 1e-9, subset
+        assert m["OWTA"] < 1.0 and m["DetRe"] > 0, subset  # damaged, not destroyed
+
+
+def test_perfect_tracks_score_one_whatever_their_ids():
+    gt = make_gt(6)
+    renamed = [{**rec, "track_id": 7 * rec["track_id"] + 3} for rec in perfect_predictions(gt)]
+    for m in evaluate_owta(gt, renamed).values():
+        assert m == pytest.approx({"OWTA": 1.0, "DetRe": 1.0, "AssA": 1.0})

@@ -202,6 +202,7 @@ def test_bad_arguments_are_one_line(case, run_dir, tmp_path, capsys):
 # --- 2. one run per folder ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_second_run_into_a_busy_folder_is_refused(run_dir, long_source, reference, tmp_path, capsys):
     out = tmp_path / "out"
     first = spawn(track_args(run_dir, long_source, out))
@@ -218,6 +219,7 @@ def test_second_run_into_a_busy_folder_is_refused(run_dir, long_source, referenc
 # --- 4. interrupts, crashes and --resume --------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_then_resume_gives_the_uninterrupted_results(sig, code, run_dir, long_source,
                                                                reference, tmp_path, capsys):
@@ -237,6 +239,7 @@ def test_interrupt_then_resume_gives_the_uninterrupted_results(sig, code, run_di
     assert snapshot(out, speed=False) == snapshot(reference, speed=False)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_takes_over_the_stale_lock(run_dir, long_source, reference, tmp_path):
     out = tmp_path / "out"
     proc = spawn(track_args(run_dir, long_source, out))

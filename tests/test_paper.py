@@ -116,11 +116,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_paper_preset_trains_one_step_under_torchrun_ddp(tmp_path, monkeypatch) -> None:
     """EVA-02-L (random weights) + the paper's side network and heads, 64 px, batch 1,
     one step, through ``effowt train`` with torchrun's variables for a world of one
     (gloo process group, DistributedDataParallel). Measured here: 12 s alone, 23 s in the
-    parallel suite, 2.6 GB peak RSS, so it is not marked slow."""
+    parallel suite, 2.6 GB peak RSS: marked slow (out of the quick suite, in `make test`)."""
     ann_file, image_dir = make_coco(tmp_path / "coco", 1)
     run = tmp_path / "run"
     for name, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",

@@ -47,7 +47,17 @@ def test_shipped_checkpoint_on_real_footage(clip, tmp_path, capsys):
     assert main(["track", "--source", str(clip), "--out", str(out), "--render"]) == 0
     printed = capsys.readouterr().out
     assert "not a MiniOWT source" in printed and "--detections" in printed
-    assert isinstance(json.loads((out / "results.json").read_text()), list)
+    results = json.loads((out / "results.json").read_text())
+    # the printed count, results.json and the MOT file agree, whether the model found boxes or not
+    assert f"tracked 1/1 video(s), {FRAMES} frames, {len(results)} boxes" in printed
+    mot = (out / "mot" / "1-bikes.txt").read_text().splitlines()
+    assert len(mot) == len(results)
+    assert json.loads((out / "speed.json").read_text())["frames"] == FRAMES
+    for r in results:  # synthetic ids of this clip's frames, boxes inside the 640 x 272 frame
+        assert r["video_id"] == 1 and 1_000_001 <= r["image_id"] <= 1_000_000 + FRAMES and r["track_id"] >= 1
+        x, y, w, h = r["bbox"]
+        assert 0 <= x and 0 <= y and w >= 0 and h >= 0 and x + w <= 640.01 and y + h <= 272.01
+        assert 0 <= r["score"] <= 1
     with av.open(str(out / "render" / "1-bikes.mp4")) as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (640, 272)  # the source's resolution
@@ -62,12 +72,25 @@ def test_external_detections_and_labels_on_real_footage(clip, tmp_path):
     (dets / "bikes.txt").write_text("".join(lines))  # MOTChallenge det file named after the video
     out = tmp_path / "out"
     assert main(["track", "--source", str(clip), "--detections", str(dets), "--out", str(out), "--render",
-                 "--texts", "a street; a cyclist"]) == 0
+                 "--texts", "a street; a cyclist; a red car"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert len(results) == 2 * FRAMES
     first = [r for r in results if r["image_id"] == 1_000_001]
     assert sorted(r["bbox"] for r in first) == [[40.0, 60.0, 120.0, 150.0], [400.0, 20.0, 240.0, 252.0]]  # clipped
     assert {r["track_id"] for r in results} == {1, 2}  # each box keeps its id through the clip
-    assert {r["label"] for r in results} <= {"a street", "a cyclist"}
+    labels = {r["track_id"]: (r["label"], r["label_score"]) for r in results}
+    # one label per track (its final one, on every record of the track), from the vocabulary
+    assert all((r["label"], r["label_score"]) == labels[r["track_id"]] for r in results)
+    assert {label for label, _ in labels.values()} <= {"a street", "a cyclist", "a red car"}
+    assert all(-1 <= score <= 1 for _, score in labels.values())
+    # a track's label does not depend on the order of the vocabulary
+    again = tmp_path / "again"
+    assert main(["track", "--source", str(clip), "--detections", str(dets), "--out", str(again),
+                 "--texts", "a red car; a cyclist; a street"]) == 0
+    records = json.loads((again / "results.json").read_text())
+    relabelled = {r["track_id"]: (r["label"], r["label_score"]) for r in records}
+    assert set(relabelled) == set(labels)
+    for track_id, (label, score) in labels.items():
+        assert relabelled[track_id][0] == label and relabelled[track_id][1] == pytest.approx(score, abs=1e-5)
     assert np.all([r["category_id"] == 1 for r in results])
     assert (out / "render" / "1-bikes.png").stat().st_size > 0

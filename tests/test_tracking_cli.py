@@ -7,6 +7,7 @@ import pytest
 
 from effowt.cli import main
 from effowt.config import load_config
+from effowt.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,7 @@ def world(tmp_path_factory):
     return {"run": run, **paths.as_dict()}
 
 
+@pytest.mark.slow
 def test_track_tao_split_with_workers_then_eval(world, tmp_path):
     out = tmp_path / "out"
     assert main(["track", "--weights", str(world["run"]), "--source", str(world["val_json"]),
@@ -128,6 +130,38 @@ def test_tracker_overrides_are_checked_and_recorded(world, tmp_path, capsys):
         assert len(err) == 1 and message in err[0]
 
 
+def test_a_run_reads_its_config_once_and_the_tracker_gets_the_resolved_settings(world, tmp_path, monkeypatch):
+    import effowt.runs as runs_module
+    import effowt.tracking.pipeline as pipeline
+    from effowt.tracking import Tracker
+
+    reads, built = [], []
+    load_config, from_pretrained = pipeline.load_config, Tracker.from_pretrained
+
+    def counting_load_config(source, *args, **kwargs):
+        reads.append(source)
+        return load_config(source, *args, **kwargs)
+
+    def spying_from_pretrained(*args, **kwargs):
+        built.append(kwargs)
+        return from_pretrained(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_config", counting_load_config)
+    monkeypatch.setattr(runs_module, "load_config", counting_load_config)
+    monkeypatch.setattr(pipeline.Tracker, "from_pretrained", spying_from_pretrained)
+    video = sorted(world["val_videos"].glob("*.mp4"))[0]
+    assert main(["track", "--weights", str(world["run"]), "--source", str(video), "--out", str(tmp_path / "out"),
+                 "--max-dets", "4", "tracker.max_lost=2"]) == 0
+    assert len(reads) == 1  # the run's config.yaml, read once for the whole run (the model is built from it)
+    [kwargs] = built  # the tracker is built from that config resolved once, not from the overrides again
+    assert kwargs.get("tracker_overrides") is None
+    tracker_cfg = kwargs["config"].tracker
+    assert (tracker_cfg.max_dets, tracker_cfg.max_lost, tracker_cfg.det_thresh) == (4, 2, 0.0)
+    with pytest.raises(ConfigError, match="set the cap one way"):
+        pipeline.track_source(video, tmp_path / "both", run_dir=world["run"], max_dets=3,
+                              tracker_overrides={"max_dets": 5})
+
+
 def test_bench_tracker_sweeps_thresholds(world, tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(["bench", "tracker", "--weights", str(world["run"]), "--data", str(world["val_json"]),
@@ -159,6 +193,7 @@ def test_batched_frames_write_the_same_results_and_no_stage_split_by_default(wor
     assert speed["world_size"] == 1 and speed["videos_per_rank"] == [2]
 
 
+@pytest.mark.slow
 def test_threads_sets_the_tracking_process_thread_count_and_keeps_the_tracks(world, tmp_path):
     import torch
 
@@ -198,6 +233,7 @@ def _track_process(args, nproc=None):
     return proc
 
 
+@pytest.mark.slow
 def test_torchrun_shards_videos_and_rank0_merges_the_same_records(world, four_videos, tmp_path):
     single, sharded = tmp_path / "single", tmp_path / "sharded"
     args = ["--weights", str(world["run"]), "--source", str(four_videos), "--max-dets", "4"]

@@ -221,6 +221,7 @@ def test_device_without_the_input_format_is_one_line(world, tmp_path, capsys):
     assert "/dev/video7: the FFmpeg inside PyAV has no 'v4l2' input device" in line
 
 
+@pytest.mark.slow
 def test_sigint_ends_a_live_stream_with_merged_results(world, tmp_path):
     """A paced, long pipe (40 s at most) into ``effowt track --source -`` in a child
     process; SIGINT once frames flow: exit 0 and a merged results.json of those frames."""

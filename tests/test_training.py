@@ -244,6 +244,7 @@ def test_bad_inputs_fail_before_training(coco, tmp_path, monkeypatch, capsys) ->
     assert not (tmp_path / "r3" / CONFIG_FILE).exists()  # nothing written for a run that never started
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run_writes_one_checkpoint(coco, tmp_path) -> None:
     run = tmp_path / "run"
     ann_file, image_dir = coco

@@ -13,6 +13,7 @@ beside every output with :func:`save_config`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import reprlib
@@ -37,6 +38,8 @@ Schedule = Literal["cosine", "step"]
 AmpMode = Literal["none", "bf16", "fp16"]
 
 TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
+# inference precisions of the frozen backbone and the neck (--precision; torch dtypes in effowt.tracking.tracker)
+PRECISION_NAMES = ("fp32", "bf16", "fp16")
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 60, 60
 _SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 4
@@ -362,6 +365,14 @@ def parse_tracker_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str,
     cfg = apply_overrides(EffOWTConfig(), overrides)
     keys = [item.split("=", 1)[0].strip().split(".", 1)[1] for item in overrides]
     return {key: getattr(cfg.tracker, key) for key in keys}
+
+
+def with_tracker_overrides(cfg: EffOWTConfig, overrides: dict[str, Any]) -> EffOWTConfig:
+    """``cfg`` with tracker ``overrides`` (field -> value, as :func:`parse_tracker_overrides`
+    returns them) applied and checked like any override (ConfigError naming the setting)."""
+    if not overrides:
+        return cfg
+    return apply_overrides(cfg, [f"tracker.{k}={json.dumps(v)}" for k, v in overrides.items()])
 
 
 def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from effowt.data.cutout import CutoutScene, WorldCategory, place_in_split, read_
 from effowt.data.cutout.world import SPLITS
 from effowt.data.miniowt.render import Sprite
 from effowt.fileio import atomic_write_json
+from effowt.pretrain_config import LiTConfig as LiTConfig  # torch-free, for the command line
 from effowt.progress import bar_disable
 from effowt.vlm import object_window
 
@@ -65,21 +66,6 @@ PROMPT = "a photo of {}"
 CROP_PX = 96
 FRAME_PX = 160
 TRAIN_STREAM, HELD_OUT_STREAM = 11, 12  # random streams of training and held-out crops
-
-
-@dataclass
-class LiTConfig:
-    """Hyper-parameters of :func:`pretrain_lit` (defaults make the shipped model)."""
-
-    steps: int = 1000
-    categories_per_step: int = 64
-    crops_per_step: int = 4
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 50
-    crops_per_category: int = 16
-    held_out_per_category: int = 4
-    seed: int = 0
 
 
 def create_lit_vlm() -> torch.nn.Module:

@@ -1,10 +1,16 @@
-"""One run per output folder: a lock file holding the owner's process id.
+"""One run per output folder: a kernel lock on ``out/.effowt.lock`` (:mod:`filelock`).
 
-``with folder_lock(out):`` creates ``out/.effowt.lock`` (``O_EXCL``, so only one
-process can) and removes it when the block ends, also on errors and interrupts.
-While the pid in an existing lock is a live process the folder is refused with
-one line naming it; a lock left by a process that no longer runs (killed,
-crashed, machine rebooted) is taken over with a warning.
+``with folder_lock(out):`` takes an exclusive ``flock`` on ``out/.effowt.lock``
+without waiting, writes this process's id into the file (for the message a second
+run gets) and removes the file when the block ends, also on errors and interrupts.
+While another process holds the lock the folder is refused with one line naming
+that process. The kernel drops the lock when its process ends however it ends
+(killed, crashed), so a file left behind never blocks a later run: its pid is only
+reported, in a warning, as a stale lock taken over.
+
+:func:`refuse_if_held` is the same check without taking the lock: the command line
+runs it before it imports torch, so that a second run into a held folder is refused
+at once (``effowt track`` still takes the lock itself once its model is loaded).
 """
 
 from __future__ import annotations
@@ -15,21 +21,12 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from effowt.errors import EffOWTError
 from effowt.fileio import output_error
 
 LOCK_FILE = ".effowt.lock"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 checks without sending)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
 
 
 def lock_owner(path: Path) -> int | None:
@@ -40,36 +37,53 @@ def lock_owner(path: Path) -> int | None:
         return None
 
 
+def _in_use(path: Path) -> EffOWTError:
+    owner = lock_owner(path)
+    pid = "pid unknown" if owner is None else f"pid {owner}"
+    return EffOWTError(f"{path.parent}: in use by another effowt run ({pid}); wait for it to "
+                       "end or choose another output folder")
+
+
+def _try_lock(path: Path) -> FileLock:
+    """The acquired lock on ``path``; EffOWTError when another process holds it."""
+    lock = FileLock(path, timeout=0, fallback_to_soft=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise _in_use(path) from None
+    except OSError as err:
+        raise output_error(path, err) from None
+    return lock
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     """Hold ``folder`` for this process (see the module docstring); yields the lock path."""
     path = Path(folder) / LOCK_FILE
-    _acquire(path)
+    lock = _try_lock(path)
+    try:
+        previous = lock_owner(path)
+        if previous is not None and previous != os.getpid():
+            warnings.warn(f"{path.parent}: taking over the stale lock of pid {previous}, which no "
+                          "longer runs", UserWarning, stacklevel=3)
+        try:
+            path.write_text(f"{os.getpid()}\n")
+        except OSError as err:
+            raise output_error(path, err) from None
+    except BaseException:
+        lock.release()
+        raise
     try:
         yield path
     finally:
-        if lock_owner(path) == os.getpid():
-            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink()  # while still held: a run waiting on this file then sees it gone
+        lock.release()
 
 
-def _acquire(path: Path) -> None:
-    for _ in range(2):  # a second try after taking over a stale lock
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = lock_owner(path)
-            if owner is not None and pid_alive(owner):
-                raise EffOWTError(
-                    f"{path.parent}: in use by another effowt run (pid {owner}); wait for it to "
-                    f"end or choose another output folder (remove {path} if pid {owner} is not effowt)"
-                ) from None
-            warnings.warn(f"{path.parent}: taking over the stale lock of pid {owner}, which no "
-                          "longer runs", UserWarning, stacklevel=4)
-            path.unlink(missing_ok=True)
-            continue
-        except OSError as err:
-            raise output_error(path, err) from None
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        return
-    raise EffOWTError(f"{path.parent}: another effowt run took the folder at the same time")
+def refuse_if_held(folder: str | os.PathLike) -> None:
+    """EffOWTError (the one line of :func:`folder_lock`) when another process holds
+    ``folder``; nothing is written, and a free folder is left as it was."""
+    path = Path(folder) / LOCK_FILE
+    if path.is_file():
+        _try_lock(path).release()

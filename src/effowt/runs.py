@@ -26,6 +26,7 @@ warns, saying whether the rebuilt frozen weights match.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -197,7 +198,8 @@ def build_seeded_model(cfg: EffOWTConfig) -> EffOWT:
 
 
 def load_run(
-    run_dir: str | os.PathLike, device: str | torch.device = "cpu", overrides: list[str] | tuple[str, ...] = ()
+    run_dir: str | os.PathLike, device: str | torch.device = "cpu", overrides: list[str] | tuple[str, ...] = (),
+    config: EffOWTConfig | None = None,
 ) -> tuple[EffOWT, EffOWTConfig]:
     """Rebuild a trained model from a run folder: ``(model in eval mode, config)``.
 
@@ -205,12 +207,17 @@ def load_run(
     weights from the config's path, a relative one resolved against ``run_dir``
     first; see :func:`resolve_backbone_weights`), checks the backbone identity and
     loads ``last.safetensors`` strictly. The returned config carries the resolved path.
+    ``config``: that ``config.yaml`` already read (and its overrides applied) by the
+    caller, used instead of reading it again; not together with ``overrides``.
     """
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG_FILE
     if not config_path.is_file():
         raise WeightsError(f"{run_dir}: not a run folder ({CONFIG_FILE} not found)")
-    cfg = resolve_backbone_weights(load_config(str(config_path), overrides), run_dir)
+    if config is not None and overrides:
+        raise ValueError("give config (already resolved) or overrides, not both")
+    cfg = copy.deepcopy(config) if config is not None else load_config(str(config_path), overrides)
+    cfg = resolve_backbone_weights(cfg, run_dir)
     model = build_seeded_model(cfg)
     load_weights(run_dir / WEIGHTS_FILE, model)
     return model.to(device).eval(), cfg
@@ -249,6 +256,7 @@ def create_model(
     name_or_run: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     overrides: list[str] | tuple[str, ...] = (),
+    config: EffOWTConfig | None = None,
 ) -> tuple[EffOWT, EffOWTConfig]:
     """Build an EffOWT model from a run folder or a preset: ``(model in eval mode, config)``.
 
@@ -262,10 +270,13 @@ def create_model(
     applied to the config first; on a run folder only settings that leave the
     weights' shapes alone (``tracker.*``, thresholds) make sense. The config is
     returned because using the model needs it (``model.image_size``, ``tracker``).
-    Never downloads.
+    ``config``: the run's or preset's config already read and resolved by the caller
+    (see :func:`load_run`), so that it is not read again. Never downloads.
     """
     source = resolve_run_dir(name_or_run)
     if is_run_dir(source):
-        return load_run(source, device=device, overrides=overrides)
-    cfg = load_config(str(source), overrides)
+        return load_run(source, device=device, overrides=overrides, config=config)
+    if config is not None and overrides:
+        raise ValueError("give config (already resolved) or overrides, not both")
+    cfg = copy.deepcopy(config) if config is not None else load_config(str(source), overrides)
     return build_seeded_model(cfg).to(device).eval(), cfg

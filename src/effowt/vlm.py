@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,25 +40,11 @@ from tqdm import tqdm
 
 from effowt.errors import DataError
 from effowt.fileio import atomic_write_json
+from effowt.pretrain_config import PretrainConfig as PretrainConfig  # torch-free, for the command line
 from effowt.progress import bar_disable
 
 TINY_VLM_NAME = "EffOWT-Tiny"
 VLM_WEIGHTS_FILE = "tiny-vlm.safetensors"
-
-
-@dataclass
-class PretrainConfig:
-    """Hyper-parameters of :func:`pretrain_vlm` (defaults make the shipped model)."""
-
-    steps: int = 600
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 30
-    crop: int = 64
-    jitter: int = 6
-    val_fraction: float = 0.1
-    seed: int = 0
 
 
 def create_tiny_vlm() -> torch.nn.Module:

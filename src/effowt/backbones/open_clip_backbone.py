@@ -54,10 +54,13 @@ def register_open_clip_configs(path: str | Path) -> None:
     if path not in _registered:
         open_clip.add_model_config(path)
         _registered.add(path)
+        # add_model_config re-reads every registered folder, so the keys popped from the
+        # configs of earlier ones are back: pop them from all of ours again
         registry = open_clip.factory._MODEL_CONFIGS  # get_model_config returns copies
-        for file in [path] if path.is_file() else sorted(path.glob("*.json")):
-            if "preprocess_cfg" in registry.get(file.stem, {}):
-                _PREPROCESS_CFGS[file.stem] = registry[file.stem].pop("preprocess_cfg")
+        for folder in sorted(_registered):
+            for file in [folder] if folder.is_file() else sorted(folder.glob("*.json")):
+                if "preprocess_cfg" in registry.get(file.stem, {}):
+                    _PREPROCESS_CFGS[file.stem] = registry[file.stem].pop("preprocess_cfg")
 
 
 def register_package_configs() -> None:

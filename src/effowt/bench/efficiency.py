@@ -35,8 +35,8 @@ from effowt.bench import RANDOM_BACKBONE
 from effowt.bench.jobs import run_job
 from effowt.bench.report import markdown_table, write_report
 from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
+from effowt.distributed import resolve_device
 from effowt.errors import ConfigError
-from effowt.tracking.tracker import check_device
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int
     """Build one transfer mode and time ``steps`` training steps (the trainer's
     :class:`~effowt.training.step.TrainStep`) after ``warmup`` steps. Runs in the
     current process: call it in a fresh one (:func:`run_efficiency` does)."""
+    from effowt.distributed import DistEnv
     from effowt.models.params import count_parameters
     from effowt.runs import build_seeded_model
-    from effowt.training.distributed import DistEnv
     from effowt.training.meters import peak_memory, reset_peak_memory
     from effowt.training.step import TrainStep
 
@@ -122,7 +122,7 @@ def run_efficiency(config: str, *, modes: list[str], image_size: int, batch: int
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
     cfg = apply_overrides(load_config(config, [RANDOM_BACKBONE, *overrides]),
                           [f"model.image_size={image_size}", f"data.image_size={image_size}"])
-    check_device(device)
+    resolve_device(device)
     report: dict[str, Any] = {
         "setup": {
             "config": config,

@@ -43,9 +43,9 @@ import torch
 from effowt.bench import RANDOM_BACKBONE
 from effowt.bench.profile import HEADS_REST, SIDE_REST, ModuleProfiler, by_layer_type
 from effowt.config import EffOWTConfig, apply_overrides, load_config
+from effowt.distributed import resolve_device
 from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
-from effowt.tracking.tracker import check_device
 
 # reported stage -> the Tracker timing it reads
 STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
@@ -140,7 +140,7 @@ def run_speed(config: str, image_size: int | None, frames: int, warmup: int, dev
     """
     from effowt.models import build_model
 
-    check_device(device)
+    resolve_device(device)
     for name, value, least in (("--frames", frames, 1), ("--warmup", warmup, 0), ("--batch-frames", batch_frames, 1),
                                ("--repeats", repeats, 1)):
         if value < least:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from effowt.commands import int_at_least
+from effowt.config import PRECISION_NAMES
 from effowt.errors import ConfigError
-from effowt.tracking.tracker import PRECISIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--batch-frames", type=int_at_least(1), default=1,
                        help="frames per model batch for frames_per_s (batch 1 is measured too, in the same run)")
     speed.add_argument("--repeats", type=int_at_least(1), default=3, help="throughput repeats (median reported)")
-    speed.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+    speed.add_argument("--precision", choices=list(PRECISION_NAMES), default="fp32",
                        help="precision of the frozen backbone and the side network")
     speed.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=V [KEY=V ...]",
                        help="also measure the config with these overrides, interleaved in the same run (repeatable)")

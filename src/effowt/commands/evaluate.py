@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from effowt.commands import int_at_least
-from effowt.evaluation.labels import format_label_accuracy, label_accuracy
-from effowt.evaluation.owta import format_table, load_json, owta_report, write_report
 from effowt.fileio import prepare_output_dir
 
 
@@ -23,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out:
         prepare_output_dir(args.out)  # before scoring, so a bad --out fails fast and loses nothing
+    from effowt.evaluation.labels import format_label_accuracy, label_accuracy
+    from effowt.evaluation.owta import format_table, load_json, owta_report, write_report
+
     metrics, gt_dets = owta_report(args.gt, args.pred, max_detections=args.max_detections)
     labels = label_accuracy(load_json(args.gt, "ground truth")[0], load_json(args.pred, "results")[0])
     limit = (f"at most {args.max_detections} boxes per image" if args.max_detections

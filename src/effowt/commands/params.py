@@ -11,7 +11,6 @@ import argparse
 import json
 
 from effowt.config import TRANSFER_MODES, load_config, preset_names
-from effowt.models.params import parameter_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
+    from effowt.models.params import parameter_report  # torch, once the config is good
+
     report = parameter_report(cfg.model, tuple(args.mode or TRANSFER_MODES))
     if args.json:
         print(json.dumps(report, indent=2))

@@ -11,7 +11,7 @@ from effowt.commands import int_at_least
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``effowt pretrain-lit`` (defaults make the shipped model)."""
-    from effowt.lit import LiTConfig
+    from effowt.pretrain_config import LiTConfig
 
     d = LiTConfig()
     parser.add_argument("--out", required=True, help="folder for lit-mnv2.safetensors and lit-mnv2.json")

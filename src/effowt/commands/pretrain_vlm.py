@@ -10,7 +10,7 @@ from effowt.commands import int_at_least
 from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import DataError
 from effowt.fileio import prepare_output_dir
-from effowt.vlm import VLM_WEIGHTS_FILE, PretrainConfig, pretrain_vlm
+from effowt.pretrain_config import PretrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,8 @@ def known_category_ids(train_json: Path) -> set[int]:
 def run(args: argparse.Namespace) -> int:
     world = MiniOWTPaths(Path(args.data)).require("train_json", "pretrain_json")
     prepare_output_dir(args.out)  # an empty --out is an error, not the current folder
+    from effowt.vlm import VLM_WEIGHTS_FILE, pretrain_vlm  # torch, once the paths are good
+
     cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = pretrain_vlm(
         world.pretrain_json,

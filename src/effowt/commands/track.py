@@ -1,20 +1,25 @@
 """``effowt track``: track a video file, a frame folder, every video of a TAO split, or
-a live stream (a URL, ``-`` for standard input, a capture device) as it arrives."""
+a live stream (a URL, ``-`` for standard input, a capture device) as it arrives.
+
+Imports nothing heavy at module level: ``effowt track --help`` and the argument, path,
+config and lock errors answer before torch is imported (see docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from effowt.commands import int_at_least, positive_float
-from effowt.data.sources import StreamSource, is_stream
-from effowt.errors import ConfigError
-from effowt.tracking.pipeline import track_source
-from effowt.tracking.tracker import PRECISIONS
-from effowt.training.distributed import env_rank
+from effowt.config import PRECISION_NAMES
+from effowt.distributed import env_rank, env_world_size, launched
+from effowt.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from effowt.data.sources import StreamSource
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")
@@ -57,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "finds smaller objects, slower)")
     parser.add_argument("--no-labels", action="store_true",
                         help="do not label tracks with the run's default vocabulary (vocabulary.txt in the run)")
-    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+    parser.add_argument("--precision", choices=list(PRECISION_NAMES), default="fp32",
                         help="precision of the frozen backbone and the side network (heads stay fp32)")
     parser.add_argument("--profile", action="store_true",
                         help="time backbone, neck and heads apart in speed.json (synchronises CUDA per stage)")
@@ -89,13 +94,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from effowt.config import parse_tracker_overrides
-    from effowt.tracking.labels import DEFAULT_PROMPT, check_prompt, default_vocabulary, parse_texts, read_vocabulary
+    from effowt.data.sources import is_stream
+    from effowt.lockfile import refuse_if_held
+    from effowt.tracking.vocabulary import DEFAULT_PROMPT, check_prompt, parse_texts, read_vocabulary
 
+    # cheap checks first, before torch is imported: arguments, paths, the folder lock
     overrides = parse_tracker_overrides(args.overrides)
+    if "max_dets" in overrides:  # one way per setting: the cap is --max-dets
+        raise ConfigError(f"tracker.max_dets={overrides['max_dets']}: set the cap with --max-dets "
+                          f"{overrides['max_dets']}")
     texts = parse_texts(args.texts) if args.texts is not None else \
-        read_vocabulary(args.vocab) if args.vocab is not None else \
-        None if args.no_labels or args.detections else default_vocabulary(args.weights)
+        read_vocabulary(args.vocab) if args.vocab is not None else None
     prompt = check_prompt(DEFAULT_PROMPT if args.prompt is None else args.prompt)
+    if not is_stream(args.source) and not Path(args.source).exists():
+        raise DataError(f"{Path(args.source)}: no such file or folder")  # open_source's line, sooner
+    if env_rank() == 0:
+        refuse_if_held(args.out)
+    if texts is None and not (args.no_labels or args.detections):
+        from effowt.tracking.labels import default_vocabulary
+
+        texts = default_vocabulary(args.weights)
 
     with contextlib.ExitStack() as held:
         stream = held.enter_context(open_stream(args)) if is_stream(args.source) else None
@@ -109,11 +127,11 @@ def run(args: argparse.Namespace) -> int:
 
 def open_stream(args: argparse.Namespace) -> StreamSource:
     """The stream ``--source`` names, opened (DataError naming it when it cannot be)."""
-    from effowt.training.distributed import launched
+    from effowt.data.sources import StreamSource
 
     if args.resume:
         raise ConfigError(f"--resume: a stream cannot be resumed ({args.source}); track it into a new --out")
-    if launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched() and env_world_size() > 1:
         raise ConfigError(f"{args.source}: a stream is tracked by one process; run it without torchrun")
     return StreamSource(args.source, timeout_s=args.stream_timeout, max_frames=args.max_frames,
                         duration_s=args.duration, realtime=args.realtime)
@@ -122,6 +140,7 @@ def open_stream(args: argparse.Namespace) -> StreamSource:
 def _track(args: argparse.Namespace, stream: StreamSource | None, overrides: dict, texts: list[str] | None,
            prompt: str) -> int:
     from effowt.data.miniowt import is_miniowt_source
+    from effowt.tracking.pipeline import track_source
 
     if args.weights is None and args.detections is None and not is_miniowt_source(args.source) and env_rank() == 0:
         print(SHIPPED_NOTE.format(source=args.source))

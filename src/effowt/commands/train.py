@@ -71,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(source, [*args.overrides, *option_overrides(args)])  # checked here, in well under a second
     if args.dry_run:
         return _dry_run(cfg, args)
+    from effowt.distributed import env_rank
+    from effowt.lockfile import refuse_if_held
+
+    if env_rank() == 0:
+        refuse_if_held(args.out)  # a folder another run holds is refused before torch is imported
     from effowt.training.trainer import train  # heavy imports only once the config is good
 
     train(cfg, args.data, args.images, args.out, resume=args.resume, device=args.device,

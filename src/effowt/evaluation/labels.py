@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from effowt.tracking.association import box_iou
-from effowt.tracking.writers import xywh_to_xyxy
+from effowt.boxes import box_iou, xywh_to_xyxy
 
 
 def tao_ow_splits() -> tuple[set[int], set[int]]:

@@ -31,6 +31,7 @@ import torch
 import torchvision
 from scipy.optimize import linear_sum_assignment
 
+from effowt.boxes import box_iou as box_iou  # re-exported: the association gates on it
 from effowt.config import TrackerConfig, validate_tracker
 
 
@@ -80,19 +81,6 @@ class TrackState:
     def predicted_box(self) -> np.ndarray:
         """Constant-velocity prediction of the box in the coming frame."""
         return self.box + self.velocity * (self.missed + 1)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix float32[N, M] between xyxy boxes a[N, 4] and b[M, 4]."""
-    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
 
 
 def bisoftmax(det_emb: np.ndarray, track_emb: np.ndarray, temperature: float) -> np.ndarray:

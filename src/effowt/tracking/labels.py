@@ -20,7 +20,6 @@ shipped ``EffOWT-Tiny``, ``ViT-B-16``, ...); another backbone is a ConfigError.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,27 +28,15 @@ import torch
 import torch.nn.functional as F
 
 from effowt.config import BackboneConfig
-from effowt.errors import ConfigError, DataError
+from effowt.errors import ConfigError
 from effowt.tracking.association import Track
+from effowt.tracking.vocabulary import DEFAULT_PROMPT as DEFAULT_PROMPT
+from effowt.tracking.vocabulary import check_prompt as check_prompt
+from effowt.tracking.vocabulary import check_texts as check_texts
+from effowt.tracking.vocabulary import parse_texts as parse_texts
+from effowt.tracking.vocabulary import read_vocabulary as read_vocabulary
 
-DEFAULT_PROMPT = "a photo of {}"
 CROP_PX = 64
-
-
-def read_vocabulary(path: str | Path) -> list[str]:
-    """One text per line (blank lines and surrounding spaces dropped); DataError when
-    the file is missing or holds no text."""
-    path = Path(path)
-    try:
-        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read vocabulary file ({err})") from None
-    texts = [t for t in texts if t]
-    if not texts:
-        raise DataError(f"{path}: vocabulary file is empty (expected one text per line)")
-    return texts
-
-
 VOCABULARY_FILE = "vocabulary.txt"
 
 
@@ -60,40 +47,6 @@ def default_vocabulary(run: str | Path | None) -> list[str] | None:
 
     path = resolve_run_dir(run) / VOCABULARY_FILE
     return read_vocabulary(path) if path.is_file() else None
-
-
-def parse_texts(text: str) -> list[str]:
-    """``"a red car; a dog"`` -> ``["a red car", "a dog"]``; ConfigError when empty."""
-    texts = [t.strip() for t in text.split(";") if t.strip()]
-    if not texts:
-        raise ConfigError(f"--texts {text!r} names no text (separate texts with ';')")
-    return texts
-
-
-def check_prompt(prompt: str) -> str:
-    """``prompt`` when it holds exactly one ``{}`` (where the text goes) and nothing else
-    ``str.format`` would read (``{{``/``}}`` are literal braces); ConfigError otherwise."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None]
-        prompt.format("x")
-    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
-        fields = ["?"]
-    if fields != [""]:
-        raise ConfigError(f"--prompt {prompt!r}: a prompt needs exactly one {{}} where the text goes "
-                          "(e.g. 'a photo of {}'; write {{ and }} for literal braces)")
-    return prompt
-
-
-def check_texts(texts: object) -> list[str]:
-    """``texts`` as a list of non-empty strings; ConfigError for a bare string (it would be
-    read one character per text) or anything else."""
-    if isinstance(texts, str):
-        raise ConfigError(f"texts must be a list of strings, got the string {texts[:60]!r}; "
-                          "use parse_texts('a dog; a cat') to split one")
-    if not isinstance(texts, (list, tuple)) or not texts or \
-            not all(isinstance(t, str) and t.strip() for t in texts):
-        raise ConfigError(f"texts must be a non-empty list of non-empty strings, got {str(texts)[:80]}")
-    return list(texts)
 
 
 class TrackLabeler:

@@ -88,7 +88,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from effowt.config import TrackerConfig, apply_overrides, load_config
+from effowt.config import EffOWTConfig, TrackerConfig, load_config, with_tracker_overrides
+from effowt.distributed import broadcast_object, gather_objects, local_device, process_group, resolve_device
 from effowt.errors import ConfigError, DataError, EffOWTError, Interrupted, OutputError
 from effowt.fileio import atomic_write_json, atomic_writer, check_outside, output_error, prepare_output_dir
 from effowt.lockfile import folder_lock
@@ -97,7 +98,7 @@ from effowt.runs import CONFIG_FILE, resolve_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.partial import CHUNK_FRAMES, PartialVideo, PartialWriter, read_partial
 from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, sheet_indices
-from effowt.tracking.tracker import Tracker, check_device
+from effowt.tracking.tracker import Tracker
 from effowt.tracking.writers import mot_lines, relabel_mot, tao_records, write_tao_results
 
 if TYPE_CHECKING:
@@ -287,19 +288,20 @@ class RunOptions:
 
 def _track_shard(shard: int, workers: int, ordinals: list[int], source: str,
                  frames_root: str | None, out_dir: str, run_dir: str | None, options: RunOptions,
-                 render: bool, overrides: dict[str, Any],
+                 render: bool, run_cfg: EffOWTConfig,
                  detections: dict[int, dict[int, Any]] | None = None,
                  texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
                  videos: list[Any] | None = None) -> list[VideoOutcome]:
     """One worker: load the model and track every ``workers``-th video of ``ordinals``
-    (positions in the source; ``videos``: the already opened source, in-process only)."""
+    (positions in the source; ``videos``: the already opened source, in-process only) with
+    ``run_cfg``, the run's config as :func:`track_source` read and resolved it once."""
     from effowt.data.sources import open_source
     from effowt.threads import set_threads
 
     if videos is None:
         videos = open_source(source, frames_root)
     tracker = Tracker.from_pretrained(run_dir, device=options.device, time_stages=options.profile,
-                                      tracker_overrides=overrides, texts=texts, prompt=prompt,
+                                      config=run_cfg, texts=texts, prompt=prompt,
                                       precision=options.precision, image_size=options.image_size)
     set_threads(options.threads, tracker.model, workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
@@ -375,16 +377,20 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
         raise ValueError(f"image_size must be in [32, 4096], got {image_size}")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    check_device(device)
+    resolve_device(device)
     root = None if frames_root is None else str(frames_root)
     run = None if run_dir is None else str(run_dir)
     overrides = dict(tracker_overrides or {})
     if max_dets is not None:
+        if "max_dets" in overrides:
+            raise ConfigError(f"max_dets={max_dets} and tracker_overrides max_dets={overrides['max_dets']}: "
+                              "set the cap one way (max_dets, --max-dets on the command line)")
         overrides["max_dets"] = int(max_dets)
-    tracker_cfg = resolved_tracker_config(run, overrides)
+    # the run's config: read once here, overrides applied once; every tracking process builds from it
+    run_cfg = with_tracker_overrides(load_config(str(resolve_run_dir(run) / CONFIG_FILE)), overrides)
+    tracker_cfg = run_cfg.tracker
     if texts is not None:
-        text_tower_config(load_config(str(resolve_run_dir(run) / CONFIG_FILE))
-                          .model.backbone)
+        text_tower_config(run_cfg.model.backbone)
     videos = open_source(source, root)  # fails early and clearly on a bad source
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         check_outside(out_dir, source, "the source folder")
@@ -396,15 +402,15 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
                 "texts": texts, "prompt": prompt if texts is not None else None,
                 "detections": None if detections is None else str(Path(detections).resolve()),
                 "precision": None if precision == "fp32" else precision, "image_size": image_size}
-    with _process_group() as (rank, world):
-        local_device = _rank_device(device) if world > 1 else device
-        options = RunOptions(local_device, profile, batch_frames, precision, threads, image_size)
-        args = (str(source), root, str(Path(out_dir)), run, options, render, overrides, external, texts, prompt)
+    with process_group("gloo") as (rank, world):
+        rank_device = str(local_device(device)) if world > 1 else device  # cuda:LOCAL_RANK under torchrun
+        options = RunOptions(rank_device, profile, batch_frames, precision, threads, image_size)
+        args = (str(source), root, str(Path(out_dir)), run, options, render, run_cfg, external, texts, prompt)
         with contextlib.ExitStack() as held:
             if rank == 0:
                 setup = _first_rank_setup(out_dir, settings, videos, resume, held, world)
             if world > 1:
-                setup = _broadcast(setup if rank == 0 else None)
+                setup = broadcast_object(setup if rank == 0 else None)
             if isinstance(setup, str):
                 raise EffOWTError(setup)
             done, out = setup
@@ -440,9 +446,7 @@ def resolved_tracker_config(run_dir: str | os.PathLike | None, overrides: dict[s
     """The tracker settings a run tracks with: its ``config.yaml``'s ``tracker`` section
     (``None``: the shipped checkpoint's) with ``overrides`` (field -> value) applied and
     checked like any config override (ConfigError naming the setting)."""
-    run = resolve_run_dir(run_dir)
-    items = [f"tracker.{k}={json.dumps(v)}" for k, v in overrides.items()]
-    return apply_overrides(load_config(str(run / CONFIG_FILE)), items).tracker
+    return with_tracker_overrides(load_config(str(resolve_run_dir(run_dir) / CONFIG_FILE)), overrides).tracker
 
 
 def load_detections(path: str | os.PathLike, videos: list[Any]) -> dict[int, dict[int, Any]]:
@@ -490,29 +494,6 @@ def _first_rank_setup(out_dir: str | os.PathLike, settings: dict[str, Any], vide
         raise
 
 
-@contextlib.contextmanager
-def _process_group() -> Iterator[tuple[int, int]]:
-    """``(rank, world_size)``: a gloo process group under torchrun (torn down at the
-    end), ``(0, 1)`` otherwise."""
-    from effowt.training.distributed import launched
-
-    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
-        yield 0, 1
-        return
-    import torch.distributed as dist
-
-    dist.init_process_group(backend="gloo")
-    try:
-        yield dist.get_rank(), dist.get_world_size()
-    finally:
-        dist.destroy_process_group()
-
-
-def _rank_device(device: str) -> str:
-    """The device of this rank: ``cuda:<LOCAL_RANK>`` when ``device`` is CUDA, else ``device``."""
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if device.startswith("cuda") else device
-
-
 def _track_rank_share(mine: list[int], workers: int, args: tuple[Any, ...], videos: list[Any], rank: int,
                       world: int) -> tuple[list[VideoOutcome], list[int]]:
     """Track this rank's videos, then gather every rank's outcomes on rank 0: (all
@@ -523,7 +504,7 @@ def _track_rank_share(mine: list[int], workers: int, args: tuple[Any, ...], vide
         outcomes, error = _track_ordinals(mine, workers, args, videos), None
     except EffOWTError as err:
         outcomes, error = [], err
-    gathered = _gather((outcomes, None if error is None else str(error)), rank, world)
+    gathered = gather_objects((outcomes, None if error is None else str(error)), rank, world)
     if error is not None:
         raise error
     failed = [f"rank {r}: {e}" for r, (_, e) in enumerate(gathered) if e]
@@ -531,23 +512,6 @@ def _track_rank_share(mine: list[int], workers: int, args: tuple[Any, ...], vide
         raise EffOWTError("; ".join(failed))
     return ([o for part, _ in gathered for o in part], [len(part) for part, _ in gathered]) if rank == 0 \
         else (outcomes, [])
-
-
-def _broadcast(obj: Any) -> Any:
-    import torch.distributed as dist
-
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def _gather(obj: Any, rank: int, world: int) -> list[Any]:
-    """Every rank's ``obj`` on rank 0 (by rank); the others get an empty list."""
-    import torch.distributed as dist
-
-    gathered: list[Any] = [None] * world if rank == 0 else []
-    dist.gather_object(obj, gathered if rank == 0 else None, dst=0)
-    return gathered
 
 
 def _start_afresh(out: Path, settings: dict[str, Any]) -> dict[int, VideoOutcome]:

@@ -28,37 +28,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from effowt.config import TrackerConfig
-from effowt.errors import ConfigError, DataError
+from effowt.boxes import clip_boxes
+from effowt.config import PRECISION_NAMES, EffOWTConfig, TrackerConfig
+from effowt.distributed import resolve_device
+from effowt.errors import DataError
 from effowt.runs import create_model
 from effowt.tracking.association import OnlineAssociator, Track
 from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, check_prompt, check_texts, load_labeler
 
 STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def check_device(device: str | torch.device) -> torch.device:
-    """The torch device ``device`` names (``cpu``, ``cuda``, ``cuda:N``, ``mps``), checked
-    to exist on this machine; ConfigError saying what is wrong otherwise."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"device {str(device)!r} is not a torch device (use cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {str(device)!r}: CUDA is not available on this machine; "
-                              "use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {str(device)!r}: this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"device {str(device)!r}: MPS is not available on this machine; "
-                              "use --device cpu")
-    elif dev.type != "cpu":
-        raise ConfigError(f"device {str(device)!r} is not supported (use cpu, cuda or cuda:N)")
-    return dev
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
 
 
 class Detector(Protocol):
@@ -107,7 +86,7 @@ class Tracker:
             raise ValueError(f"image_size must be >= 32, got {image_size}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.device = check_device(device)
+        self.device = resolve_device(device)
         if hasattr(model, "to"):
             model = model.to(self.device)
         if precision != "fp32":
@@ -132,7 +111,8 @@ class Tracker:
                         time_stages: bool = False,
                         tracker_overrides: dict[str, Any] | None = None,
                         texts: list[str] | None = None, prompt: str = DEFAULT_PROMPT,
-                        precision: str = "fp32", image_size: int | None = None) -> Tracker:
+                        precision: str = "fp32", image_size: int | None = None,
+                        config: EffOWTConfig | None = None) -> Tracker:
         """Load a trained run folder (``None``: the shipped default checkpoint) with
         :func:`effowt.runs.create_model`; the run's ``tracker`` config is used, with
         ``tracker_overrides`` (field -> value, e.g. ``{"max_dets": 100}``) applied and
@@ -140,13 +120,16 @@ class Tracker:
         ``texts``: label tracks with this vocabulary through the run's VLM (its text
         tower; ConfigError for a backbone without one), each put in ``prompt``.
         ``image_size``: the model input's long side (default: the run's ``model.image_size``);
-        a CNN backbone takes any size, larger sizes find smaller objects."""
-        check_device(device)
+        a CNN backbone takes any size, larger sizes find smaller objects.
+        ``config``: the run's ``config.yaml`` already read and its tracker overrides applied
+        (as :func:`effowt.tracking.pipeline.track_source` does once per run), used instead
+        of reading it again; not together with ``tracker_overrides``."""
+        resolve_device(device)
         if texts is not None:  # before the model loads: a bare string is not 12 one-letter texts
             texts = check_texts(texts)
             check_prompt(prompt)
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
-        model, cfg = create_model(run_dir, device=device, overrides=overrides)
+        model, cfg = create_model(run_dir, device=device, overrides=overrides, config=config)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
         return cls(model, cfg.tracker, image_size or cfg.model.image_size, device=device, time_stages=time_stages,
                    labeler=labeler, precision=precision)
@@ -207,9 +190,7 @@ class Tracker:
             dets = self._run_model(torch.cat([image for image, _ in inputs]))
             height, width = group[0].shape[:2]
             for det, (_, scale) in zip(dets, inputs):
-                boxes = det["boxes"].float().numpy().reshape(-1, 4) / scale
-                boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-                boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+                boxes = clip_boxes(det["boxes"].float().numpy().reshape(-1, 4) / scale, height, width)
                 out.append((boxes.astype(np.float32), det["scores"].float().numpy().reshape(-1),
                             det["embeddings"].float().numpy()))
         return out
@@ -334,9 +315,7 @@ def check_detections(detections: Detections, frame_hw: tuple[int, int]
         raise DataError(f"detections: box {int(backwards[0])} {boxes[backwards[0]].tolist()} is backwards; "
                         "boxes are [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2")
     height, width = frame_hw
-    boxes = boxes.copy()
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    boxes = clip_boxes(boxes, height, width)
     inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # no area in the frame: nothing to track
     if not inside.all():
         boxes, scores = boxes[inside], scores[inside]

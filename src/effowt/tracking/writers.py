@@ -27,20 +27,19 @@ from typing import Any
 
 import numpy as np
 
+from effowt import boxes
 from effowt.fileio import atomic_write_text, atomic_writer
 from effowt.tracking.association import Track
 
 
 def xyxy_to_xywh(box: np.ndarray) -> list[float]:
     """[x1, y1, x2, y2] -> [x, y, w, h] as plain floats (rounded to 1/100 px)."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
+    return [round(v, 2) for v in boxes.xyxy_to_xywh(box).tolist()]
 
 
 def xywh_to_xyxy(bbox: list[float]) -> np.ndarray:
     """[x, y, w, h] -> float32[4] [x1, y1, x2, y2]."""
-    x, y, w, h = bbox
-    return np.array([x, y, x + w, y + h], dtype=np.float32)
+    return boxes.xywh_to_xyxy(bbox)
 
 
 def tao_records(tracks: Iterable[Track], video_id: int, image_id: int) -> list[dict[str, Any]]:

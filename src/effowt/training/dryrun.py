@@ -20,10 +20,10 @@ from pathlib import Path
 
 from effowt.backbones.weights import weights_problem
 from effowt.config import EffOWTConfig, TrainConfig, validate
+from effowt.distributed import env_world_size
 from effowt.fileio import writable_parent
 from effowt.models.params import build_for_counting, count_parameters
 from effowt.runs import CONFIG_FILE, WEIGHTS_FILE
-from effowt.training.distributed import env_world_size
 from effowt.training.optim import lr_factor, param_groups, per_process_batch
 from effowt.training.resume import STATE_FILE, has_checkpoint
 from effowt.training.trainer import EFFICIENCY_FILE, LOSS_PLOT_FILE, METRICS_FILE

@@ -19,8 +19,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from effowt.config import TrainConfig
+from effowt.distributed import DistEnv, all_reduce_mean
 from effowt.errors import EffOWTError
-from effowt.training.distributed import DistEnv, all_reduce_mean
 from effowt.training.optim import LOSS_TERMS, build_optimizer, build_scheduler, weighted_loss
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

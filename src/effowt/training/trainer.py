@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
+from effowt.distributed import DistEnv, agree, barrier, distributed
 from effowt.errors import ConfigError, EffOWTError, Interrupted, OutputError, WeightsError
 from effowt.fileio import (
     atomic_save_figure,
@@ -53,7 +54,6 @@ from effowt.runs import (
     snapshot_file,
 )
 from effowt.threads import set_threads
-from effowt.training.distributed import DistEnv, agree, barrier, distributed
 from effowt.training.loader import EpochLoader
 from effowt.training.meters import StepTimer, format_report, parameter_counts, peak_memory, reset_peak_memory
 from effowt.training.optim import LOSS_TERMS, per_process_batch
