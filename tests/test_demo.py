@@ -39,7 +39,7 @@ def test_shipped_checkpoint_tracks_frames(tmp_path):
                              frames=3)
     video = json.loads(world.val_json.read_text())["videos"][0]["name"]
     frames = [np.asarray(Image.open(world.val_frame(video, i)).convert("RGB")) for i in range(3)]
-    tracker = Tracker.from_pretrained()
+    tracker = Tracker.from_pretrained("effowt-mini")
     tracks = [tracker.update(frame) for frame in frames]
     assert all(len(frame_tracks) >= 1 for frame_tracks in tracks)  # objects are found in every frame
     ids = [{t.track_id for t in frame_tracks} for frame_tracks in tracks]
@@ -52,19 +52,33 @@ def test_shipped_checkpoint_tracks_frames(tmp_path):
 @pytest.mark.slow
 def test_demo_writes_tracks_video_and_metrics(demo_out):
     out, printed = demo_out
+    from effowt.commands.demo import VTEST
+    from effowt.data.cutout import STAMPS_ROOT
+
+    if VTEST.is_file():  # the real footage: tracked, labelled, rendered, with its results page
+        real = json.loads((out / "real" / "results.json").read_text())
+        assert real and all("label" in r for r in real)
+        assert sorted(p.suffix for p in (out / "real" / "render").iterdir()) == [".mp4", ".png"]
+        assert (out / "real" / "report.html").is_file()
+    else:
+        assert "skipped the real footage" in printed and "apt-get install opencv-doc" in printed
+    if not STAMPS_ROOT.is_dir():  # no Debian stamps: the scored clip is skipped in one line
+        assert "skipped the scored clip" in printed and "apt-get install tuxpaint-stamps-default" in printed
+        return
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) >= {"known", "unknown"}
     for split in ("known", "unknown"):
         assert set(metrics[split]) == {"OWTA", "DetRe", "AssA"}
         assert 0.0 <= metrics[split]["OWTA"] <= 1.0
-    # the shipped model tracks the clip (docs/models.md: known 37.8, unknown 13.7 OWTA)
-    assert metrics["known"]["OWTA"] >= 0.30 and metrics["unknown"]["OWTA"] >= 0.10
+    # the shipped model tracks the cut-out clip (docs/models.md: benchmarks/shipped-cutout/demo-metrics.json)
+    assert metrics["known"]["OWTA"] >= 0.05 and metrics["unknown"]["OWTA"] >= 0.10
+    assert set(metrics["label_accuracy"]) == {"known", "unknown"}
     results = json.loads((out / "results.json").read_text())
     assert results and {"video_id", "image_id", "track_id", "bbox", "score", "category_id"} <= set(results[0])
-    assert len(results) >= 200 and len({r["track_id"] for r in results}) >= 8
+    assert len(results) >= 40 and len({r["track_id"] for r in results}) >= 4
     assert sorted(p.suffix for p in (out / "render").iterdir()) == [".mp4", ".mp4", ".png", ".png"]
     with av.open(str(next((out / "render").glob("*.mp4")))) as container:
-        assert container.streams.video[0].height == 512  # 128 px clips drawn 4x
+        assert container.streams.video[0].height == 640  # 160 px clips drawn 4x
     assert "OWTA" in printed and "unknown" in printed
     assert (out / "report.html").is_file() and "report.html" in printed
 

@@ -96,7 +96,8 @@ def test_track_render_report_writes_the_page(tmp_path, capsys):
     world = generate_miniowt(tmp_path / "w", seed=3, size=128, train_images=0, pretrain_images=0, val_videos=1,
                              frames=4)
     out = tmp_path / "out"
-    assert main(["track", "--source", str(world.val_json), "--out", str(out), "--render", "--report",
+    assert main(["track", "--weights", "effowt-mini", "--source", str(world.val_json), "--out", str(out),
+                 "--render", "--report",
                  "--threads", "1"]) == 0
     page = (out / "report.html").read_text()
     results = json.loads((out / "results.json").read_text())

@@ -22,10 +22,19 @@ def test_package_exports_create_model():
     assert effowt.create_model is create_model
 
 
-def test_create_model_from_the_shipped_run():
-    model, cfg = create_model()
+def test_create_model_from_the_shipped_runs():
+    from effowt.backbones.weights import file_sha256, resolve_weights_path
+    from effowt.runs import default_run_dir, shipped_run_dir
+
+    model, cfg = create_model()  # the default: effowt-cutout on the LiT VLM, loaded strictly
     assert isinstance(model, EffOWT) and not model.training
-    assert cfg.model.backbone.name == "open_clip:EffOWT-Tiny" and cfg.model.image_size == 128
+    assert default_run_dir() == shipped_run_dir("effowt-cutout")
+    assert cfg.model.backbone.name == "open_clip:EffOWT-LiT-MNV2" and cfg.model.image_size == 160
+    lit = resolve_weights_path("effowt:assets/lit-mnv2.safetensors")
+    assert cfg.model.backbone.weights == "effowt:assets/lit-mnv2.safetensors"
+    assert model.backbone.weights_sha256 == file_sha256(lit)
+    _, mini_cfg = create_model("effowt-mini")  # MiniOWT's model, by name
+    assert mini_cfg.model.backbone.name == "open_clip:EffOWT-Tiny" and mini_cfg.model.image_size == 128
 
 
 def test_create_model_from_a_preset_is_seeded():

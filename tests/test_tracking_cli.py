@@ -94,13 +94,13 @@ def test_shipped_checkpoint_says_what_it_is_for(tmp_path, capsys, monkeypatch):
     for i in range(2):
         Image.fromarray(np.full((40, 64, 3), 90 + i, np.uint8)).save(frames / f"{i}.png")
     assert not is_miniowt_source(frames)
-    assert main(["track", "--source", str(frames), "--out", str(tmp_path / "out")]) == 0
+    assert main(["track", "--weights", "effowt-mini", "--source", str(frames), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     notes = [line for line in printed.splitlines() if line.startswith("note:") and "MiniOWT" in line]
     assert len(notes) == 2  # not a MiniOWT source; no boxes at all
     assert all("--weights RUN" in n and "--detections" in n for n in notes)
     monkeypatch.setenv("RANK", "1")  # under torchrun only rank 0 says it (once for the whole run)
-    assert main(["track", "--source", str(frames), "--out", str(tmp_path / "out1")]) == 0
+    assert main(["track", "--weights", "effowt-mini", "--source", str(frames), "--out", str(tmp_path / "out1")]) == 0
     assert "not a MiniOWT source" not in capsys.readouterr().out
 
 

@@ -102,7 +102,8 @@ def test_track_with_ground_truth_as_detections(world, tmp_path, capsys):
             for a in gt["annotations"]]
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     out = tmp_path / "out"
-    assert main(["track", "--source", str(world.val_json), "--detections", str(tmp_path / "dets.json"),
+    assert main(["track", "--weights", "effowt-mini", "--source", str(world.val_json),
+                 "--detections", str(tmp_path / "dets.json"),
                  "--out", str(out), "tracker.nms_thresh=1.0"]) == 0
     results = json.loads((out / "results.json").read_text())
     key = lambda r: (r["image_id"], tuple(r["bbox"]), r["category_id"])  # noqa: E731
@@ -111,7 +112,8 @@ def test_track_with_ground_truth_as_detections(world, tmp_path, capsys):
 
     (tmp_path / "bad.json").write_text(json.dumps([{**dets[0], "image_id": 999}]))
     capsys.readouterr()
-    assert main(["track", "--source", str(world.val_json), "--detections", str(tmp_path / "bad.json"),
+    assert main(["track", "--weights", "effowt-mini", "--source", str(world.val_json),
+                 "--detections", str(tmp_path / "bad.json"),
                  "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.json: 1 image id(s) are not in the source (e.g. 999)" in err[0]

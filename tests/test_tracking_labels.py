@@ -88,7 +88,8 @@ def world(tmp_path_factory):
 
 def test_track_with_vocab_labels_every_record_then_eval(world, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["track", "--source", str(world["val_json"]), "--vocab", str(world["captions"]),
+    assert main(["track", "--weights", "effowt-mini", "--source", str(world["val_json"]),
+                 "--vocab", str(world["captions"]),
                  "--out", str(out), "--render"]) == 0
     results = json.loads((out / "results.json").read_text())
     captions = {c["caption"] for c in world["gt"]["categories"]}
@@ -118,7 +119,8 @@ def test_vocabulary_errors_are_one_line(world, tmp_path, capsys):
                           (["--weights", str(run), "--texts", "a red car"], "has no text tower"),
                           (["--texts", " ; "], "names no text")):
         capsys.readouterr()
-        assert main(["track", "--source", str(world["val_json"]), "--out", str(tmp_path / "o"), *args]) == 2
+        assert main(["track", "--weights", "effowt-mini", "--source", str(world["val_json"]),
+                     "--out", str(tmp_path / "o"), *args]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
 

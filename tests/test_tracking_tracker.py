@@ -204,7 +204,7 @@ def moving_squares(n: int, h: int = 96, w: int = 128) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def shipped_tracker():
-    return Tracker.from_pretrained(None, tracker_overrides={"det_thresh": 0.05, "init_thresh": 0.1})
+    return Tracker.from_pretrained("effowt-mini", tracker_overrides={"det_thresh": 0.05, "init_thresh": 0.1})
 
 
 def _tracks_in_batches(tracker, frames, n):
@@ -230,7 +230,7 @@ def test_batched_frames_give_the_same_tracks(shipped_tracker, n):
 
 
 def test_reduced_precision_runs_the_backbone_and_side_in_it_and_the_heads_in_fp32():
-    tracker = Tracker.from_pretrained(None, precision="bf16")
+    tracker = Tracker.from_pretrained("effowt-mini", precision="bf16")
     model = tracker.model
     assert {p.dtype for p in model.backbone.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in model.side.parameters()} == {torch.bfloat16}
@@ -249,7 +249,7 @@ def test_bf16_tracking_agrees_with_fp32():
     tolerance) and the tracks keep their ids and boxes."""
     from effowt.boxes import box_iou
 
-    fp32, bf16 = Tracker.from_pretrained(None), Tracker.from_pretrained(None, precision="bf16")
+    fp32, bf16 = Tracker.from_pretrained("effowt-mini"), Tracker.from_pretrained("effowt-mini", precision="bf16")
     for frame in moving_squares(4):
         boxes, scores, embeddings = fp32.detect(frame)
         boxes_bf, scores_bf, embeddings_bf = bf16.detect(frame)

@@ -50,9 +50,10 @@ WEIGHTS_FILE = "last.safetensors"
 # Runs shipped in effowt/assets/, by name: what `--weights NAME`, `create_model(NAME)` and
 # `Tracker.from_pretrained(NAME)` accept besides a run folder.
 SHIPPED_RUNS = {
+    "effowt-cutout": "real cut-out objects, side network on the LiT ImageNet MobileNetV2 VLM (the default)",
     "effowt-mini": "MiniOWT's coloured shapes, side network on the tiny VLM (tests, MiniOWT benchmarks)",
 }
-DEFAULT_RUN = "effowt-mini"
+DEFAULT_RUN = "effowt-cutout"
 
 
 def frozen_fingerprint(model: torch.nn.Module) -> str:

@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 
 WHAT_INSTEAD = ("for real footage pass --weights RUN (a run trained with `effowt train` on COCO with real "
                 "VLM weights) or --detections FILE (boxes from your own detector)")
-SHIPPED_NOTE = ("note: {source} is not a MiniOWT source, and the shipped checkpoint knows only MiniOWT "
-                "(effowt's synthetic world of coloured shapes): expect few or no boxes; " + WHAT_INSTEAD)
-NO_BOXES_NOTE = ("note: the run wrote no boxes at all; the shipped checkpoint knows only MiniOWT, and a "
-                 "run of your own may need a lower tracker.det_thresh=; " + WHAT_INSTEAD)
+SHIPPED_NOTE = ("note: {source} is not a MiniOWT source, and effowt-mini knows only MiniOWT "
+                "(effowt's synthetic world of coloured shapes): expect few or no boxes; the default model "
+                "(effowt-cutout) or " + WHAT_INSTEAD)
+NO_BOXES_NOTE = ("note: the run wrote no boxes at all; a lower tracker.det_thresh= or a larger --image-size may "
+                 "help; else " + WHAT_INSTEAD)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +143,8 @@ def _track(args: argparse.Namespace, stream: StreamSource | None, overrides: dic
     from effowt.data.miniowt import is_miniowt_source
     from effowt.tracking.pipeline import track_source
 
-    if args.weights is None and args.detections is None and not is_miniowt_source(args.source) and env_rank() == 0:
+    if args.weights == "effowt-mini" and args.detections is None and not is_miniowt_source(args.source) \
+            and env_rank() == 0:
         print(SHIPPED_NOTE.format(source=args.source))
     report = track_source(args.source if stream is None else stream, args.out, run_dir=args.weights,
                           device=args.device, render=args.render, max_dets=args.max_dets,

@@ -126,12 +126,14 @@ def text_tower_config(backbone: BackboneConfig) -> str:
     the backbone has none that effowt can load."""
     import open_clip
 
+    from effowt.backbones.cnn import CNN_TRUNKS
     from effowt.backbones.open_clip_backbone import register_package_configs
 
     library, _, name = backbone.name.partition(":")
     register_package_configs()
     model_cfg = open_clip.get_model_config(name) if library == "open_clip" else None
-    if not model_cfg or "text_cfg" not in model_cfg or model_cfg.get("vision_cfg", {}).get("timm_model_name"):
+    trunk = (model_cfg or {}).get("vision_cfg", {}).get("timm_model_name")
+    if not model_cfg or "text_cfg" not in model_cfg or (trunk and trunk not in CNN_TRUNKS):
         raise ConfigError(f"model.backbone.name={backbone.name} has no text tower that effowt can load: "
                           "--texts / --vocab need an open_clip CLIP backbone (e.g. open_clip:EffOWT-Tiny, "
                           "open_clip:ViT-B-16)")
