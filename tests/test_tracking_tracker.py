@@ -158,7 +158,7 @@ def test_default_run_dir_missing_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(runs_module.resources, "files", lambda package: tmp_path)
     with pytest.raises(EffOWTError, match="default checkpoint"):
         default_run_dir()
-    run = tmp_path / "assets" / "effowt-mini"
+    run = tmp_path / "assets" / "effowt-cutout"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text("{}\n")
     assert default_run_dir() == run
