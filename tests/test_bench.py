@@ -305,3 +305,16 @@ def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower
     assert torch.equal(merged.visual.proj, own_proj)
     assert main(["bench", "forgetting", "--data", str(world.root), "--runs", runs["side"]]) == 0
     assert "frozen VLM (reference)" in capsys.readouterr().out
+
+
+def test_accuracy_summary_covers_the_finished_seeds_only():
+    from effowt.bench.accuracy import _summary
+
+    def run(owta):
+        split = {"OWTA": owta, "DetRe": owta, "AssA": owta}
+        return {"scores": {"test": {"8": {"known": split, "unknown": split}}}, "trainable": 7, "train_s": owta}
+
+    summary = _summary({"train.lr": 1e-3}, {2: run(0.4), 0: run(0.2)}, 8)
+    assert summary["seeds"] == [0, 2]  # seed 1 has not finished: the summary says which seeds it holds
+    assert summary["known"]["OWTA"]["mean"] == pytest.approx(0.3)
+    assert summary["unknown"]["OWTA"]["std"] == pytest.approx(0.1414, abs=1e-4)

@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import statistics
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -187,14 +188,23 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
         point, cfg = mode_trials[best]
         logger.info("[accuracy] %s: chosen %s; %d seeds on the test world", mode, point, seeds)
         seeded = [apply_overrides(cfg, [f"train.seed={seed}"]) for seed in range(seeds)]
-        runs = run_side_by_side([
-            lambda seed=seed, c=c, mode=mode: run_experiment_in_subprocess(
+        finished: dict[int, dict[str, Any]] = {}
+        lock = threading.Lock()
+
+        def record(seed: int, result: dict[str, Any], point: dict[str, Any] = point, mode: str = mode,
+                   finished: dict[int, dict[str, Any]] = finished, lock: threading.Lock = lock) -> dict[str, Any]:
+            with lock:  # a stopped benchmark keeps the summary of the seeds it finished
+                finished[seed] = result
+                report["modes"][mode] = _summary(point, finished, budget)
+                _write(out, report)
+            return result
+
+        run_side_by_side([
+            lambda seed=seed, c=c, mode=mode: record(seed, run_experiment_in_subprocess(
                 c, test_world, out / ("trials" if seed == 0 else "seeds") / mode / config_key(c), [test],
-                device=device, workers=workers, threads=threads)
+                device=device, workers=workers, threads=threads))
             for seed, c in enumerate(seeded)
         ], jobs)
-        report["modes"][mode] = _summary(point, runs, budget)
-        _write(out, report)
     report["config"] = to_dict(world_config(budget, 0, overrides, bench.preset))
     _write(out, report)
     return report
@@ -209,9 +219,11 @@ def _curve(result: dict[str, Any], steps: tuple[int, ...]) -> list[dict[str, Any
     ]
 
 
-def _summary(point: dict[str, Any], runs: list[dict[str, Any]], budget: int) -> dict[str, Any]:
+def _summary(point: dict[str, Any], finished: dict[int, dict[str, Any]], budget: int) -> dict[str, Any]:
+    """Mean and std over the finished seeds (``{seed: result}``) of a mode's chosen setting."""
+    runs = [finished[seed] for seed in sorted(finished)]
     tests = [r["scores"]["test"][str(budget)] for r in runs]
-    summary: dict[str, Any] = {"chosen": point, "seeds": list(range(len(runs)))}
+    summary: dict[str, Any] = {"chosen": point, "seeds": sorted(finished)}
     for split in ("known", "unknown"):
         summary[split] = {k: mean_std([t[split][k] for t in tests]) for k in METRICS}
     summary["trainable"] = runs[0]["trainable"]
