@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from effowt.data.cutout.catalogue import CutoutObject
-from effowt.data.miniowt.render import Sprite, background, visible_boxes
+from effowt.data.miniowt.render import Sprite, background, compose
 from effowt.errors import DataError
 
 SPLITS = ("far", "near")
@@ -106,6 +106,16 @@ def category_records(categories: list[WorldCategory], split: str, known_only: bo
     return [records[i] for i in sorted(records)]
 
 
+def _cut_cutout(sp: Sprite) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """A cut-out fitted into its sprite's box at its own aspect ratio, centred; mask alpha >= 128."""
+    look: np.ndarray = sp.look
+    scale = min(sp.w / look.shape[1], sp.h / look.shape[0])
+    sw, sh = max(2, int(round(look.shape[1] * scale))), max(2, int(round(look.shape[0] * scale)))
+    patch = np.asarray(Image.fromarray(look).resize((sw, sh), Image.BILINEAR))
+    x0, y0 = int(round(sp.x + (sp.w - sw) / 2)), int(round(sp.y + (sp.h - sh) / 2))
+    return x0, y0, patch[..., 3] >= 128, patch[..., :3]
+
+
 class CutoutScene:
     """Draws real cut-outs on MiniOWT's procedural backgrounds.
 
@@ -154,28 +164,9 @@ class CutoutScene:
         return background(rng, h, w)
 
     def render(self, bg: np.ndarray, sprites: list[Sprite]) -> tuple[np.ndarray, dict[int, list[float]]]:
-        """Draw ``sprites`` far-to-near; ``{key: [x1, y1, x2, y2]}`` of the visible ones."""
-        img = bg.copy()
-        hh, ww = img.shape[:2]
-        owner = np.full((hh, ww), -1, np.int32)
-        full_area: dict[int, int] = {}
-        for sp in sorted(sprites, key=lambda s: -s.depth):
-            look: np.ndarray = sp.look
-            scale = min(sp.w / look.shape[1], sp.h / look.shape[0])
-            sw, sh = max(2, int(round(look.shape[1] * scale))), max(2, int(round(look.shape[0] * scale)))
-            x0 = int(round(sp.x + (sp.w - sw) / 2))
-            y0 = int(round(sp.y + (sp.h - sh) / 2))
-            patch = np.asarray(Image.fromarray(look).resize((sw, sh), Image.BILINEAR))
-            mask = patch[..., 3] >= 128
-            full_area[sp.key] = int(mask.sum())
-            cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(ww, x0 + sw), min(hh, y0 + sh)
-            if cx1 <= cx0 or cy1 <= cy0:
-                continue
-            local = mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-            region = img[cy0:cy1, cx0:cx1]
-            region[local] = patch[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0, :3][local]
-            owner[cy0:cy1, cx0:cx1][local] = sp.key
-        return img, visible_boxes(owner, full_area)
+        """Draw ``sprites`` far-to-near (:func:`~effowt.data.miniowt.render.compose`);
+        ``{key: [x1, y1, x2, y2]}`` of the visible ones."""
+        return compose(bg, sprites, _cut_cutout)
 
     def category_records(self, known_only: bool) -> list[dict[str, Any]]:
         return category_records(self.categories, self.split, known_only)

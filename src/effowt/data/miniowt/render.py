@@ -3,7 +3,7 @@ the visible-part boxes of the objects after occlusion (see the package docstring
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -136,33 +136,45 @@ def visible_boxes(owner: np.ndarray, full_area: dict[int, int]) -> dict[int, lis
     return boxes
 
 
-def render_sprites(
-    background: np.ndarray, sprites: list[Sprite]
-) -> tuple[np.ndarray, dict[int, list[float]]]:
-    """Draw ``sprites`` far-to-near on a copy of ``background``.
+Cut = Callable[[Sprite], tuple[int, int, np.ndarray, np.ndarray]]
 
-    Returns the RGB uint8 image and ``{sprite.key: [x1, y1, x2, y2]}`` for the
-    sprites visible enough to be annotated (box of their visible pixels).
-    """
+
+def compose(background: np.ndarray, sprites: list[Sprite], cut: Cut) -> tuple[np.ndarray, dict[int, list[float]]]:
+    """Draw ``sprites`` far-to-near on a copy of ``background``: ``cut(sprite)`` gives its
+    top-left ``(x0, y0)`` in pixels, its mask Bool[h, w] and its colours [h, w, 3] (clipped
+    to 0..255); the parts outside the image are dropped. Returns the RGB uint8 image and
+    :func:`visible_boxes` of the sprites (every world's drawing and annotation rule)."""
     img = background.copy()
     hh, ww = img.shape[:2]
     owner = np.full((hh, ww), -1, np.int32)
     full_area: dict[int, int] = {}
     for sp in sorted(sprites, key=lambda s: -s.depth):
-        sw, sh = max(2, int(round(sp.w))), max(2, int(round(sp.h)))
-        x0, y0 = int(round(sp.x)), int(round(sp.y))
-        mask = _shape_mask(sp.category.shape, sh, sw)
+        x0, y0, mask, colours = cut(sp)
         full_area[sp.key] = int(mask.sum())
         cx0, cy0 = max(0, x0), max(0, y0)
-        cx1, cy1 = min(ww, x0 + sw), min(hh, y0 + sh)
+        cx1, cy1 = min(ww, x0 + mask.shape[1]), min(hh, y0 + mask.shape[0])
         if cx1 <= cx0 or cy1 <= cy0:
             continue
         local = mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-        tex = _pattern_texture(sp.category.pattern, sp.look, sh, sw)[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
         region = img[cy0:cy1, cx0:cx1]
-        region[local] = np.clip(tex[local], 0, 255).astype(np.uint8)
+        region[local] = np.clip(colours[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0][local], 0, 255).astype(np.uint8)
         owner[cy0:cy1, cx0:cx1][local] = sp.key
     return img, visible_boxes(owner, full_area)
+
+
+def _cut_shape(sp: Sprite) -> tuple[int, int, np.ndarray, np.ndarray]:
+    sw, sh = max(2, int(round(sp.w))), max(2, int(round(sp.h)))
+    mask = _shape_mask(sp.category.shape, sh, sw)
+    return int(round(sp.x)), int(round(sp.y)), mask, _pattern_texture(sp.category.pattern, sp.look, sh, sw)
+
+
+def render_sprites(
+    background: np.ndarray, sprites: list[Sprite]
+) -> tuple[np.ndarray, dict[int, list[float]]]:
+    """Draw MiniOWT's shape ``sprites`` far-to-near on a copy of ``background``
+    (:func:`compose`): the RGB uint8 image and ``{sprite.key: [x1, y1, x2, y2]}`` for the
+    sprites visible enough to be annotated (box of their visible pixels)."""
+    return compose(background, sprites, _cut_shape)
 
 
 
