@@ -58,7 +58,7 @@ from effowt.data.miniowt.render import Sprite
 from effowt.fileio import atomic_write_json
 from effowt.pretrain_config import LiTConfig as LiTConfig  # torch-free, for the command line
 from effowt.progress import bar_disable
-from effowt.vlm import object_window
+from effowt.vlm import normalise_crops, object_window
 
 LIT_VLM_NAME = "EffOWT-LiT-MNV2"
 LIT_WEIGHTS_FILE = "lit-mnv2.safetensors"
@@ -100,10 +100,8 @@ def catalogue_crops(scene: CutoutScene, count: int, seed: int, stream: int,
 @torch.no_grad()
 def image_features(model: torch.nn.Module, crops: torch.Tensor, batch: int = 128) -> torch.Tensor:
     """Pooled trunk features ``[N, 1280]`` of uint8 crops (the frozen part, computed once)."""
-    mean = torch.tensor(model.visual.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
     model.visual.trunk.eval()
-    out = [model.visual.trunk((crops[i:i + batch].float() / 255 - mean) / std)
+    out = [model.visual.trunk(normalise_crops(crops[i:i + batch], model))
            for i in tqdm(range(0, len(crops), batch), desc="image tower", unit="batch", disable=bar_disable())]
     return torch.cat(out)
 
@@ -114,9 +112,10 @@ def _text_features(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor
 
 def lit_step(model: torch.nn.Module, optimiser: torch.optim.Optimizer, features: torch.Tensor,
              labels: torch.Tensor, tokens: torch.Tensor) -> float:
-    """One LiT step on cached trunk ``features`` ``[B, 1280]`` of categories ``labels``
-    ``[B]`` against all captions' ``tokens``: cross-entropy over every caption. Only
-    the projection and the text tower have gradients (the trunk is locked). Returns the loss."""
+    """One LiT step on cached trunk ``features`` ``[B, 1280]`` against the captions'
+    ``tokens`` ``[C, context]`` (the step's categories; ``labels`` ``[B]`` index into
+    them): cross-entropy over those captions. Only the projection and the text tower
+    have gradients (the trunk is locked). Returns the loss."""
     image = F.normalize(model.visual.head(features), dim=-1)
     logits = model.logit_scale.exp() * image @ _text_features(model, tokens).T
     loss = F.cross_entropy(logits, labels)

@@ -127,7 +127,8 @@ def _window(image: np.ndarray, cx: float, cy: float, size: int) -> np.ndarray:
     return padded[y0 : y0 + size, x0 : x0 + size]
 
 
-def _normalise(crops: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+def normalise_crops(crops: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    """uint8 crops ``[N, 3, h, w]`` -> float, normalised with the VLM's ``image_mean`` / ``image_std``."""
     mean = torch.tensor(model.visual.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
     return (crops.float() / 255.0 - mean) / std
@@ -150,7 +151,7 @@ def zero_shot_accuracy(model: torch.nn.Module, crops: torch.Tensor, labels: torc
     text = F.normalize(model.encode_text(text_tokens), dim=-1)
     hits = []
     for start in range(0, len(crops), 256):
-        image = F.normalize(model.encode_image(_normalise(crops[start : start + 256], model)), dim=-1)
+        image = F.normalize(model.encode_image(normalise_crops(crops[start : start + 256], model)), dim=-1)
         hits.append((image @ text.T).argmax(-1) == labels[start : start + 256])
     return torch.cat(hits)
 
@@ -189,7 +190,7 @@ def pretrain_vlm(ann_file: str | Path, image_dir: str | Path, out_dir: str | Pat
     for step in bar:
         model.train()
         batch = train_idx[torch.randint(len(train_idx), (cfg.batch_size,), generator=generator)]
-        images = _normalise(_augment(crops[batch], cfg.jitter, generator), model)
+        images = normalise_crops(_augment(crops[batch], cfg.jitter, generator), model)
         image_emb = F.normalize(model.encode_image(images), dim=-1)
         text_emb = F.normalize(model.encode_text(text_tokens), dim=-1)
         logits = model.logit_scale.exp() * image_emb @ text_emb.T
