@@ -5,24 +5,19 @@ import json
 
 import pytest
 
+from conftest import open_threshold_run
 from effowt.cli import main
-from effowt.config import load_config
 from effowt.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from effowt.data.miniowt import generate_miniowt
-    from effowt.runs import build_seeded_model, save_run
 
     root = tmp_path_factory.mktemp("e2e")
     paths = generate_miniowt(root / "miniowt", size=64, train_images=0, pretrain_images=0,
                              val_videos=2, frames=4, progress=False)
-    # random weights score everything low: open the thresholds so boxes come out
-    cfg = load_config("mini", ["model.head.score_thresh=0.0", "tracker.det_thresh=0.0",
-                               "tracker.init_thresh=0.0", "tracker.match_thresh=0.0",
-                               "tracker.min_cosine=-1.0"])
-    run = save_run(root / "run", build_seeded_model(cfg), cfg)
+    run = open_threshold_run(root)
     return {"run": run, **paths.as_dict()}
 
 

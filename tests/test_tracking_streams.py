@@ -18,8 +18,8 @@ from pathlib import Path
 import av
 import pytest
 
+from conftest import open_threshold_run
 from effowt.cli import main
-from effowt.config import load_config
 from effowt.data.sources import StreamSource, is_stream, source_id, stream_name
 from effowt.errors import DataError
 
@@ -29,15 +29,11 @@ WRITER = Path(__file__).with_name("stream_writer.py")
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from effowt.data.miniowt import generate_miniowt
-    from effowt.runs import build_seeded_model, save_run
 
     root = tmp_path_factory.mktemp("streams")
     paths = generate_miniowt(root / "miniowt", size=64, train_images=0, pretrain_images=0,
                              val_videos=1, frames=6, progress=False)
-    cfg = load_config("mini", ["model.head.score_thresh=0.0", "tracker.det_thresh=0.0",
-                               "tracker.init_thresh=0.0", "tracker.match_thresh=0.0",
-                               "tracker.min_cosine=-1.0"])
-    run = save_run(root / "run", build_seeded_model(cfg), cfg)
+    run = open_threshold_run(root)
     (clip,) = sorted(paths.val_videos.glob("*.mp4"))
     frames = sorted((paths.val_frames / clip.stem).glob("*.png"))
     out = root / "from-file"
