@@ -53,7 +53,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from effowt.data.cutout import CutoutScene, WorldCategory, place_in_split, read_catalogue
-from effowt.data.cutout.world import SPLITS
+from effowt.data.cutout.world import SPLITS, known_names
 from effowt.data.miniowt.render import Sprite
 from effowt.fileio import atomic_write_json
 from effowt.pretrain_config import LiTConfig as LiTConfig  # torch-free, for the command line
@@ -66,6 +66,23 @@ PROMPT = "a photo of {}"
 CROP_PX = 96
 FRAME_PX = 160
 TRAIN_STREAM, HELD_OUT_STREAM = 11, 12  # random streams of training and held-out crops
+
+
+def lit_catalogue(stamps_root: str | None = None, clipart_root: str | None = None
+                  ) -> tuple[CutoutScene, dict[str, set[str]], torch.Tensor]:
+    """What the LiT VLM learns and is scored on: a scene of every catalogue category (the
+    ``far`` split only numbers them), the known category names of each split, and the
+    tokens of every category's caption in :data:`PROMPT` ``[528, context]``."""
+    import open_clip
+
+    from effowt.backbones.open_clip_backbone import register_package_configs
+
+    register_package_configs()  # the tokenizer reads the config's context length
+    objects = read_catalogue(stamps_root, clipart_root)
+    scene = CutoutScene(place_in_split(objects, "far"), "far")
+    known_by_split = {split: known_names(objects, split) for split in SPLITS}
+    tokens = open_clip.get_tokenizer(LIT_VLM_NAME)([PROMPT.format(c.caption) for c in scene.categories])
+    return scene, known_by_split, tokens
 
 
 def create_lit_vlm() -> torch.nn.Module:
@@ -181,16 +198,11 @@ def pretrain_lit(out_dir: str | os.PathLike, cfg: LiTConfig, stamps_root: str | 
 
     torch.manual_seed(cfg.seed)
     out = Path(out_dir)
-    objects = read_catalogue(stamps_root, clipart_root)
-    categories = place_in_split(objects, "far")  # the split only sets ids; LiT sees every category
-    scene = CutoutScene(categories, "far")
-    known_by_split = {s: {c.object.name for c in place_in_split(objects, s) if c.known} for s in SPLITS}
+    scene, known_by_split, tokens = lit_catalogue(stamps_root, clipart_root)
+    categories = scene.categories
     model = create_lit_vlm()
     sha = load_trunk_weights(model.visual.trunk, trunk_weights)
     model.lock_image_tower(unlocked_groups=0)  # BatchNorm stays: freezing it drops timm's fused ReLU6
-    import open_clip
-
-    tokens = open_clip.get_tokenizer(LIT_VLM_NAME)([PROMPT.format(c.caption) for c in categories])
     start = time.perf_counter()
     train_f, train_y, held_f, held_y = _cached_features(out, model, scene, cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]

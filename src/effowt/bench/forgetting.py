@@ -69,31 +69,24 @@ def run_cutout_forgetting(runs: list[str], lit_weights: str, per_category: int =
     """Zero-shot top-1 (%) among all the cut-out world's captions, known and unknown of
     each split, of the LiT VLM (``reference``) and of the VLM with each run's trunk
     (``runs[run]``), on the LiT report's held-out crops (``per_category`` per category)."""
-    import open_clip
-
     from effowt.backbones.weights import load_weights_into
-    from effowt.data.cutout import CutoutScene, place_in_split, read_catalogue
-    from effowt.data.cutout.world import SPLITS as CUTOUT_SPLITS
     from effowt.lit import (
         HELD_OUT_STREAM,
-        LIT_VLM_NAME,
-        PROMPT,
         catalogue_crops,
         create_lit_vlm,
         image_features,
+        lit_catalogue,
         split_report,
         zero_shot,
     )
     from effowt.runs import load_run
 
-    objects = read_catalogue(stamps_root, clipart_root)
-    categories = place_in_split(objects, "far")
-    known = {s: {c.object.name for c in place_in_split(objects, s) if c.known} for s in CUTOUT_SPLITS}
-    crops, labels = catalogue_crops(CutoutScene(categories, "far"), per_category, 0, HELD_OUT_STREAM)
+    scene, known, tokens = lit_catalogue(stamps_root, clipart_root)
+    categories = scene.categories
+    crops, labels = catalogue_crops(scene, per_category, 0, HELD_OUT_STREAM)
     vlm = create_lit_vlm()
     load_weights_into(vlm, lit_weights)
     vlm = vlm.float().eval()
-    tokens = open_clip.get_tokenizer(LIT_VLM_NAME)([PROMPT.format(c.caption) for c in categories])
 
     def score(model: torch.nn.Module) -> dict[str, Any]:
         return split_report(zero_shot(model, image_features(model, crops), labels, tokens), labels, categories, known)
