@@ -179,6 +179,20 @@ def test_tuning_grid_points_and_bad_grids():
     assert all(len(grid_points(g)) == len(grid_points(TUNING_GRIDS["side"])) for g in TUNING_GRIDS.values())
 
 
+def test_config_key_ignores_bookkeeping_and_unbuilt_sections_only():
+    from effowt.bench.accuracy import config_key
+    from effowt.config import apply_overrides, load_config
+
+    head = load_config("mini", ["model.mode=head"])
+    same = ["train.checkpoint_every_s=5", "train.log_every=3", "model.side.width=64", "model.lora.rank=2"]
+    assert config_key(apply_overrides(head, same)) == config_key(head)
+    for changed in ("train.lr=0.5", "model.pyramid=linear", "train.seed=1", "tracker.det_thresh=0.2"):
+        assert config_key(apply_overrides(head, [changed])) != config_key(head), changed
+    side = apply_overrides(head, ["model.mode=side"])
+    assert config_key(apply_overrides(side, ["model.pyramid=linear"])) == config_key(side)
+    assert config_key(apply_overrides(side, ["model.side.width=64"])) != config_key(side)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--modes", "side,bogus"], "unknown mode"),
     (["--grid", "train.lr="], "at least one value"),

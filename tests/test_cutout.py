@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from effowt.cli import main
 from effowt.data.cutout import generate_cutout_world, place_in_split, read_catalogue
 from effowt.data.miniowt import MiniOWTPaths
-from effowt.errors import DataError
+from effowt.errors import ConfigError, DataError
 from test_miniowt import _trackeval_owta
 
 # folder -> stamps (caption, colour, shape); symbols/ and files at the top are not stamps
@@ -185,6 +185,32 @@ def test_full_mode_trains_cnn_weights_but_keeps_batchnorm_statistics() -> None:
     bns = [m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and not any(bn.training for bn in bns)
     assert all(p.requires_grad for p in model.backbone.parameters())
+
+
+def test_head_mode_fpn_reads_every_cnn_tap_at_or_above_the_finest_head_stride() -> None:
+    from effowt.config import load_config
+    from effowt.models.transfer import build_model
+
+    model = build_model(load_config("cutout", ["model.mode=head", "model.head.strides=[8,16,32,64]"]).model)
+    x = model.preprocess(torch.rand(2, 3, 160, 160))  # padded to 192, a multiple of 64
+    taps = [t.detach().requires_grad_(True) for t in model.backbone_features(x)]
+    pyramid = model.pyramid(x, taps)
+    assert {k: tuple(v.shape) for k, v in pyramid.items()} == {
+        "p8": (2, 32, 24, 24), "p16": (2, 32, 12, 12), "p32": (2, 32, 6, 6), "p64": (2, 32, 3, 3)}
+    pyramid["p8"].sum().backward()  # the finest level sees every used tap through the top-down path
+    assert taps[0].grad is None and all(t.grad is not None and t.grad.abs().sum() > 0 for t in taps[1:])
+    assert all(p.grad is None for p in model.backbone.parameters())
+
+
+def test_fpn_on_a_one_stride_backbone_or_a_stride_between_taps_is_a_config_error() -> None:
+    from effowt.config import load_config
+    from effowt.models.necks import TapFeaturePyramid
+    from effowt.models.transfer import build_model
+
+    with pytest.raises(ConfigError, match="model.pyramid=fpn needs backbone taps of distinct"):
+        build_model(load_config("mini", ["model.mode=head", "model.pyramid=fpn"]).model)
+    with pytest.raises(ConfigError, match=r"model.head.strides=\[8, 16\]: \[16\] is no tap stride"):
+        TapFeaturePyramid([24, 32, 320], [4, 8, 32], 32, [8, 16])
 
 
 def test_one_lit_step_changes_only_text_tower_and_projections() -> None:

@@ -185,7 +185,7 @@ def test_training_needs_targets() -> None:
 
 def test_bad_pyramid_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="model.pyramid"):
-        _build(_cfg("head", pyramid="fpn"))
+        _build(_cfg("head", pyramid="ladder"))
 
 
 def test_unknown_mode_and_bad_heads_are_config_errors() -> None:

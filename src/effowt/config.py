@@ -31,7 +31,7 @@ TransferMode = Literal["side", "head", "full", "lora"]
 Stage = Literal["s4", "s8", "s16"]
 SimPattern = Literal["lines", "axial", "wide", "dense", "random"]
 SideOutput = Literal["replace", "residual"]
-Pyramid = Literal["simple", "linear"]
+Pyramid = Literal["simple", "linear", "fpn"]
 SideInit = Literal["prune", "random"]
 BackboneDtype = Literal["float32", "bfloat16", "float16"]
 Schedule = Literal["cosine", "step"]
@@ -177,9 +177,10 @@ class ModelConfig:
     """The whole model: backbone, transfer mode, neck and heads. ``image_size`` is
     the longest side frames are resized to; training crops (``data.image_size``)
     must have the same size. ``pyramid`` is the neck of the ``head``, ``full`` and
-    ``lora`` modes: ``simple`` (ViTDet's simple feature pyramid) or ``linear`` (one
+    ``lora`` modes: ``simple`` (ViTDet's simple feature pyramid), ``linear`` (one
     linear map of the last tap, resampled per level: the base path of
-    ``model.side.output=residual``)."""
+    ``model.side.output=residual``) or ``fpn`` (torchvision's FPN over taps of
+    different strides: CNN backbones)."""
 
     mode: TransferMode = "side"
     pyramid: Pyramid = "simple"

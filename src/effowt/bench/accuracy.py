@@ -54,13 +54,20 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     "full": {"train.backbone_lr_mult": [0.1, 1.0], "train.lr": LEARNING_RATES},
     "lora": {"model.lora.rank": [8, 16], "train.lr": LEARNING_RATES},
 }
+# The cut-out worlds' backbone is a CNN: the preset's neck for head/full/lora is the FPN over
+# its taps (model.pyramid=fpn), and head's switch tries ViTDet's one-map pyramid against it.
+CUTOUT_GRIDS = {**TUNING_GRIDS, "head": {"model.pyramid": ["fpn", "simple"], "train.lr": LEARNING_RATES}}
+WORLD_GRIDS = {"mini": TUNING_GRIDS, "cutout-far": CUTOUT_GRIDS, "cutout-near": CUTOUT_GRIDS}
+# Config fields that change neither training nor scores (how often to log / checkpoint).
+_BOOKKEEPING = ("log_every", "checkpoint_every", "checkpoint_every_s")
 
 
-def parse_grid(items: list[str], modes: list[str]) -> dict[str, dict[str, list[Any]]]:
-    """Each mode's grid after ``[MODE:]KEY=V1,V2,...`` items (values parsed as YAML);
-    an item without a mode applies to every mode. ConfigError for an empty value
+def parse_grid(items: list[str], modes: list[str],
+               base: dict[str, dict[str, list[Any]]] = TUNING_GRIDS) -> dict[str, dict[str, list[Any]]]:
+    """Each mode's grid (from ``base``) after ``[MODE:]KEY=V1,V2,...`` items (values parsed
+    as YAML); an item without a mode applies to every mode. ConfigError for an empty value
     list, an unknown mode or a key the config does not have."""
-    grids = {m: dict(TUNING_GRIDS[m]) for m in modes}
+    grids = {m: dict(base[m]) for m in modes}
     for item in items:
         target, _, spec = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("", "", item)
         key, sep, raw = spec.partition("=")
@@ -97,8 +104,20 @@ def _overrides(point: dict[str, Any]) -> list[str]:
 
 
 def config_key(cfg: EffOWTConfig) -> str:
-    """12 hex digits of the sha256 of the resolved config: a run's folder name."""
-    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+    """12 hex digits of the sha256 of the resolved config's fields that the run's result
+    depends on: a run's folder name. Left out: log and checkpoint intervals, and the
+    sections the mode does not build (``model.side`` outside ``side``, ``model.pyramid``
+    in ``side``, ``model.lora`` outside ``lora``), so a new setting of another mode
+    does not rename finished runs."""
+    fields = to_dict(cfg)
+    for key in _BOOKKEEPING:
+        fields["train"].pop(key)
+    model = fields["model"]
+    for key, used in (("side", cfg.model.mode == "side"), ("pyramid", cfg.model.mode != "side"),
+                      ("lora", cfg.model.mode == "lora")):
+        if not used:
+            model.pop(key)
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _selection_score(metrics: dict[str, Any]) -> float:
@@ -106,9 +125,10 @@ def _selection_score(metrics: dict[str, Any]) -> float:
 
 
 def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[str],
-                   overrides: list[str], preset: str = BENCH_WORLDS["mini"].preset,
+                   overrides: list[str], world: str = "mini",
                    ) -> dict[str, list[tuple[dict[str, Any], EffOWTConfig]]]:
-    """Every mode's trials ``(point, config)``; all errors surface here, before training."""
+    """Every mode's trials ``(point, config)`` on ``world`` (its preset and grids); all
+    errors surface here, before training."""
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
@@ -117,10 +137,10 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
     if budget < len(CURVE_POINTS) or budget % len(CURVE_POINTS):
         raise ConfigError(f"--budget must be a positive multiple of {len(CURVE_POINTS)} "
                           f"(validation curve points at 25/50/75/100 %), got {budget}")
-    base = world_config(budget, 0, overrides, preset)
+    base = world_config(budget, 0, overrides, BENCH_WORLDS[world].preset)
     snapshot = f"train.snapshot_every={budget // len(CURVE_POINTS)}"
     resolved: dict[str, list[tuple[dict[str, Any], EffOWTConfig]]] = {}
-    for mode, grid in parse_grid(grid_items, modes).items():
+    for mode, grid in parse_grid(grid_items, modes, WORLD_GRIDS[world]).items():
         points = grid_points(grid)
         if len(points) < trials:
             raise ConfigError(f"mode {mode}: its grid has {len(points)} points, fewer than --trials {trials}")
@@ -143,7 +163,7 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     threads = threads_per_job(jobs, threads)
     bench = BENCH_WORLDS[world]
-    resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides), bench.preset)
+    resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides), world)
     out = Path(out_dir)
     test_world = ensure_world(out / "world", data, bench.settings, generate=bench.generate)
     val_world = ensure_world(out / "val-world", val_data, bench.validation_settings, needs_train=False,

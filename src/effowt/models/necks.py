@@ -1,4 +1,5 @@
-"""The ViTDet-style simple feature pyramid used by the ``head``, ``full`` and ``lora`` modes."""
+"""Necks of the ``head``, ``full`` and ``lora`` modes: ViTDet's simple feature pyramid
+(one map, the ViT case) and torchvision's FPN over a CNN's taps of several strides."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import FeaturePyramidNetwork
+
+from effowt.errors import ConfigError
 
 
 def _conv_norm(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
@@ -62,3 +66,50 @@ class SimpleFeaturePyramid(nn.Module):
         if tuple(last.shape[-2:]) != size:
             last = F.interpolate(last, size=size, mode="bilinear", align_corners=False)
         return OrderedDict((name, level(last)) for name, level in self.levels.items())
+
+
+class TapFeaturePyramid(nn.Module):
+    """torchvision's FPN (Lin et al. 2017) over the backbone taps of a CNN, whose strides differ.
+
+    Our choices (the paper is silent; its backbones are ViTs with one stride):
+
+    - **Every level from its own stage**: the ViTDet pyramid rebuilds all strides from the
+      last (1/32) map alone, which starves fine levels on a CNN whose fine stages are
+      there to be read (the side network reads them through its ladders); FPN's lateral
+      1x1 + top-down sum + 3x3 gives the non-side modes the same multi-scale access.
+    - Taps finer than the finest head stride are left out (a top-down FPN sends nothing
+      from them to coarser levels); a head stride coarser than every tap is made by
+      stride-2 max-pooling of the coarsest level (torchvision's ``LastLevelMaxPool``).
+    - GroupNorm(32) after the lateral and output convs, as the other necks use.
+    """
+
+    def __init__(self, tap_dims: list[int], tap_strides: list[int], channels: int, strides: list[int]) -> None:
+        super().__init__()
+        used = [i for i, s in enumerate(tap_strides) if s >= min(strides)]
+        self.tap_index = used
+        self.tap_names = [f"p{tap_strides[i]}" for i in used]
+        used_strides = [tap_strides[i] for i in used]
+        if not used or sorted(set(used_strides)) != used_strides:
+            raise ConfigError(
+                f"model.pyramid=fpn needs backbone taps of distinct, increasing strides at or above the head's "
+                f"finest stride {min(strides)}; the taps have strides {list(tap_strides)} (use simple or linear)")
+        missing = [s for s in strides if s < used_strides[-1] and s not in used_strides]
+        if missing:
+            raise ConfigError(f"model.head.strides={list(strides)}: {missing} is no tap stride "
+                              f"({used_strides}) for model.pyramid=fpn")
+        self.strides = list(strides)
+        self.out_channels = channels
+        self.coarsest = used_strides[-1]
+        self.fpn = FeaturePyramidNetwork([tap_dims[i] for i in used], channels,
+                                         norm_layer=lambda width: nn.GroupNorm(32, width))
+
+    def forward(self, x: torch.Tensor, taps: list[torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+        """``x``: the padded input (unused: the taps carry their sizes); ``taps``: the
+        backbone maps ``[B, tap_dims[k], H/tap_strides[k], W/tap_strides[k]]``.
+        Returns ``{"p<s>": FloatTensor[B, channels, H/s, W/s]}`` for the head strides."""
+        levels = self.fpn(OrderedDict((name, taps[i]) for name, i in zip(self.tap_names, self.tap_index)))
+        stride, last = self.coarsest, levels[f"p{self.coarsest}"]
+        while stride < self.strides[-1]:
+            stride, last = stride * 2, F.max_pool2d(last, 1, stride=2)
+            levels[f"p{stride}"] = last
+        return OrderedDict((f"p{s}", levels[f"p{s}"]) for s in self.strides)

@@ -3,9 +3,12 @@
 | mode   | trainable                         | neck                  | backbone forward        |
 |--------|-----------------------------------|-----------------------|-------------------------|
 | side   | side network (+ fusion), heads    | ``SideNetwork``        | ``no_grad``, eval       |
-| head   | simple pyramid, heads             | ``SimpleFeaturePyramid`` | ``no_grad``, eval     |
-| full   | everything                        | ``SimpleFeaturePyramid`` | with grad             |
-| lora   | LoRA on the backbone, pyramid, heads | ``SimpleFeaturePyramid`` | with grad (through LoRA) |
+| head   | pyramid, heads                    | ``model.pyramid``      | ``no_grad``, eval       |
+| full   | everything                        | ``model.pyramid``      | with grad               |
+| lora   | LoRA on the backbone, pyramid, heads | ``model.pyramid``   | with grad (through LoRA) |
+
+``model.pyramid``: ``simple`` (:class:`SimpleFeaturePyramid`, ViTs), ``linear``
+(:class:`~effowt.side.anchor.LinearPyramid`) or ``fpn`` (:class:`TapFeaturePyramid`, CNNs).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from effowt.config import ModelConfig, validate_model
 from effowt.errors import ConfigError
 from effowt.heads import DetectionHead, ReIDHead
 from effowt.models.effowt import EffOWT
-from effowt.models.necks import SimpleFeaturePyramid
+from effowt.models.necks import SimpleFeaturePyramid, TapFeaturePyramid
 from effowt.side.anchor import LinearPyramid
 
 
@@ -38,12 +41,15 @@ def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: floa
     backbone.frozen = False  # follow train()/eval(): LoRA dropout is active in training
 
 
-def build_pyramid(kind: str, embed_dim: int, patch_size: int, channels: int, strides: list[int]) -> nn.Module:
+def build_pyramid(kind: str, backbone: FrozenBackbone, channels: int, strides: list[int]) -> nn.Module:
     """The neck of the non-side modes (``kind`` checked by :func:`effowt.config.validate_model`):
-    ``simple`` (:class:`SimpleFeaturePyramid`) or ``linear`` (:class:`~effowt.side.anchor.LinearPyramid`)."""
+    ``simple`` (:class:`SimpleFeaturePyramid`), ``linear`` (:class:`~effowt.side.anchor.LinearPyramid`),
+    both on the last tap, or ``fpn`` (:class:`TapFeaturePyramid`, on every tap)."""
     if kind == "simple":
-        return SimpleFeaturePyramid(embed_dim, patch_size, channels, strides)
-    return LinearPyramid(embed_dim, channels, strides)
+        return SimpleFeaturePyramid(backbone.embed_dim, backbone.patch_size, channels, strides)
+    if kind == "fpn":
+        return TapFeaturePyramid(backbone.tap_dims, backbone.tap_strides, channels, strides)
+    return LinearPyramid(backbone.embed_dim, channels, strides)
 
 
 def build_model(cfg: ModelConfig) -> EffOWT:
@@ -62,8 +68,7 @@ def build_model(cfg: ModelConfig) -> EffOWT:
             prune_init_(neck, backbone.block_weights, backbone.taps)
     else:
         neck_name = "pyramid"
-        neck = build_pyramid(cfg.pyramid, backbone.embed_dim, backbone.patch_size, cfg.head.channels,
-                             list(cfg.head.strides))
+        neck = build_pyramid(cfg.pyramid, backbone, cfg.head.channels, list(cfg.head.strides))
     if cfg.mode == "full":
         backbone.unfreeze()
     elif cfg.mode == "lora":
