@@ -117,6 +117,23 @@ def test_world_is_deterministic_and_annotates_only_known_in_train(packages: tupl
     assert sorted(mammals["captions"]) == ["a cat", "a dog"]
 
 
+def test_train_annotates_all_keeps_the_images_and_annotates_unknown_objects_too(packages: tuple[Path, Path],
+                                                                                 tmp_path: Path) -> None:
+    known = _world(packages, tmp_path / "known", "far")
+    every = generate_cutout_world(tmp_path / "all", split="far", stamps_root=packages[0], clipart_root=packages[1],
+                                  progress=False, train_annotates="all", **SMALL)
+    assert _hashes(known.train_images) == _hashes(every.train_images)
+    assert _hashes(known.val_json.parent) == _hashes(every.val_json.parent)
+    train_known, train_all = (json.loads(w.train_json.read_text()) for w in (known, every))
+    records = {c["id"]: c for c in train_all["categories"]}
+    assert train_all["info"]["train_annotates"] == "all"
+    assert len(train_all["annotations"]) > len(train_known["annotations"])
+    assert any(not records[a["category_id"]]["known"] for a in train_all["annotations"])
+    with pytest.raises(ValueError, match="--train-annotates: 'some' is not one of known, all"):
+        generate_cutout_world(tmp_path / "x", stamps_root=packages[0], clipart_root=packages[1],
+                              train_annotates="some")
+
+
 @pytest.mark.parametrize("subset", ["known", "unknown"])
 def test_val_split_loads_and_scores_in_trackeval_tao_ow(packages: tuple[Path, Path], tmp_path: Path,
                                                         subset: str) -> None:

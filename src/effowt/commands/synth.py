@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "tuxpaint-stamps-default and openclipart-png (default: %(default)s)")
     parser.add_argument("--split", choices=["far", "near"], default="far",
                         help="cutout only: which categories are known (default: %(default)s)")
+    parser.add_argument("--train-annotates", choices=["known", "all"], default="known",
+                        help="cutout only: annotate the split's known categories in train/ (the open-world "
+                             "protocol) or every object (a model that learns every category; default: %(default)s)")
     parser.add_argument("--stamps", default=None, help="cutout only: Tux Paint stamps folder "
                         "(default: /usr/share/tuxpaint/stamps)")
     parser.add_argument("--clipart", default=None, help="cutout only: Open Clip Art PNG folder "
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             paths = generate_cutout_world(
                 args.out, split=args.split, seed=args.seed, size=args.size, train_images=args.train_images,
                 val_videos=args.val_videos, frames=args.frames, stamps_root=args.stamps, clipart_root=args.clipart,
+                train_annotates=args.train_annotates,
             )
             args.pretrain_images = 0
         else:
