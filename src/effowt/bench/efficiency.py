@@ -33,7 +33,7 @@ import torch
 
 from effowt.bench import RANDOM_BACKBONE
 from effowt.bench.jobs import run_job
-from effowt.bench.report import markdown_table, write_report
+from effowt.bench.output import markdown_table, write_report
 from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
 from effowt.distributed import resolve_device
 from effowt.errors import ConfigError

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             write_speed(report, args.json)
         print(speed_markdown(report))
     elif args.bench == "step":
-        from effowt.bench.step import run_step_profile, step_markdown
+        from effowt.bench.step_phases import run_step_profile, step_markdown
         from effowt.fileio import atomic_write_json
 
         report = run_step_profile(args.config, args.data, args.images, args.steps, args.warmup, args.device,
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_json(args.json, report)
         print(step_markdown([report]))
     elif args.bench == "probe":
-        from effowt.bench.probe import probe_markdown, run_probe
+        from effowt_paper.probe import probe_markdown, run_probe
         from effowt.fileio import atomic_write_json
 
         report = run_probe(args.gt, args.config, args.frames)
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_json(args.json, report)
         print(probe_markdown(report))
     elif args.bench == "forgetting":
-        from effowt.bench.forgetting import (
+        from effowt_paper.forgetting import (
             cutout_forgetting_markdown,
             forgetting_markdown,
             run_cutout_forgetting,
@@ -200,13 +200,13 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_json(args.json, report)
         print(cutout_forgetting_markdown(report) if args.lit else forgetting_markdown(report))
     elif args.bench == "tracker":
-        from effowt.bench.tracker import run_tracker_sweep, sweep_markdown
+        from effowt.bench.tracker_sweep import run_tracker_sweep, sweep_markdown
 
         report = run_tracker_sweep(args.weights, args.data, args.out, _grid(args.grid), args.device)
         print(sweep_markdown(report))
         print(f"wrote {Path(args.out) / 'tracker-sweep.json'}, tracker-sweep.md, tracker-sweep.png")
     elif args.bench == "accuracy":
-        from effowt.bench.accuracy import accuracy_markdown, run_accuracy
+        from effowt_paper.accuracy import accuracy_markdown, run_accuracy
 
         report = run_accuracy(args.out, modes=_names(args.modes), budget=args.budget, seeds=args.seeds,
                               trials=args.trials, grid=args.grid, data=args.data, val_data=args.val_data,
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         print(accuracy_markdown(report))
         print(f"wrote {Path(args.out) / 'accuracy.json'}, accuracy.md, accuracy.png")
     else:
-        from effowt.bench.ablation import CORE_VARIANTS, CUTOUT_VARIANTS, VARIANTS, ablation_markdown, run_ablation
+        from effowt_paper.ablation import CORE_VARIANTS, CUTOUT_VARIANTS, VARIANTS, ablation_markdown, run_ablation
 
         default = CORE_VARIANTS if args.world == "mini" else CUTOUT_VARIANTS
         names = list(VARIANTS) if args.variants == "all" else _names(args.variants) if args.variants else default

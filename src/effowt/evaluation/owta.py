@@ -130,7 +130,7 @@ def format_table(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int]) 
     return "\n".join(lines)
 
 
-def write_report(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int],
+def write_metrics(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int],
                  out_dir: str | os.PathLike, note: str = "",
                  label_accuracy: dict[str, float | None] | None = None) -> None:
     """Write ``metrics.json`` (subset -> OWTA/DetRe/AssA in [0, 1], plus
@@ -143,7 +143,7 @@ def write_report(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int],
     atomic_write_json(out / "metrics.json", report)
     text = "# TAO-OW metrics (TrackEval TAO_OW, HOTA)\n\n" + format_table(metrics, gt_dets) + "\n"
     if label_accuracy is not None:
-        from effowt.evaluation.labels import format_label_accuracy
+        from effowt.evaluation.label_accuracy import format_label_accuracy
 
         text += "\n" + format_label_accuracy(label_accuracy) + "\n"
     if note:

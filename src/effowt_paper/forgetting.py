@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from effowt.bench.report import markdown_table
+from effowt.bench.output import markdown_table
 from effowt.data.miniowt import KNOWN_IDS, MiniOWTPaths
 from effowt.errors import ConfigError
 from effowt.tracking.labels import load_clip_model

@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
-from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
-from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
-from effowt.bench.world import BENCH_WORLDS, describe_world, ensure_world, world_config
+from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
+from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
+from effowt_paper.bench_worlds import BENCH_WORLDS, describe_world, ensure_world, world_config
 from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 

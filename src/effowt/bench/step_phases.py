@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from effowt.bench.report import markdown_table
+from effowt.bench.output import markdown_table
 from effowt.config import load_config
 from effowt.errors import ConfigError
 

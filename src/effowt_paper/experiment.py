@@ -174,7 +174,7 @@ def run_experiment_in_subprocess(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir
         "workers": workers,
         "threads": threads,
     }
-    return run_job("effowt.bench.experiment:experiment_job", job, f"experiment {out}")
+    return run_job("effowt_paper.experiment:experiment_job", job, f"experiment {out}")
 
 
 def experiment_job(config: dict[str, Any], world: str, out: str, evaluations: list[dict[str, Any]], device: str,

@@ -18,7 +18,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from effowt.bench.report import METRICS
+from effowt.bench.output import METRICS
 from effowt.config import validate_tracker
 from effowt.errors import ConfigError, DataError
 from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, prepare_output_dir
