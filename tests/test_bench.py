@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from effowt_paper.ablation import VARIANTS, resolve_variants, summarise, trainable_parameters
-from effowt_paper.bench_worlds import world_config
 from effowt.cli import main
 from effowt.config import load_config
 from effowt.data.miniowt import generate_miniowt
+from effowt_paper.ablation import VARIANTS, resolve_variants, summarise, trainable_parameters
+from effowt_paper.bench_worlds import world_config
 
 
 @pytest.mark.slow
@@ -158,8 +158,8 @@ def test_a_stopped_ablation_keeps_a_summary_of_the_runs_it_finished(tmp_path, mo
 
 
 def test_a_finished_experiment_without_its_weights_is_a_clear_error(tmp_path):
-    from effowt_paper.experiment import _weights_at
     from effowt.errors import EffOWTError
+    from effowt_paper.experiment import _weights_at
 
     run = tmp_path / "exp" / "run"
     run.mkdir(parents=True)
@@ -180,8 +180,8 @@ def test_tuning_grid_points_and_bad_grids():
 
 
 def test_config_key_ignores_bookkeeping_and_unbuilt_sections_only():
-    from effowt_paper.accuracy import config_key
     from effowt.config import apply_overrides, load_config
+    from effowt_paper.accuracy import config_key
 
     head = load_config("mini", ["model.mode=head"])
     same = ["train.checkpoint_every_s=5", "train.log_every=3", "model.side.width=64", "model.lora.rank=2"]
@@ -290,11 +290,11 @@ def test_probe_reports_every_tap_and_the_references(tmp_path):
 
 @pytest.mark.slow
 def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower(tmp_path, capsys):
-    from effowt_paper.forgetting import run_forgetting, with_run_tower
     from effowt.config import load_config
     from effowt.runs import load_run
     from effowt.tracking.labels import load_clip_model
     from effowt.training.trainer import train
+    from effowt_paper.forgetting import run_forgetting, with_run_tower
 
     world = generate_miniowt(tmp_path / "w", seed=3, size=128, train_images=4, pretrain_images=4, val_videos=0,
                              frames=1)

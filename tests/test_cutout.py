@@ -248,9 +248,9 @@ def test_one_lit_step_changes_only_text_tower_and_projections() -> None:
 
 
 def test_cutout_ablation_variants_scale_the_explicit_width_and_refuse_random_init() -> None:
+    from effowt.errors import ConfigError
     from effowt_paper.ablation import CUTOUT_VARIANTS, resolve_variants
     from effowt_paper.bench_worlds import world_config
-    from effowt.errors import ConfigError
 
     base = world_config(8, 0, (), "cutout")
     resolved = resolve_variants(["r2", "r8"], base)

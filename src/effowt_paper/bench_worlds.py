@@ -24,10 +24,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from effowt.config import EffOWTConfig, apply_overrides, load_config
-from effowt.data.miniowt import MiniOWTPaths
+
+if TYPE_CHECKING:
+    from effowt.data.miniowt import MiniOWTPaths
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def ensure_world(folder: Path, data: str | Path | None, settings: dict[str, Any]
     """A benchmark world: ``data`` when given (it must hold val/, and train/ when
     ``needs_train``), else ``folder``, generated with ``generate(folder, **settings)``
     unless already there."""
+    from effowt.data.miniowt import MiniOWTPaths
+
     world = MiniOWTPaths(Path(data) if data is not None else folder)
     if data is None and not world.val_json.is_file():
         logger.info("generating the benchmark world (synth seed %d) in %s", settings["seed"], folder)

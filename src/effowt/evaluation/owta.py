@@ -33,8 +33,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from effowt.data.tao import EVAL_FIELDS, validate_gt, validate_results
 from effowt.errors import DataError
 from effowt.fileio import atomic_write_json, atomic_write_text, read_json
@@ -72,7 +70,7 @@ def _run_trackeval(root: Path, subset: str, max_detections: int) -> tuple[dict[s
         results, _ = evaluator.evaluate([dataset], [trackeval.metrics.HOTA()])
     combined = results["TAO_OW"]["effowt"]["COMBINED_SEQ"]["object"]
     hota = combined["HOTA"]
-    return {m: float(np.mean(hota[m])) for m in METRICS}, int(combined["Count"]["GT_Dets"])
+    return {m: float(hota[m].mean()) for m in METRICS}, int(combined["Count"]["GT_Dets"])
 
 
 def evaluate_owta(gt_json: str | os.PathLike | dict, pred_json: str | os.PathLike | list,
