@@ -39,14 +39,8 @@ from effowt.bench import names
 from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, write_outputs
 from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
-from effowt_paper.bench_worlds import BENCH_WORLDS, describe_world, ensure_world, world_config
-from effowt_paper.experiment import (
-    Evaluation,
-    add_experiment_arguments,
-    run_experiment_in_subprocess,
-    run_side_by_side,
-    threads_per_job,
-)
+from effowt_paper.bench_worlds import BENCH_WORLDS, add_experiment_arguments, describe_world, ensure_world, world_config
+from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 
 if TYPE_CHECKING:
     import argparse

@@ -29,33 +29,13 @@ from effowt.bench.jobs import run_job
 from effowt.config import EffOWTConfig, config_from_dict, to_dict
 from effowt.errors import ConfigError, EffOWTError
 from effowt.fileio import atomic_write_json
-from effowt_paper.bench_worlds import BENCH_WORLDS
 
 if TYPE_CHECKING:
-    import argparse
-
     from effowt.data.miniowt import MiniOWTPaths
 
 RESULT_FILE = "result.json"
 TRAIN_FILE = "train.json"
 SPLITS = ("known", "unknown", "all")
-
-
-def add_experiment_arguments(parser: argparse.ArgumentParser, out: str, budget: int) -> None:
-    """The options of the benchmarks made of experiments (accuracy, ablation): the world,
-    the training budget, the output folder (``out`` by default), the processes."""
-    parser.add_argument("--world", default="mini", choices=list(BENCH_WORLDS),
-                        help="the benchmark world: MiniOWT, or the cut-out world's far / near split "
-                             "(default: %(default)s)")
-    parser.add_argument("--data", default=None,
-                        help="an existing `effowt synth` folder (default: generate one in OUT/world)")
-    parser.add_argument("--budget", type=int, default=budget, help="training steps per run")
-    parser.add_argument("--out", default=out, help="output folder (finished runs are reused)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", type=int, default=1, help="tracking processes per run")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="experiments side by side (each on cpu_count / jobs threads)")
-    parser.add_argument("overrides", nargs="*", help="config overrides key=value (applied to every run)")
 
 
 @dataclass(frozen=True)
