@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from effowt.bench.ablation import VARIANTS, resolve_variants, summarise, trainable_parameters
-from effowt.bench.world import world_config
 from effowt.cli import main
 from effowt.config import load_config
 from effowt.data.miniowt import generate_miniowt
+from effowt_paper.ablation import VARIANTS, resolve_variants, summarise, trainable_parameters
+from effowt_paper.bench_worlds import world_config
 
 
 @pytest.mark.slow
@@ -137,7 +137,7 @@ def test_ablation_end_to_end_on_a_tiny_world(tmp_path, capsys):
 
 
 def test_a_stopped_ablation_keeps_a_summary_of_the_runs_it_finished(tmp_path, monkeypatch):
-    import effowt.bench.ablation as ablation
+    import effowt_paper.ablation as ablation
 
     world = tmp_path / "world"
     generate_miniowt(world, seed=3, size=128, train_images=2, pretrain_images=0, val_videos=1, frames=2)
@@ -158,8 +158,8 @@ def test_a_stopped_ablation_keeps_a_summary_of_the_runs_it_finished(tmp_path, mo
 
 
 def test_a_finished_experiment_without_its_weights_is_a_clear_error(tmp_path):
-    from effowt.bench.experiment import _weights_at
     from effowt.errors import EffOWTError
+    from effowt_paper.experiment import _weights_at
 
     run = tmp_path / "exp" / "run"
     run.mkdir(parents=True)
@@ -169,7 +169,7 @@ def test_a_finished_experiment_without_its_weights_is_a_clear_error(tmp_path):
 
 
 def test_tuning_grid_points_and_bad_grids():
-    from effowt.bench.accuracy import TUNING_GRIDS, grid_points, parse_grid
+    from effowt_paper.accuracy import TUNING_GRIDS, grid_points, parse_grid
 
     grids = parse_grid(["side:model.side.gate_init=0.5,0.9", "train.lr=1e-3,2e-3"], ["side", "head"])
     assert grids["side"]["model.side.gate_init"] == [0.5, 0.9] and grids["head"]["train.lr"] == [1e-3, 2e-3]
@@ -180,8 +180,8 @@ def test_tuning_grid_points_and_bad_grids():
 
 
 def test_config_key_ignores_bookkeeping_and_unbuilt_sections_only():
-    from effowt.bench.accuracy import config_key
     from effowt.config import apply_overrides, load_config
+    from effowt_paper.accuracy import config_key
 
     head = load_config("mini", ["model.mode=head"])
     same = ["train.checkpoint_every_s=5", "train.log_every=3", "model.side.width=64", "model.lora.rank=2"]
@@ -267,7 +267,7 @@ def test_step_profile_times_every_phase(tmp_path):
 
 
 def test_roc_auc_exact_values_and_ties():
-    from effowt.bench.probe import roc_auc
+    from effowt_paper.probe import roc_auc
 
     scores = torch.tensor([0.1, 0.4, 0.35, 0.8])
     labels = torch.tensor([False, False, True, True])
@@ -277,7 +277,7 @@ def test_roc_auc_exact_values_and_ties():
 
 
 def test_probe_reports_every_tap_and_the_references(tmp_path):
-    from effowt.bench.probe import run_probe
+    from effowt_paper.probe import run_probe
 
     world = tmp_path / "world"
     generate_miniowt(world, seed=5, size=64, train_images=0, pretrain_images=0, val_videos=2, frames=3)
@@ -290,11 +290,11 @@ def test_probe_reports_every_tap_and_the_references(tmp_path):
 
 @pytest.mark.slow
 def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower(tmp_path, capsys):
-    from effowt.bench.forgetting import run_forgetting, with_run_tower
     from effowt.config import load_config
     from effowt.runs import load_run
     from effowt.tracking.labels import load_clip_model
     from effowt.training.trainer import train
+    from effowt_paper.forgetting import run_forgetting, with_run_tower
 
     world = generate_miniowt(tmp_path / "w", seed=3, size=128, train_images=4, pretrain_images=4, val_videos=0,
                              frames=1)
@@ -322,7 +322,7 @@ def test_forgetting_reference_side_equals_frozen_and_full_uses_its_trained_tower
 
 
 def test_accuracy_summary_covers_the_finished_seeds_only():
-    from effowt.bench.accuracy import _summary
+    from effowt_paper.accuracy import _summary
 
     def run(owta):
         split = {"OWTA": owta, "DetRe": owta, "AssA": owta}

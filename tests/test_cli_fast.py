@@ -5,12 +5,15 @@ Asserted by what was imported, not by timing (timings live in docs/architecture.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from effowt.cli import COMMANDS
+from effowt.commands.bench import BENCHMARKS
 from effowt.lockfile import folder_lock
 
 PROBE = ("import json, sys\n"
@@ -34,6 +37,20 @@ def run_cli(argv: list[str]) -> tuple[dict, str]:
 def test_help_imports_no_torch(command) -> None:
     result, _ = run_cli([command, "--help"])
     assert result == {"rc": 0, "heavy": []}
+
+
+@pytest.mark.parametrize("bench", sorted(BENCHMARKS))
+def test_bench_help_and_argument_errors_import_no_torch(bench) -> None:
+    assert run_cli(["bench", bench, "--help"])[0] == {"rc": 0, "heavy": []}
+    result, err = run_cli(["bench", bench, "--threads", "0"])
+    assert result == {"rc": 2, "heavy": []} and "--threads: must be >= 1" in err
+
+
+def test_only_the_bench_table_names_the_paper_experiments() -> None:
+    src = Path(__file__).parents[1] / "src" / "effowt"
+    uses = re.compile(r'(from|import) effowt_paper|"effowt_paper\.')  # an import, or a module named in a table
+    naming = [p.relative_to(src).as_posix() for p in src.rglob("*.py") if uses.search(p.read_text())]
+    assert naming == ["commands/bench.py"]
 
 
 @pytest.mark.parametrize("extra, words", [

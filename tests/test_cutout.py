@@ -82,7 +82,7 @@ def test_missing_package_is_one_line_naming_apt_get(tmp_path: Path, capsys: pyte
 
 
 def test_splits_use_tao_ow_ids_and_far_keeps_unknown_supercategories_out(packages: tuple[Path, Path]) -> None:
-    from effowt.evaluation.labels import tao_ow_splits
+    from effowt.evaluation.label_accuracy import tao_ow_splits
 
     knowns, unknowns = tao_ow_splits()
     objects = read_catalogue(*packages)
@@ -265,9 +265,9 @@ def test_one_lit_step_changes_only_text_tower_and_projections() -> None:
 
 
 def test_cutout_ablation_variants_scale_the_explicit_width_and_refuse_random_init() -> None:
-    from effowt.bench.ablation import CUTOUT_VARIANTS, resolve_variants
-    from effowt.bench.world import world_config
     from effowt.errors import ConfigError
+    from effowt_paper.ablation import CUTOUT_VARIANTS, resolve_variants
+    from effowt_paper.bench_worlds import world_config
 
     base = world_config(8, 0, (), "cutout")
     resolved = resolve_variants(["r2", "r8"], base)

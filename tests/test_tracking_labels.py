@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from effowt.cli import main
-from effowt.evaluation.labels import label_accuracy
+from effowt.evaluation.label_accuracy import label_accuracy
 from effowt.tracking.association import Track
 from effowt.tracking.labels import TrackLabeler, parse_texts, read_vocabulary
 

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"effowt {name}", description=help_text,
                                      formatter_class=DefaultsHelpFormatter)
     module.add_arguments(parser)
-    _add_quiet(parser)
+    add_quiet(parser)
     args = parser.parse_args(rest)
     from effowt.progress import set_quiet
 
@@ -129,16 +129,11 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)".lstrip()
 
 
-def _add_quiet(parser: argparse.ArgumentParser) -> None:
-    """``--quiet`` on every command and every sub-command of ``bench`` (which also get
-    the command's help formatter)."""
-    help_text = "no progress bars or progress lines (they show only when stderr is a terminal anyway)"
-    parser.add_argument("--quiet", action="store_true", help=help_text)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                sub.formatter_class = parser.formatter_class
-                sub.add_argument("--quiet", action="store_true", help=help_text)
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``, last, on every command and every sub-command of ``bench`` (which adds
+    it to the one sub-command chosen, :mod:`effowt.commands.bench`)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars or progress lines (they show only when stderr is a terminal anyway)")
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

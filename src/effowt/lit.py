@@ -54,7 +54,7 @@ from tqdm import tqdm
 
 from effowt.data.cutout import CutoutScene, WorldCategory, place_in_split, read_catalogue
 from effowt.data.cutout.world import SPLITS, known_names
-from effowt.data.miniowt.render import Sprite
+from effowt.data.miniowt.drawing import Sprite
 from effowt.fileio import atomic_write_json
 from effowt.pretrain_config import LiTConfig as LiTConfig  # torch-free, for the command line
 from effowt.progress import bar_disable

@@ -1,4 +1,7 @@
-"""Benchmarks: efficiency (params / memory / step time), speed, accuracy and ablations.
+"""Benchmarks of cost: efficiency (params / memory / step time), inference speed, the
+phases of a training step, and the tracker's threshold sweep; the paper's experiments
+(accuracy, ablations, probe, forgetting) are :mod:`effowt_paper`. Each benchmark is a
+command module of ``effowt bench`` (:mod:`effowt.commands.bench`).
 
 Speed and memory live here, as JSON + Markdown outputs, never in timed test assertions.
 """
@@ -7,3 +10,8 @@ Speed and memory live here, as JSON + Markdown outputs, never in timed test asse
 # speed benchmarks build random backbones (an override may still name weights) rather
 # than fetch the weights a preset names (effowt.backbones.weights).
 RANDOM_BACKBONE = "model.backbone.weights=null"
+
+
+def names(text: str) -> list[str]:
+    """A comma-separated option (``--modes side,head``) as its list of names."""
+    return [t.strip() for t in text.split(",") if t.strip()]

@@ -27,24 +27,48 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from effowt.bench import RANDOM_BACKBONE
+from effowt.bench import RANDOM_BACKBONE, names
 from effowt.bench.jobs import run_job
-from effowt.bench.report import markdown_table, write_report
+from effowt.bench.output import markdown_table, write_outputs
 from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
 from effowt.distributed import resolve_device
 from effowt.errors import ConfigError
 
+if TYPE_CHECKING:
+    import argparse
+
+    import torch
+
+OUTPUTS = ("efficiency.json", "efficiency.md")
 logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="paper", help="preset name or YAML path")
+    parser.add_argument("--modes", default="side,head,full,lora", help="comma-separated transfer modes")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=1, help="images per view (each step sees 2 x batch)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=None, help="folder for efficiency.json / efficiency.md")
+    parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return run_efficiency(args.config, modes=names(args.modes), image_size=args.image_size, batch=args.batch,
+                          steps=args.steps, warmup=args.warmup, device=args.device, out_dir=args.out,
+                          overrides=args.overrides)
 
 
 def random_batch(batch: int, image_size: int, boxes_per_image: int = 8,
                  seed: int = 0) -> tuple[torch.Tensor, list[dict]]:
     """A deterministic synthetic two-view batch: ``2 * batch`` images [0, 1] and targets whose
     instance ids pair image ``i`` with image ``i + batch`` (the two views)."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     images = torch.rand(2 * batch, 3, image_size, image_size, generator=gen)
     targets = []
@@ -68,6 +92,8 @@ def measure_mode(config: str, mode: str, image_size: int, batch: int, steps: int
     """Build one transfer mode and time ``steps`` training steps (the trainer's
     :class:`~effowt.training.step.TrainStep`) after ``warmup`` steps. Runs in the
     current process: call it in a fresh one (:func:`run_efficiency` does)."""
+    import torch
+
     from effowt.distributed import DistEnv
     from effowt.models.params import count_parameters
     from effowt.runs import build_seeded_model
@@ -117,6 +143,8 @@ def run_efficiency(config: str, *, modes: list[str], image_size: int, batch: int
     """Measure each of ``modes`` in a fresh subprocess (``batch`` images per view,
     ``warmup`` untimed then ``steps`` timed steps, median reported); write
     ``efficiency.json`` and ``efficiency.md`` into ``out_dir`` when given."""
+    import torch
+
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
@@ -158,7 +186,7 @@ def run_efficiency(config: str, *, modes: list[str], image_size: int, batch: int
             report["ratios"]["step_memory_side_over_full"] = side["step_mem_bytes"] / full["step_mem_bytes"]
     report["config"] = to_dict(cfg)
     if out_dir is not None:
-        write_report(out_dir, "efficiency", report, efficiency_markdown(report))
+        write_outputs(Path(out_dir) / OUTPUTS[0], report, markdown(report))
     return report
 
 
@@ -167,7 +195,7 @@ def _row(m: dict[str, Any]) -> str:
             f"peak mem {m['peak_mem_bytes'] / 2**20:9.0f} MiB  step {m['step_s']:7.3f} s")
 
 
-def efficiency_markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table (one row per mode, then the side/full ratios)."""
     s = report["setup"]
     full_trainable = report["modes"].get("full", {}).get("trainable")

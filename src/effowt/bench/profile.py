@@ -21,27 +21,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported when a profile is taken, not with `effowt bench speed --help`
+    import torch
+    from torch import nn
 
-from effowt.side.blocks import ConvResidual, SideBlock
-from effowt.side.layers import Mlp
-from effowt.side.network import MergedSideStage
-from effowt.side.sim import SparseInteractionMLP
+    from effowt.side.blocks import SideBlock
 
 HEADS_REST = "FCOS decode + top-k + NMS"
 SIDE_REST = "side glue (forward, casts)"
 
 
 def _mixer_name(block: SideBlock) -> str:
+    from effowt.side.sim import SparseInteractionMLP
+
     return "SIM" if isinstance(block.mixer, SparseInteractionMLP) else "attention"
 
 
 def model_parts(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
     """``(stage, part name, module)`` of every part :class:`ModuleProfiler` times: the
     side network's (when the model has one) and the heads'."""
+    from torch import nn
+
+    from effowt.side.blocks import ConvResidual, SideBlock
+    from effowt.side.layers import Mlp
+    from effowt.side.network import MergedSideStage
+
     parts: list[tuple[str, str, nn.Module]] = []
     side = getattr(model, "side", None)
     if side is not None:
@@ -118,6 +124,8 @@ class ModuleProfiler:
         return hook
 
     def _count(self, module: nn.Module, args: Any, output: dict[str, torch.Tensor]) -> None:
+        import torch
+
         sizes = [f.shape[-2] * f.shape[-1] for f in args[0]]
         scores = torch.sqrt(torch.sigmoid(output["cls_logits"]) * torch.sigmoid(output["bbox_ctrness"]))
         per_level = scores.flatten(1).split(sizes, dim=1)

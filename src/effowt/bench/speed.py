@@ -34,21 +34,59 @@ import contextlib
 import platform
 import statistics
 import time
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from effowt.bench import RANDOM_BACKBONE
 from effowt.bench.profile import HEADS_REST, SIDE_REST, ModuleProfiler, by_layer_type
-from effowt.config import EffOWTConfig, apply_overrides, load_config
+from effowt.commands import int_at_least
+from effowt.config import PRECISION_NAMES, EffOWTConfig, apply_overrides, load_config
 from effowt.distributed import resolve_device
-from effowt.errors import EffOWTError
-from effowt.fileio import atomic_write_json
+from effowt.errors import ConfigError, EffOWTError
+
+if TYPE_CHECKING:
+    import argparse
+
+    import numpy as np
 
 # reported stage -> the Tracker timing it reads
 STAGE_TIMINGS = {"backbone": "backbone", "side": "neck", "heads": "heads", "association": "association"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="paper", help="preset name or YAML path")
+    parser.add_argument("--image-size", type=int_at_least(16), default=None,
+                        help="input size in px (default: the preset's model.image_size)")
+    parser.add_argument("--frames", type=int, default=10, help="timed frames (median reported)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time every side-network and head part (exclusive ms per part and layer type)")
+    parser.add_argument("--batch-frames", type=int_at_least(1), default=1,
+                        help="frames per model batch for frames_per_s (batch 1 is measured too, in the same run)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=3, help="throughput repeats (median reported)")
+    parser.add_argument("--precision", choices=list(PRECISION_NAMES), default="fp32",
+                        help="precision of the frozen backbone and the side network")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=V [KEY=V ...]",
+                        help="also measure the config with these overrides, interleaved in the same run "
+                             "(repeatable)")
+    parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return run_speed(args.config, args.image_size, args.frames, args.warmup, args.device, args.overrides,
+                     profile=args.profile, batch_frames=args.batch_frames, precision=args.precision,
+                     repeats=args.repeats, variants=parse_variants(args.variant))
+
+
+def parse_variants(specs: list[str]) -> dict[str, list[str]]:
+    """``NAME:KEY=V KEY=V`` -> {NAME: [KEY=V, ...]} (ConfigError on a malformed or repeated name)."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, overrides = spec.partition(":")
+        if not sep or not name.strip() or name.strip() in out:
+            raise ConfigError(f"--variant {spec!r}: expected a new NAME:KEY=V [KEY=V ...]")
+        out[name.strip()] = overrides.split()
+    return out
 
 
 def _bench_config(config: str, image_size: int, overrides: list[str]) -> EffOWTConfig:
@@ -67,6 +105,8 @@ class _Variant:
 
     def __init__(self, name: str, overrides: list[str], cfg: EffOWTConfig, model: Any, image_size: int,
                  device: str, precision: str, profile: bool) -> None:
+        import torch
+
         from effowt.tracking import Tracker
 
         self.name, self.overrides, self.cfg = name, overrides, cfg
@@ -138,6 +178,9 @@ def run_speed(config: str, image_size: int | None, frames: int, warmup: int, dev
     share its backbone module (the frozen backbone is the same function). The report's
     top level is ``default``'s; ``report["variants"]`` has every variant, ``default`` first.
     """
+    import numpy as np
+    import torch
+
     from effowt.models import build_model
 
     resolve_device(device)
@@ -202,7 +245,7 @@ def throughput(trackers: list[Any], frame_list: list[np.ndarray], frames: int, b
     return [{n: statistics.median(values) for n, values in run.items()} for run in runs]
 
 
-def speed_markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """The per-frame split (and the profile, the throughput) as Markdown tables."""
     s, ms = report["setup"], report["per_frame_ms"]
     lines = [
@@ -245,7 +288,3 @@ def speed_markdown(report: dict[str, Any]) -> str:
 def _is_head_part(name: str) -> bool:
     return name.startswith(("FCOS", "ReID"))
 
-
-def write_speed(report: dict[str, Any], path: str | Path) -> None:
-    """Write the report as JSON (atomically)."""
-    atomic_write_json(path, report)

@@ -66,9 +66,9 @@ def real_clip(out: Path, frames: int = REAL_FRAMES) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     from effowt.config import load_config
     from effowt.errors import DataError
-    from effowt.evaluation.labels import format_label_accuracy, label_accuracy
-    from effowt.evaluation.owta import format_table, load_json, owta_report, write_report
-    from effowt.report import write_report as write_results_page
+    from effowt.evaluation.label_accuracy import format_label_accuracy, label_accuracy
+    from effowt.evaluation.owta import format_table, load_json, owta_report, write_metrics
+    from effowt.report import write_report
     from effowt.runs import CONFIG_FILE, resolve_run_dir
     from effowt.tracking.labels import default_vocabulary
     from effowt.tracking.pipeline import track_source
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                             texts=texts, image_size=REAL_IMAGE_SIZE, threads=args.threads)
         if real.failed:
             return 1
-        write_results_page(out / "real")
+        write_report(out / "real")
     world = out / ("cutout-clip" if cutout else "miniowt-clip")
     settings = CUTOUT_WORLD if cutout else MINI_WORLD
     print(f"[2/3] generating a held-out {'cut-out' if cutout else 'MiniOWT'} clip in {world} "
@@ -111,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
     metrics, gt_dets = owta_report(paths.val_json, out / "results.json")
     labels = label_accuracy(load_json(paths.val_json, "ground truth")[0], load_json(out / "results.json", "results")[0])
     note = f"Ground truth: {paths.val_json}; results: {out / 'results.json'}; means over the 19 IoU thresholds."
-    write_report(metrics, gt_dets, out, note, label_accuracy=labels)
+    write_metrics(metrics, gt_dets, out, note, label_accuracy=labels)
     print(format_table(metrics, gt_dets))
     if labels is not None:
         print(format_label_accuracy(labels))
-    write_results_page(out)
+    write_report(out)
     print(f"\nwrote {out / 'real'}/ (the real footage: results.json, render/, report.html) and "
           f"{out / 'results.json'}, "
           f"render/, metrics.json, metrics.md, report.html (open them in a browser) "

@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out:
         prepare_output_dir(args.out)  # before scoring, so a bad --out fails fast and loses nothing
-    from effowt.evaluation.labels import format_label_accuracy, label_accuracy
-    from effowt.evaluation.owta import format_table, load_json, owta_report, write_report
+    from effowt.evaluation.label_accuracy import format_label_accuracy, label_accuracy
+    from effowt.evaluation.owta import format_table, load_json, owta_report, write_metrics
 
     metrics, gt_dets = owta_report(args.gt, args.pred, max_detections=args.max_detections)
     labels = label_accuracy(load_json(args.gt, "ground truth")[0], load_json(args.pred, "results")[0])
@@ -35,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
         print(format_label_accuracy(labels))
     print(note)
     if args.out:
-        write_report(metrics, gt_dets, args.out, note, label_accuracy=labels)
+        write_metrics(metrics, gt_dets, args.out, note, label_accuracy=labels)
     return 0

@@ -33,8 +33,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from effowt.data.tao import EVAL_FIELDS, validate_gt, validate_results
 from effowt.errors import DataError
 from effowt.fileio import atomic_write_json, atomic_write_text, read_json
@@ -72,7 +70,7 @@ def _run_trackeval(root: Path, subset: str, max_detections: int) -> tuple[dict[s
         results, _ = evaluator.evaluate([dataset], [trackeval.metrics.HOTA()])
     combined = results["TAO_OW"]["effowt"]["COMBINED_SEQ"]["object"]
     hota = combined["HOTA"]
-    return {m: float(np.mean(hota[m])) for m in METRICS}, int(combined["Count"]["GT_Dets"])
+    return {m: float(hota[m].mean()) for m in METRICS}, int(combined["Count"]["GT_Dets"])
 
 
 def evaluate_owta(gt_json: str | os.PathLike | dict, pred_json: str | os.PathLike | list,
@@ -130,7 +128,7 @@ def format_table(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int]) 
     return "\n".join(lines)
 
 
-def write_report(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int],
+def write_metrics(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int],
                  out_dir: str | os.PathLike, note: str = "",
                  label_accuracy: dict[str, float | None] | None = None) -> None:
     """Write ``metrics.json`` (subset -> OWTA/DetRe/AssA in [0, 1], plus
@@ -143,7 +141,7 @@ def write_report(metrics: dict[str, dict[str, float]], gt_dets: dict[str, int],
     atomic_write_json(out / "metrics.json", report)
     text = "# TAO-OW metrics (TrackEval TAO_OW, HOTA)\n\n" + format_table(metrics, gt_dets) + "\n"
     if label_accuracy is not None:
-        from effowt.evaluation.labels import format_label_accuracy
+        from effowt.evaluation.label_accuracy import format_label_accuracy
 
         text += "\n" + format_label_accuracy(label_accuracy) + "\n"
     if note:

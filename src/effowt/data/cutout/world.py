@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from effowt.data.cutout.catalogue import CutoutObject
-from effowt.data.miniowt.render import Sprite, background, compose
+from effowt.data.miniowt.drawing import Sprite, background, compose
 from effowt.errors import DataError
 
 SPLITS = ("far", "near")
@@ -40,7 +40,7 @@ SOURCE_IMAGE_PX = 160  # cut-outs are read at most this large (longest side)
 def tao_ow_id_sets() -> tuple[list[int], list[int]]:
     """TrackEval ``TAO_OW``'s known ids and its unknown ids above 1, ascending (id 1 is
     skipped as MiniOWT does: TAO_OW maps every tracker box to class 1)."""
-    from effowt.evaluation.labels import tao_ow_splits
+    from effowt.evaluation.label_accuracy import tao_ow_splits
 
     knowns, unknowns = tao_ow_splits()
     return sorted(knowns), sorted(i for i in unknowns if i > 1)
@@ -164,7 +164,7 @@ class CutoutScene:
         return background(rng, h, w)
 
     def render(self, bg: np.ndarray, sprites: list[Sprite]) -> tuple[np.ndarray, dict[int, list[float]]]:
-        """Draw ``sprites`` far-to-near (:func:`~effowt.data.miniowt.render.compose`);
+        """Draw ``sprites`` far-to-near (:func:`~effowt.data.miniowt.drawing.compose`);
         ``{key: [x1, y1, x2, y2]}`` of the visible ones."""
         return compose(bg, sprites, _cut_cutout)
 

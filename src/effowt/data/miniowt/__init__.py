@@ -55,10 +55,10 @@ from effowt.data.miniowt.catalogue import (
     UNKNOWN_IDS,
     Category,
 )
+from effowt.data.miniowt.drawing import MIN_VISIBLE_FRACTION, MIN_VISIBLE_PIXELS, render_still
 from effowt.data.miniowt.generator import generate_miniowt
 from effowt.data.miniowt.layout import SOURCE_MARK, MiniOWTPaths, is_miniowt_source
 from effowt.data.miniowt.motion import VideoGT, simulate_video
-from effowt.data.miniowt.render import MIN_VISIBLE_FRACTION, MIN_VISIBLE_PIXELS, render_still
 from effowt.data.miniowt.splits import split_rng
 from effowt.data.miniowt.video import VIDEO_FPS, write_video
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from effowt.data.miniowt.render import MINIOWT_SCENE, Scene, Sprite
+from effowt.data.miniowt.drawing import MINIOWT_SCENE, Scene, Sprite
 
 
 @dataclass

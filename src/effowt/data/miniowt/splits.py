@@ -12,9 +12,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from effowt.data.miniowt.drawing import MINIOWT_SCENE, Scene, render_still
 from effowt.data.miniowt.layout import SOURCE_MARK, MiniOWTPaths
 from effowt.data.miniowt.motion import simulate_video
-from effowt.data.miniowt.render import MINIOWT_SCENE, Scene, render_still
 from effowt.data.miniowt.video import VIDEO_FPS, write_video
 from effowt.fileio import atomic_write_bytes, atomic_write_text
 

@@ -24,14 +24,26 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any
 
 from effowt.config import load_config
 from effowt.errors import DataError
+
+if TYPE_CHECKING:
+    import argparse
+
+    import torch
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gt", required=True,
+                        help="an annotated TAO split, e.g. a MiniOWT world's val/annotations.json")
+    parser.add_argument("--config", default="miniowt", help="preset name or YAML path (its backbone is probed)")
+    parser.add_argument("--frames", type=int, default=10, help="frames per video")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return run_probe(args.gt, args.config, args.frames)
 
 
 def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
@@ -49,6 +61,8 @@ def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
 def _token_labels(gt: dict[str, Any], image: dict[str, Any], known_ids: set[int], grid: tuple[int, int],
                   stride: float) -> torch.Tensor:
     """Per cell of ``grid``: 0 background, 1 known object, 2 unknown object (known wins)."""
+    import torch
+
     ys = (torch.arange(grid[0]) + 0.5) * stride
     xs = (torch.arange(grid[1]) + 0.5) * stride
     cy, cx = torch.meshgrid(ys, xs, indexing="ij")
@@ -63,6 +77,9 @@ def _token_labels(gt: dict[str, Any], image: dict[str, Any], known_ids: set[int]
 
 def _fit_probe(x: torch.Tensor, y: torch.Tensor, steps: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
     """Logistic regression (L-BFGS, small L2) of binary ``y`` on standardised ``x``."""
+    import torch
+    import torch.nn.functional as F
+
     w = torch.zeros(x.shape[1], requires_grad=True)
     b = torch.zeros((), requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
@@ -97,6 +114,9 @@ def run_probe(gt_json: str | Path, config: str = "miniowt", max_frames: int = 10
     """Probe the frozen backbone of ``config`` (and a random one, and raw pixels) on the
     TAO split ``gt_json`` (``max_frames`` frames spread over each video); returns
     ``{"tokens": {class: count}, "probes": {features: {"known_auc", "unknown_auc"}}}``."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
     from PIL import Image
 
     from effowt.backbones import create_backbone
@@ -156,7 +176,7 @@ def run_probe(gt_json: str | Path, config: str = "miniowt", max_frames: int = 10
     }
 
 
-def probe_markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """One row per feature set: held-out AUC, known and unknown objects vs background."""
     t = report["tokens"]
     lines = [f"Tokens: {t['known']} known-object, {t['unknown']} unknown-object, {t['background']} background.", "",

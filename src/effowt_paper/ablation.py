@@ -19,15 +19,20 @@ import logging
 import statistics
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
-from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
-from effowt.bench.world import BENCH_WORLDS, describe_world, ensure_world, world_config
+from effowt.bench import names
+from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, write_outputs
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt.fileio import atomic_write_json
+from effowt_paper.bench_worlds import BENCH_WORLDS, add_experiment_arguments, describe_world, ensure_world, world_config
+from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 
+if TYPE_CHECKING:
+    import argparse
+
+OUTPUTS = ("ablation.json", "ablation.md", "ablation.png")
 logger = logging.getLogger(__name__)
 PARAM_MATCH_TOLERANCE = 0.05
 
@@ -67,6 +72,21 @@ CORE_VARIANTS = ["default", "no_gate", "pure_transformer", "sim_none", "sim_rand
 # (default: SIM at 1/4 only).
 CUTOUT_VARIANTS = [n for n in CORE_VARIANTS if n != "random_init"] + ["sim_s8", "sim_s16", "sim_all"]
 PARAM_MATCHED = {"pure_transformer"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_experiment_arguments(parser, "benchmarks/ablation", budget=1000)
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated names (default: the claim-by-claim set; 'all': every variant)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    default = CORE_VARIANTS if args.world == "mini" else CUTOUT_VARIANTS
+    chosen = list(VARIANTS) if args.variants == "all" else names(args.variants) if args.variants else default
+    return run_ablation(args.out, names=chosen, seeds=args.seeds, budget=args.budget, data=args.data,
+                        device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
+                        world=args.world, threads=args.threads)
 
 
 def trainable_parameters(cfg: EffOWTConfig) -> int:
@@ -160,8 +180,8 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
                 n: summarise(variants[n][1], sorted(runs), [runs[k] for k in sorted(runs)])
                 for n, runs in finished.items() if runs
             }
-            write_report(out, "ablation", {**report, "config": to_dict(base)}, ablation_markdown(report))
-            plot_ablation(report, out / "ablation.png")
+            write_outputs(out / OUTPUTS[0], {**report, "config": to_dict(base)}, markdown(report),
+                          {OUTPUTS[2]: plot_ablation(report)})
         return result
 
     # seed-major in one queue: a stopped run has every variant at (nearly) equal seeds,
@@ -216,7 +236,7 @@ def _seeds_done(report: dict[str, Any]) -> str:
     return str(done) if done == asked else f"{done} of {asked}"
 
 
-def ablation_markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """One row per variant: mean ± std (%) of OWTA / D.Re / A.Acc, known and unknown."""
     s = report["setup"]
     rows = [
@@ -232,7 +252,7 @@ def ablation_markdown(report: dict[str, Any]) -> str:
     return "\n".join([title, "", *markdown_table(header, rows)]) + "\n"
 
 
-def plot_ablation(report: dict[str, Any], path: Path) -> None:
+def plot_ablation(report: dict[str, Any]) -> Any:
     """Unknown-category OWTA per variant, mean with a standard-deviation error bar."""
     names = list(report["variants"])
     means = [100 * report["variants"][n]["unknown"]["OWTA"]["mean"] for n in names]
@@ -243,4 +263,4 @@ def plot_ablation(report: dict[str, Any], path: Path) -> None:
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
     ax.set_title(f"MiniOWT ablations ({_seeds_done(report)} seeds, mean ± std)")
-    save_figure(fig, path)
+    return fig

@@ -23,13 +23,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from effowt.bench.jobs import run_job
 from effowt.config import EffOWTConfig, config_from_dict, to_dict
-from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import ConfigError, EffOWTError
 from effowt.fileio import atomic_write_json
+
+if TYPE_CHECKING:
+    from effowt.data.miniowt import MiniOWTPaths
 
 RESULT_FILE = "result.json"
 TRAIN_FILE = "train.json"
@@ -174,12 +176,14 @@ def run_experiment_in_subprocess(cfg: EffOWTConfig, world: MiniOWTPaths, out_dir
         "workers": workers,
         "threads": threads,
     }
-    return run_job("effowt.bench.experiment:experiment_job", job, f"experiment {out}")
+    return run_job("effowt_paper.experiment:experiment_job", job, f"experiment {out}")
 
 
 def experiment_job(config: dict[str, Any], world: str, out: str, evaluations: list[dict[str, Any]], device: str,
                    workers: int, threads: int | None) -> dict[str, Any]:
     """:func:`run_experiment` with JSON arguments (the job a fresh process runs)."""
+    from effowt.data.miniowt import MiniOWTPaths
+
     if threads:
         import torch
 

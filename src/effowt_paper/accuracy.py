@@ -31,16 +31,21 @@ import logging
 import statistics
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from effowt.bench.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
-from effowt.bench.report import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, save_figure, write_report
-from effowt.bench.world import BENCH_WORLDS, describe_world, ensure_world, world_config
+from effowt.bench import names
+from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, write_outputs
 from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
+from effowt_paper.bench_worlds import BENCH_WORLDS, add_experiment_arguments, describe_world, ensure_world, world_config
+from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 
+if TYPE_CHECKING:
+    import argparse
+
+OUTPUTS = ("accuracy.json", "accuracy.md", "accuracy.png")
 logger = logging.getLogger(__name__)
 CURVE_POINTS = (0.25, 0.5, 0.75, 1.0)
 LEARNING_RATES = [1e-3, 3e-4, 3e-3]
@@ -60,6 +65,25 @@ CUTOUT_GRIDS = {**TUNING_GRIDS, "head": {"model.pyramid": ["fpn", "simple"], "tr
 WORLD_GRIDS = {"mini": TUNING_GRIDS, "cutout-far": CUTOUT_GRIDS, "cutout-near": CUTOUT_GRIDS}
 # Config fields that change neither training nor scores (how often to log / checkpoint).
 _BOOKKEEPING = ("log_every", "checkpoint_every", "checkpoint_every_s")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_experiment_arguments(parser, "benchmarks/accuracy", budget=1500)
+    parser.add_argument("--modes", default="side,head,full,lora")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of each mode's chosen setting (test world)")
+    parser.add_argument("--trials", type=int, default=6, help="tuning trials per mode (the first N points of its grid)")
+    parser.add_argument("--grid", action="append", default=[], metavar="[MODE:]KEY=V1,V2",
+                        help="replace or add a tuning axis (repeatable; without MODE: every mode)")
+    parser.add_argument("--val-data", default=None,
+                        help="an existing `effowt synth` folder for the validation world "
+                             "(default: generate OUT/val-world)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return run_accuracy(args.out, modes=names(args.modes), budget=args.budget, seeds=args.seeds, trials=args.trials,
+                        grid=args.grid, data=args.data, val_data=args.val_data, device=args.device,
+                        workers=args.workers, overrides=args.overrides, jobs=args.jobs, world=args.world,
+                        threads=args.threads)
 
 
 def parse_grid(items: list[str], modes: list[str],
@@ -252,10 +276,8 @@ def _summary(point: dict[str, Any], finished: dict[int, dict[str, Any]], budget:
 
 
 def _write(out: Path, report: dict[str, Any]) -> None:
-    write_report(out, "accuracy", report, accuracy_markdown(report))
-    if report["modes"]:
-        plot_accuracy(report, out / "accuracy.png")
-    plot_curves(report, out / "curves.png")
+    figures = {"accuracy.png": plot_accuracy(report)} if report["modes"] else {}
+    write_outputs(out / OUTPUTS[0], report, markdown(report), {**figures, "curves.png": plot_curves(report)})
 
 
 def _pm(stat: dict[str, float]) -> str:
@@ -286,7 +308,7 @@ def _world_title(report: dict[str, Any]) -> str:
     return "MiniOWT" if world == "mini" else f"the cut-out world ({world.split('-')[-1]} split)"
 
 
-def accuracy_markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """Results table (test world, mean ± std over seeds), the targets, the tuning table."""
     p = report["protocol"]
     metric_columns = [f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS]
@@ -319,7 +341,7 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_accuracy(report: dict[str, Any], path: Path) -> None:
+def plot_accuracy(report: dict[str, Any]) -> Any:
     """Grouped bars: test-world OWTA (mean, std error bar) for known and unknown per mode."""
     modes = list(report["modes"])
     fig, ax = new_figure(6, 3.5)
@@ -334,10 +356,10 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     p = report["protocol"]
     ax.set_title(f"{_world_title(report)}: test world, {p['budget']} steps, {p['seeds']} seeds")
     ax.legend()
-    save_figure(fig, path)
+    return fig
 
 
-def plot_curves(report: dict[str, Any], path: Path) -> None:
+def plot_curves(report: dict[str, Any]) -> Any:
     """Validation unknown OWTA against training steps, one line per trial, a panel per mode."""
     modes = list(report["tuning"]) or ["-"]
     fig, _ = new_figure(3.2 * len(modes), 3.2)
@@ -352,4 +374,4 @@ def plot_curves(report: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    save_figure(fig, path)
+    return fig

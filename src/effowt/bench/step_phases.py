@@ -21,19 +21,39 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from effowt.bench.report import markdown_table
+from effowt.bench.output import markdown_table
 from effowt.config import load_config
 from effowt.errors import ConfigError
+
+if TYPE_CHECKING:
+    import argparse
+
+    import torch
 
 PHASES = ("data", "backbone", "neck", "heads", "backward", "optimizer")
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="miniowt", help="preset name or YAML path")
+    parser.add_argument("--data", required=True, help="COCO-format training annotations (json)")
+    parser.add_argument("--images", required=True, help="folder of the training images")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return run_step_profile(args.config, args.data, args.images, args.steps, args.warmup, args.device,
+                            args.overrides)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
+        import torch
+
         torch.cuda.synchronize(device)
 
 
@@ -42,6 +62,8 @@ def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, s
     """Median milliseconds per phase of a training step (see the module docstring):
     ``{"config", "mode", "batch_images", "image_size", "backbone_dtype", "ms": {phase: ms},
     "step_ms"}``."""
+    import torch
+
     from effowt.data.coco import TwoViewCocoDataset, collate_two_views
     from effowt.runs import build_seeded_model
     from effowt.training.optim import build_optimizer, weighted_loss
@@ -98,8 +120,8 @@ def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, s
     }
 
 
-def step_markdown(reports: list[dict[str, Any]]) -> str:
-    """One row per profiled setting: ms per phase and the step total."""
-    rows = [[" ".join(r["overrides"]) or r["config"], *[f"{r['ms'][p]:.0f}" for p in PHASES], f"{r['step_ms']:.0f}"]
-            for r in reports]
-    return "\n".join(markdown_table(["setting", *PHASES, "step (ms)"], rows)) + "\n"
+def markdown(report: dict[str, Any]) -> str:
+    """The step's milliseconds per phase and in total, as a one-row table."""
+    row = [" ".join(report["overrides"]) or report["config"], *[f"{report['ms'][p]:.0f}" for p in PHASES],
+           f"{report['step_ms']:.0f}"]
+    return "\n".join(markdown_table(["setting", *PHASES, "step (ms)"], [row])) + "\n"

@@ -16,16 +16,47 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from effowt.bench.report import METRICS
+from effowt.bench.output import METRIC_LABELS, METRICS, new_figure, write_outputs
 from effowt.config import validate_tracker
 from effowt.errors import ConfigError, DataError
-from effowt.fileio import atomic_save_figure, atomic_write_json, atomic_write_text, prepare_output_dir
+from effowt.fileio import prepare_output_dir
 
+if TYPE_CHECKING:
+    import argparse
+
+OUTPUTS = ("tracker-sweep.json", "tracker-sweep.md", "tracker-sweep.png")
 DEFAULT_GRID: dict[str, list[Any]] = {"det_thresh": [0.1, 0.2, 0.3, 0.4],
                                       "init_thresh": [0.3, 0.5, 0.7]}
 SUBSETS = ("known", "unknown")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default=None, help="run folder (default: the shipped checkpoint)")
+    parser.add_argument("--data", required=True, help="validation world: an `effowt synth` folder or a TAO json")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                        help="tracker field and values to sweep (repeatable; default det_thresh x init_thresh)")
+    parser.add_argument("--out", default="benchmarks/tracker", help="folder for tracker-sweep.json / .md / .png")
+    parser.add_argument("--device", default="cpu")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return run_tracker_sweep(args.weights, args.data, args.out, parse_grid(args.grid), args.device)
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]] | None:
+    """``["det_thresh=0.2,0.3"]`` -> ``{"det_thresh": [0.2, 0.3]}`` (values parsed as YAML;
+    keys may carry a ``tracker.`` prefix); None when empty."""
+    import yaml
+
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ConfigError(f"--grid {item!r} is not of the form KEY=V1,V2")
+        grid[key.strip().removeprefix("tracker.")] = [yaml.safe_load(v) for v in values.split(",")]
+    return grid or None
 
 
 def world_json(data: str | Path) -> Path:
@@ -74,18 +105,15 @@ def run_tracker_sweep(weights: str | Path | None, data: str | Path, out_dir: str
         rows.append({"settings": settings, **{s: metrics[s] for s in SUBSETS}})
     report = {"weights": None if weights is None else str(weights), "data": str(gt_json), "grid": grid,
               "defaults": {k: getattr(tracker.cfg, k) for k in grid}, "rows": rows}
-    atomic_write_json(out / "tracker-sweep.json", report)
-    atomic_write_text(out / "tracker-sweep.md", sweep_markdown(report) + "\n")
-    _plot(report, out / "tracker-sweep.png")
+    write_outputs(out / OUTPUTS[0], report, markdown(report), {OUTPUTS[2]: plot_sweep(report)})
     return report
 
 
-def sweep_markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """One row per setting: OWTA / D.Re / A.Acc (percent) for known and unknown; the
     run's own setting is marked."""
     keys = list(report["grid"])
-    head = "| " + " | ".join(keys) + " | " + " | ".join(f"{s} {m}" for s in SUBSETS for m in
-                                                         ("OWTA", "D.Re", "A.Acc")) + " |"
+    head = "| " + " | ".join(keys) + " | " + " | ".join(f"{s} {m}" for s in SUBSETS for m in METRIC_LABELS) + " |"
     lines = [head, "|" + "---:|" * (len(keys) + 6)]
     for row in report["rows"]:
         mark = " (run's)" if row["settings"] == report["defaults"] else ""
@@ -93,15 +121,13 @@ def sweep_markdown(report: dict[str, Any]) -> str:
         cells[-1] += mark
         cells += [f"{100 * row[s][m]:.1f}" for s in SUBSETS for m in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
-def _plot(report: dict[str, Any], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 4))
-    FigureCanvasAgg(fig)
+def plot_sweep(report: dict[str, Any]) -> Any:
+    """OWTA against D.Re, one marker per setting (the run's own a star), known and unknown apart."""
+    fig, _ = new_figure(9, 4)
+    fig.clear()
     for ax, subset in zip(fig.subplots(1, 2), SUBSETS):
         for row in report["rows"]:
             x, y = 100 * row[subset]["DetRe"], 100 * row[subset]["OWTA"]
@@ -111,5 +137,4 @@ def _plot(report: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{subset}: OWTA vs D.Re ({' / '.join(report['grid'])})")
         ax.set_xlabel("D.Re (%)")
         ax.set_ylabel("OWTA (%)")
-    fig.tight_layout()
-    atomic_save_figure(fig, path)
+    return fig

@@ -31,16 +31,43 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from effowt.bench.report import markdown_table
-from effowt.data.miniowt import KNOWN_IDS, MiniOWTPaths
+from effowt.bench.output import markdown_table
+from effowt.commands import int_at_least
 from effowt.errors import ConfigError
-from effowt.tracking.labels import load_clip_model
+
+if TYPE_CHECKING:
+    import argparse
+
+    import torch
 
 SPLITS = ("all", "known", "unknown")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=None, help="a MiniOWT world with a pretrain/ split (all categories)")
+    parser.add_argument("--lit", default=None,
+                        help="the LiT VLM's weights: score on the cut-out world's catalogue instead of --data")
+    parser.add_argument("--runs", nargs="+", required=True, help="run folders (same backbone)")
+    parser.add_argument("--max-crops", type=int_at_least(1), default=2000,
+                        help="object crops scored (evenly spaced)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if (args.data is None) == (args.lit is None):
+        raise ConfigError("bench forgetting: give --data (a MiniOWT world) or --lit (the cut-out world's LiT VLM)")
+    if args.lit:
+        return run_cutout_forgetting(args.runs, args.lit)
+    return run_forgetting(args.data, args.runs, args.max_crops)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The table of :func:`cutout_forgetting_markdown` for a cut-out report (its world
+    counts captions), else of :func:`forgetting_markdown`."""
+    if "categories" in report["world"]:
+        return cutout_forgetting_markdown(report)
+    return forgetting_markdown(report)
 
 
 def with_run_tower(vlm: torch.nn.Module, model: torch.nn.Module) -> torch.nn.Module:
@@ -58,6 +85,8 @@ def with_run_trunk(vlm: torch.nn.Module, model: torch.nn.Module) -> torch.nn.Mod
     """The LiT ``vlm`` with the stem and block stages of the trained ``model``'s CNN trunk
     (:mod:`effowt.backbones.cnn` prunes nothing before the last tap; the VLM keeps its
     ``conv_head``, pooling and projection)."""
+    import torch
+
     run_trunk, own = model.backbone.model.float(), vlm.visual.trunk
     own.conv_stem, own.bn1 = run_trunk.conv_stem, run_trunk.bn1
     own.blocks = torch.nn.Sequential(*run_trunk.blocks, *own.blocks[len(run_trunk.blocks):])
@@ -115,6 +144,8 @@ def cutout_forgetting_markdown(report: dict[str, Any]) -> str:
 
 
 def _accuracy(hits: torch.Tensor, is_known: torch.Tensor) -> dict[str, float]:
+    import torch
+
     masks = {"all": torch.ones_like(is_known), "known": is_known, "unknown": ~is_known}
     return {split: float(hits[m].float().mean()) for split, m in masks.items()}
 
@@ -124,7 +155,11 @@ def run_forgetting(data: str | Path, runs: list[str], max_crops: int = 2000) -> 
     (``reference``) and of each run's tower (``runs[run]``), on at most ``max_crops``
     crops (evenly spaced) of ``data``'s ``pretrain/`` split. Every run must share
     the first one's backbone."""
+    import torch
+
+    from effowt.data.miniowt import KNOWN_IDS, MiniOWTPaths
     from effowt.runs import load_run
+    from effowt.tracking.labels import load_clip_model
     from effowt.vlm import caption, load_object_crops, zero_shot_accuracy
 
     world = MiniOWTPaths(Path(data)).require("pretrain_json")

@@ -1,4 +1,5 @@
-"""The benchmark worlds and the base config the accuracy and ablation benchmarks share.
+"""The benchmark worlds, the base config and the options the accuracy and ablation
+benchmarks share.
 
 ``--world`` names a :class:`BenchWorld` of :data:`BENCH_WORLDS`: ``mini`` (MiniOWT on
 the tiny VLM, the ``miniowt`` preset), ``cutout-far`` and ``cutout-near`` (the
@@ -24,10 +25,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from effowt.config import EffOWTConfig, apply_overrides, load_config
-from effowt.data.miniowt import MiniOWTPaths
+
+if TYPE_CHECKING:
+    import argparse
+
+    from effowt.data.miniowt import MiniOWTPaths
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +91,8 @@ def ensure_world(folder: Path, data: str | Path | None, settings: dict[str, Any]
     """A benchmark world: ``data`` when given (it must hold val/, and train/ when
     ``needs_train``), else ``folder``, generated with ``generate(folder, **settings)``
     unless already there."""
+    from effowt.data.miniowt import MiniOWTPaths
+
     world = MiniOWTPaths(Path(data) if data is not None else folder)
     if data is None and not world.val_json.is_file():
         logger.info("generating the benchmark world (synth seed %d) in %s", settings["seed"], folder)
@@ -117,3 +124,20 @@ def world_config(budget: int, seed: int, overrides: list[str] | tuple[str, ...] 
     step budget, the seed and the user's overrides applied."""
     cfg = load_config(preset, [f"train.max_steps={budget}", f"train.seed={seed}"])
     return apply_overrides(cfg, list(overrides))
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser, out: str, budget: int) -> None:
+    """The options of the benchmarks made of experiments (accuracy, ablation): the world,
+    the training budget, the output folder (``out`` by default), the processes."""
+    parser.add_argument("--world", default="mini", choices=list(BENCH_WORLDS),
+                        help="the benchmark world: MiniOWT, or the cut-out world's far / near split "
+                             "(default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="an existing `effowt synth` folder (default: generate one in OUT/world)")
+    parser.add_argument("--budget", type=int, default=budget, help="training steps per run")
+    parser.add_argument("--out", default=out, help="output folder (finished runs are reused)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=1, help="tracking processes per run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="experiments side by side (each on cpu_count / jobs threads)")
+    parser.add_argument("overrides", nargs="*", help="config overrides key=value (applied to every run)")
