@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -110,8 +111,8 @@ def video_stem(video_id: int, name: str) -> str:
 
 @dataclass(frozen=True)
 class OutputFolder:
-    """The output folder at ``path`` (layout in the module docstring). Only a path until
-    :meth:`hold`; picklable, so that worker processes get it whole."""
+    """The output folder at ``path`` (layout in the module docstring): where each file
+    goes; :meth:`hold` makes, checks and locks it for a run."""
 
     path: Path
 
@@ -122,11 +123,13 @@ class OutputFolder:
         """``render/<stem><suffix>``: the annotated ``.mp4`` or its ``.png`` contact sheet."""
         return self.path / "render" / f"{stem}{suffix}"
 
+    @classmethod
     @contextmanager
-    def hold(self) -> Iterator[OutputFolder]:
-        """Create the folder, prove it writable and lock it for the block (OutputError /
-        EffOWTError naming it when it cannot be, or another run holds it)."""
-        out = OutputFolder(prepare_output_dir(self.path))
+    def hold(cls, out_dir: str | os.PathLike) -> Iterator[OutputFolder]:
+        """The folder ``out_dir``, created, proved writable and locked for the block
+        (OutputError / EffOWTError naming it when it cannot be, is empty, or another run
+        holds it)."""
+        out = cls(prepare_output_dir(out_dir))
         with folder_lock(out.path):
             yield out
 

@@ -91,7 +91,7 @@ class TrackJob:
 
     source: str
     frames_root: str | None
-    out: OutputFolder
+    out_dir: str
     run_dir: str | None
     config: EffOWTConfig
     overrides: dict[str, Any]
@@ -176,7 +176,7 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
                 "detections": None if detections is None else str(Path(detections).resolve()),
                 "precision": None if precision == "fp32" else precision, "image_size": image_size}
     external = None if detections is None else read_detections(detections, videos)
-    job = TrackJob(str(source), root, OutputFolder(Path(out_dir)), run, config, overrides, settings,
+    job = TrackJob(str(source), root, str(out_dir), run, config, overrides, settings,
                    device, str(process_device), workers=workers, resume=resume, render=render,
                    profile=profile, batch_frames=batch_frames, precision=precision, threads=threads,
                    image_size=image_size, detections=external, texts=texts, prompt=prompt)
@@ -239,7 +239,7 @@ def _first_rank_setup(job: TrackJob, videos: list[VideoSource], held: contextlib
     held by ``held``), start afresh or resume. Returns the finished videos and the
     folder, or under torchrun the error message (the other ranks raise it too)."""
     try:
-        out = held.enter_context(job.out.hold())
+        out = held.enter_context(OutputFolder.hold(job.out_dir))
         return out.start(job.settings, videos, job.resume), out
     except EffOWTError as err:
         if world > 1:
@@ -301,7 +301,7 @@ def _track_shard(job: TrackJob, shard: int, workers: int, ordinals: list[int],
                                       precision=job.precision, image_size=job.image_size)
     set_threads(job.threads, tracker.model, workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     mine = [(i, videos[i]) for i in ordinals[shard::workers]]
-    return track_videos(tracker, mine, job.out.path, job.render, position=shard, batch_frames=job.batch_frames,
+    return track_videos(tracker, mine, job.out_dir, job.render, position=shard, batch_frames=job.batch_frames,
                         detections=job.detections)
 
 
