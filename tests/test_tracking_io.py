@@ -12,9 +12,10 @@ from effowt.config import TrackerConfig
 from effowt.data.tao import read_results
 from effowt.errors import DataError
 from effowt.tracking import Track, Tracker
+from effowt.tracking.output import OutputFolder
 from effowt.tracking.partial import read_partial
-from effowt.tracking.pipeline import finish, track_video, track_videos
 from effowt.tracking.render import VideoWriter, contact_sheet, draw_tracks, render_scale, sheet_indices, track_color
+from effowt.tracking.video_loop import track_video, track_videos
 from effowt.tracking.writers import tao_records, write_mot, write_tao_results
 
 
@@ -159,7 +160,7 @@ def test_crash_in_one_video_keeps_the_others(tmp_path):
     assert "decoder exploded" in outcomes[1].error
     done = {p.name: read_partial(p).done for p in (tmp_path / "partial").iterdir()}
     assert done == {"1-a-one.jsonl": True, "2-a-two.jsonl": False, "3-a-three.jsonl": True}
-    report = finish(tmp_path, outcomes, wall_s=1.0)
+    report = OutputFolder(tmp_path).merge(outcomes, wall_s=1.0)
     assert [v.name for v in report.failed] == ["a/two"]
     results = read_results(tmp_path / "results.json")
     assert {r["video_id"] for r in results} == {1, 3} and len(results) == 5
@@ -208,4 +209,4 @@ def test_partial_file_is_appended_in_chunks_and_a_crash_loses_at_most_one(tmp_pa
     chunks = list(part.chunks())
     assert [c["frames"] for c in chunks] == [2, 2]  # frames 0-3 on disk, frame 4 (one chunk) lost
     assert [r["image_id"] for c in chunks for r in c["results"]] == [100, 101, 102, 103]
-    assert chunks[1]["mot"].startswith("3,1,")
+    assert chunks[1]["mot"][0][:2] == [3, 1]  # MOT rows: 1-based frame 3, track 1

@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", action="store_true",
                         help="also write OUT/report.html: videos, track timelines, crops (see `effowt report`)")
     parser.add_argument("--max-dets", type=int_at_least(1), default=None,
-                        help="boxes per frame (default: the run's tracker.max_dets)")
+                        help="boxes per frame: the run's tracker.max_dets setting, spelt this one way here "
+                             "(default: the run's value)")
     parser.add_argument("--frames-root", default=None,
                         help="folder TAO frame paths are relative to (default: the json's folder)")
     parser.add_argument("--workers", type=int_at_least(1), default=1,

@@ -11,6 +11,8 @@ Two formats, both read and checked here (the only module that does):
   ``<video name>.txt`` or ``<video name>/det/det.txt`` (the MOTChallenge layout),
   lines ``frame,id,x,y,w,h,score,...`` with 1-based frames (``id`` is ignored).
 
+:func:`read_detections` picks the format and maps image ids to the source's videos
+(:func:`image_locator`; the id scheme is :func:`effowt.data.sources.output_image_id`).
 Both give, per video (by its position in the source), ``{frame index: (boxes
 float32[N, 4] [x1, y1, x2, y2] px, scores float32[N], category ids int64[N] or
 None)}``. Frames without an entry have no detections. A file that names an image,
@@ -28,12 +30,15 @@ import os
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from effowt.errors import DataError
 from effowt.fileio import read_json
+
+if TYPE_CHECKING:
+    from effowt.data.sources import VideoSource
 
 FrameDetections = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 VideoDetections = dict[int, FrameDetections]
@@ -149,3 +154,39 @@ def read_mot_detections(folder: str | os.PathLike, names: list[str],
                 raise DataError(f"{file}:{n}: score must be finite, got {parts[6]!r}")
             rows[position[name]][frame - 1].append((box, score, None))
     return _pack(rows)
+
+
+def read_detections(path: str | os.PathLike, videos: list[VideoSource]) -> dict[int, VideoDetections]:
+    """External detections for ``videos`` (the opened source) by video position: a
+    folder is read as MOTChallenge det files named after the videos, a file as a
+    COCO-results json whose image ids are the source's (:func:`image_locator`)."""
+    if Path(path).is_dir():
+        return read_mot_detections(path, [v.name for v in videos], [len(v) for v in videos])
+    return read_coco_detections(path, image_locator(videos))
+
+
+def image_locator(videos: list[VideoSource]) -> Callable[[Any], tuple[int, int] | None]:
+    """``image id -> (video position, frame index)`` over the opened source ``videos``
+    (None for an id the source does not have): TAO image ids of TAO videos, the
+    synthetic ids of :func:`effowt.data.sources.output_image_id` for the others."""
+    from effowt.data.sources import SYNTHETIC_IMAGE_STRIDE, output_video_id
+
+    tao: dict[int, tuple[int, int]] = {}
+    synthetic: dict[int, int] = {}
+    for ordinal, video in enumerate(videos):
+        if video.video_id is None:
+            synthetic[output_video_id(video, ordinal)] = ordinal
+        else:
+            tao.update({f.image_id: (ordinal, i) for i, f in enumerate(video.video.frames)})
+
+    def locate(image_id: Any) -> tuple[int, int] | None:
+        if not isinstance(image_id, int) or isinstance(image_id, bool):
+            return None
+        if image_id in tao:
+            return tao[image_id]
+        video_id, index = divmod(image_id - 1, SYNTHETIC_IMAGE_STRIDE)
+        if video_id not in synthetic or index >= len(videos[synthetic[video_id]]):
+            return None
+        return synthetic[video_id], index
+
+    return locate

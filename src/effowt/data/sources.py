@@ -116,6 +116,26 @@ class VideoSource(ABC):
         """Frames in order; a fresh pass each call."""
 
 
+# -- the ids a source's outputs carry ------------------------------------------------
+
+SYNTHETIC_IMAGE_STRIDE = 1_000_000
+
+
+def output_video_id(video: VideoSource, ordinal: int) -> int:
+    """The ``video_id`` the outputs of the video at position ``ordinal`` in its source
+    carry: its TAO id, else (video files, frame folders, streams) a synthetic one,
+    ``ordinal + 1`` (our choice; the paper is silent)."""
+    return ordinal + 1 if video.video_id is None else int(video.video_id)
+
+
+def output_image_id(video_id: int, frame: Frame) -> int:
+    """The ``image_id`` a frame's outputs carry: its TAO id, else the synthetic
+    ``video_id * SYNTHETIC_IMAGE_STRIDE + frame index + 1`` (unique over the source
+    while a video has fewer than a million frames; our choice)."""
+    return video_id * SYNTHETIC_IMAGE_STRIDE + frame.index + 1 if frame.image_id is None else int(frame.image_id)
+
+
+
 def _skip_warning(path: Path | str, what: str, err: Exception) -> None:
     warnings.warn(f"{path}: skipping {what}: {err}", UserWarning, stacklevel=3)
 

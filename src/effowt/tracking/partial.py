@@ -4,13 +4,15 @@ JSON lines, appended while the video is tracked, so memory stays flat however
 long the video is and a crash loses at most one chunk of frames::
 
     {"video": "clip 1", "video_id": 1, "synthetic_ids": true}              header
-    {"frames": 100, "results": [TAO records], "mot": "MOT txt lines"}      one line per chunk
+    {"frames": 100, "results": [TAO records], "mot": [MOT rows]}           one line per chunk
     {"done": true, "frames": 250, "boxes": 734, "max_track_id": 17,
      "timings": {stage: seconds}[, "texts": [...],
      "labels": {track_id: [text index, score]}]}                           end
 
 ``labels`` (with a vocabulary) is each track's final label over its whole life:
-the merged outputs put it on every record of the track.
+the merged outputs put it on every record of the track. So a chunk keeps its MOT
+boxes as rows (``[frame, id, x, y, w, h, score]``, :func:`effowt.tracking.writers.mot_rows`),
+and the MOT text is written once, at the merge, with the class column from ``labels``.
 
 Each chunk line is flushed and fsynced when written. A file without its end
 line is an unfinished video (crash, interrupt, error); ``effowt track --resume``
@@ -46,7 +48,7 @@ class PartialWriter:
         self.chunk_frames = chunk_frames
         self.frames = self.boxes = self.max_track_id = 0
         self._results: list[dict[str, Any]] = []
-        self._mot: list[str] = []
+        self._mot: list[list[float]] = []
         self._buffered = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,10 +65,10 @@ class PartialWriter:
         except OSError as err:
             raise output_error(self.path, err) from None
 
-    def add(self, records: list[dict[str, Any]], mot: str) -> None:
-        """One frame's TAO records and MOT lines; writes a chunk when it is full."""
+    def add(self, records: list[dict[str, Any]], mot: list[list[float]]) -> None:
+        """One frame's TAO records and MOT rows; writes a chunk when it is full."""
         self._results += records
-        self._mot.append(mot)
+        self._mot += mot
         self.frames += 1
         self.boxes += len(records)
         self.max_track_id = max([self.max_track_id, *(r["track_id"] for r in records)])
@@ -76,7 +78,7 @@ class PartialWriter:
 
     def _flush(self) -> None:
         if self._buffered:
-            self._write({"frames": self._buffered, "results": self._results, "mot": "".join(self._mot)})
+            self._write({"frames": self._buffered, "results": self._results, "mot": self._mot})
         self._results, self._mot, self._buffered = [], [], 0
 
     def finish(self, timings: dict[str, float], texts: list[str] | None = None,
@@ -123,10 +125,12 @@ class PartialVideo:
                 try:
                     chunk = json.loads(line)
                 except json.JSONDecodeError:
-                    raise DataError(f"{self.path}:{n}: damaged partial file; track the video "
-                                    "again (run without --resume)") from None
-                if "done" in chunk:
+                    chunk = None
+                if isinstance(chunk, dict) and "done" in chunk:
                     return
+                if not isinstance(chunk, dict) or not isinstance(chunk.get("mot"), list):
+                    raise DataError(f"{self.path}:{n}: damaged partial file (or one an older effowt "
+                                    "wrote); track the video again (run without --resume)")
                 yield chunk
 
 

@@ -55,19 +55,6 @@ def tao_records(tracks: Iterable[Track], video_id: int, image_id: int) -> list[d
     return records
 
 
-def relabel_mot(text: str, classes: dict[int, int]) -> str:
-    """MOT lines with the class column (8th) set to ``classes[track id]`` (1-based label
-    index) for the tracks it names."""
-    lines = []
-    for line in text.splitlines(keepends=True):
-        parts = line.rstrip("\n").split(",")
-        track_id = int(parts[1])
-        if track_id in classes and len(parts) >= 8:
-            parts[7] = str(classes[track_id])
-        lines.append(",".join(parts) + "\n")
-    return "".join(lines)
-
-
 def write_tao_results(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
     """Write a flat TAO results list atomically, streamed record by record (the same
     bytes as ``json.dumps(list(records))``); returns the number of records."""
@@ -81,16 +68,21 @@ def write_tao_results(path: str | os.PathLike, records: Iterable[dict[str, Any]]
     return count
 
 
-def mot_lines(frame_index: int, tracks: Iterable[Track]) -> str:
-    """MOT txt lines for one frame; ``frame_index`` is 0-based (written 1-based)."""
-    lines = []
-    for t in tracks:
-        x, y, w, h = xyxy_to_xywh(t.box)
-        lines.append(f"{frame_index + 1},{int(t.track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},"
-                     f"{float(t.score):.5f},-1,-1,-1\n")
-    return "".join(lines)
+def mot_rows(frame_index: int, tracks: Iterable[Track]) -> list[list[float]]:
+    """One frame's MOT rows before the class column is known: ``[frame, id, x, y, w, h,
+    score]`` per box, ``frame_index`` 0-based (stored 1-based), the numbers as written."""
+    return [[frame_index + 1, int(t.track_id), *xyxy_to_xywh(t.box), round(float(t.score), 5)] for t in tracks]
+
+
+def mot_text(rows: Iterable[list[float]], classes: dict[int, int] | None = None) -> str:
+    """MOT txt lines of ``rows`` (:func:`mot_rows`); ``classes``: the 1-based label index
+    of each labelled track id (-1 for the others, and without a vocabulary)."""
+    classes = classes or {}
+    return "".join(f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.5f},"
+                   f"{classes.get(int(track_id), -1)},-1,-1\n"
+                   for frame, track_id, x, y, w, h, score in rows)
 
 
 def write_mot(path: str | os.PathLike, frames: Iterable[tuple[int, list[Track]]]) -> None:
     """Write ``(0-based frame index, tracks)`` pairs as a MOT txt file, atomically."""
-    atomic_write_text(path, "".join(mot_lines(i, tracks) for i, tracks in frames))
+    atomic_write_text(path, mot_text(row for i, tracks in frames for row in mot_rows(i, tracks)))
