@@ -26,7 +26,7 @@ MINI_WORLD = dict(seed=7, size=128, train_images=0, pretrain_images=0, val_video
 CUTOUT_WORLD = dict(split="far", seed=7, size=160, train_images=0, val_videos=2, frames=40)
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 REAL_FRAMES = 100
-REAL_IMAGE_SIZE = 320
+REAL_IMAGE_SIZE = 480
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
