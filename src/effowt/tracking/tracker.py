@@ -164,9 +164,10 @@ class Tracker:
         return out
 
     def _to_tensor(self, frames: list[np.ndarray]) -> torch.Tensor:
-        """uint8[H, W, 3] RGB frames of one size -> float[B, 3, H, W] in [0, 1] on the device."""
+        """uint8[H, W, 3] RGB frames of one size -> float[B, 3, H, W] in [0, 1] on the device,
+        contiguous (channels first in memory too: the layout the backbone's kernels see)."""
         images = torch.from_numpy(np.stack(frames)).to(self.device)
-        return images.permute(0, 3, 1, 2).float().div_(255.0)
+        return images.permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
     def _run_model(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` (a model call, its output copied to the host) timed as ``model``, or
