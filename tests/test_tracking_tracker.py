@@ -258,6 +258,17 @@ def test_batched_frames_give_the_same_tracks(shipped_tracker, n):
             assert abs(a.score - b.score) < 1e-4
 
 
+def test_image_size_is_built_into_the_model():
+    from effowt.runs import create_model
+
+    _, cfg = create_model("effowt-mini")
+    assert Tracker.from_pretrained("effowt-mini", image_size=96).image_size == 96
+    tracker = Tracker.from_pretrained("effowt-mini", config=cfg, image_size=64)  # the config track_source passes
+    assert tracker.model.transform.image_size == 64 and cfg.model.image_size == 128
+    boxes, _, _ = tracker.detect(moving_squares(1)[0])
+    assert len(boxes) and boxes[:, 2].max() <= 128 and boxes[:, 3].max() <= 96  # frame px
+
+
 def test_reduced_precision_runs_the_backbone_and_side_in_it_and_the_heads_in_fp32():
     tracker = Tracker.from_pretrained("effowt-mini", precision="bf16")
     model = tracker.model

@@ -140,6 +140,11 @@ class Tracker:
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
         return cls(model, cfg.tracker, device=device, time_stages=time_stages, labeler=labeler, precision=precision)
 
+    @property
+    def image_size(self) -> int:
+        """The model input's longest side, px (``model.transform.image_size``)."""
+        return self.model.transform.image_size
+
     def reset(self) -> None:
         """Start a new video: forget every track (and its label scores); ids restart at 1."""
         self.associator.reset()
