@@ -135,7 +135,8 @@ class Tracker:
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
         if image_size is not None:
             size = [f"model.image_size={image_size}", f"data.image_size={image_size}"]
-            config, overrides = (apply_overrides(config, size), overrides) if config else (None, [*overrides, *size])
+            config, overrides = (apply_overrides(config, size), overrides) if config is not None \
+                else (None, [*overrides, *size])
         model, cfg = create_model(run_dir, device=device, overrides=overrides, config=config)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
         return cls(model, cfg.tracker, device=device, time_stages=time_stages, labeler=labeler, precision=precision)
