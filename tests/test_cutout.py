@@ -209,8 +209,9 @@ def test_head_mode_fpn_reads_every_cnn_tap_at_or_above_the_finest_head_stride() 
     from effowt.models.transfer import build_model
 
     model = build_model(load_config("cutout", ["model.mode=head", "model.head.strides=[8,16,32,64]"]).model)
-    x = model.preprocess(torch.rand(2, 3, 160, 160))  # padded to 192, a multiple of 64
-    taps = [t.detach().requires_grad_(True) for t in model.backbone_features(x)]
+    x, _, _ = model.transform(torch.rand(2, 3, 160, 160))  # padded to 192, a multiple of 64
+    with torch.no_grad():
+        taps = [t.detach().requires_grad_(True) for t in model.backbone(x)]
     pyramid = model.pyramid(x, taps)
     assert {k: tuple(v.shape) for k, v in pyramid.items()} == {
         "p8": (2, 32, 24, 24), "p16": (2, 32, 12, 12), "p32": (2, 32, 6, 6), "p64": (2, 32, 3, 3)}

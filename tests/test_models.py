@@ -10,7 +10,7 @@ import torch
 
 from effowt.config import BackboneConfig, ModelConfig, load_config
 from effowt.errors import ConfigError, WeightsError
-from effowt.models import EffOWT, build_model
+from effowt.models import EffOWT, ImageTransform, build_model
 
 MODES = ["side", "head", "full", "lora"]
 
@@ -81,15 +81,48 @@ def test_mode_trains_and_detects(mode: str) -> None:
         torch.testing.assert_close(det["embeddings"].norm(dim=1), torch.ones(n))
 
 
-def test_forward_composes_the_stage_methods() -> None:
+def test_forward_composes_transform_features_heads_and_postprocess() -> None:
+    """Two paths that must agree: the forward on an image of another size than the model's
+    128 px, and its parts called by hand; ``embed`` of the detected boxes gives their embeddings."""
     model = _build(_cfg("head")).eval()
-    images = torch.rand(1, 3, 64, 96)
+    images = torch.rand(1, 3, 100, 150)
     with torch.no_grad():
         direct = model(images)[0]
-        x = model.preprocess(images)
-        staged = model.heads(model.neck(x, model.backbone_features(x)), [(64, 96)])[0]
+        x, sizes, _ = model.transform(images)
+        staged = model.transform.postprocess(model.heads(model.features(x), sizes), [(100, 150)])[0]
+        embedded = model.embed(images, [direct["boxes"]])[0]
+    assert sizes == [(85, 128)] and x.shape == (1, 3, 96, 128)
     for key in ("boxes", "scores", "embeddings"):
         torch.testing.assert_close(direct[key], staged[key])
+    assert len(direct["boxes"]) > 0 and (direct["boxes"][:, 2] <= 150).all() and (direct["boxes"][:, 3] <= 100).all()
+    torch.testing.assert_close(embedded, direct["embeddings"], atol=1e-4, rtol=0)
+
+
+def test_transform_resizes_to_the_longest_side_and_maps_boxes_back() -> None:
+    transform = ImageTransform(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), pad_multiple=32)
+    frame_box = torch.tensor([[25.0, 12.5, 75.0, 62.5]])
+    x, sizes, targets = transform(torch.rand(2, 3, 100, 200), [{"boxes": frame_box, "instance_ids": torch.ones(1)}] * 2)
+    assert x.shape == (2, 3, 32, 64) and sizes == [(32, 64)] * 2  # longest side 64, aspect kept
+    torch.testing.assert_close(targets[1]["boxes"], torch.tensor([[8.0, 4.0, 24.0, 20.0]]))
+    assert targets[1]["instance_ids"].tolist() == [1.0]
+    scores = torch.tensor([0.9])
+    back = transform.postprocess([{"boxes": torch.tensor([[8.0, 4.0, 24.0, 20.0]]), "scores": scores}], [(100, 200)])
+    torch.testing.assert_close(back[0]["boxes"], frame_box)
+    assert back[0]["scores"] is scores
+
+
+def test_transform_normalises_pads_clips_and_leaves_a_matching_size_alone() -> None:
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
+    transform = ImageTransform(70, mean, std, pad_multiple=32)
+    images = torch.rand(1, 3, 50, 70)
+    boxes = torch.tensor([[1.0, 2.0, 30.0, 40.0]])
+    x, sizes, targets = transform(images, [{"boxes": boxes}])
+    assert x.shape == (1, 3, 64, 96) and sizes == [(50, 70)] and targets[0]["boxes"] is boxes  # no resize
+    want = (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(x[..., :50, :70], want)
+    assert x[..., 50:, :].abs().sum() == 0 and x[..., 70:].abs().sum() == 0  # zero padding bottom / right
+    clipped = transform.postprocess([{"boxes": torch.tensor([[-5.0, -5.0, 70.0, 40.0]])}], [(32, 64)])
+    torch.testing.assert_close(clipped[0]["boxes"], torch.tensor([[0.0, 0.0, 64.0, 32.0]]))
 
 
 def test_side_mode_backbone_runs_without_grad_and_keeps_the_result() -> None:
@@ -127,9 +160,9 @@ def test_untrained_residual_side_model_equals_head_only_with_linear_pyramid() ->
     side.backbone.load_state_dict(head.backbone.state_dict())
     side.eval(), head.eval()
     images = torch.rand(2, 3, 64, 64)
-    x = side.preprocess(images)
-    side_pyramid = side.neck(x, side.backbone_features(x))
-    head_pyramid = head.neck(x, head.backbone_features(x))
+    x, _, _ = side.transform(images)
+    side_pyramid = side.features(x)
+    head_pyramid = head.features(x)
     assert list(side_pyramid) == list(head_pyramid)
     assert all(torch.equal(side_pyramid[k], head_pyramid[k]) for k in side_pyramid)
     for a, b in zip(side(images), head(images)):
@@ -158,9 +191,9 @@ def test_side_prune_init_copies_backbone_weights() -> None:
     ids=["patch14", "patch8"],
 )
 def test_simple_pyramid_any_patch_size(backbone: BackboneConfig) -> None:
-    model = _build(_cfg("head", backbone=backbone))
-    x = model.preprocess(torch.rand(1, 3, 60, 90))
-    pyramid = model.neck(x, model.backbone_features(x))
+    model = _build(_cfg("head", backbone=backbone, image_size=90))
+    x, _, _ = model.transform(torch.rand(1, 3, 60, 90))
+    pyramid = model.features(x)
     assert {k: tuple(v.shape) for k, v in pyramid.items()} == {
         "p8": (1, 32, 8, 12), "p16": (1, 32, 4, 6), "p32": (1, 32, 2, 3)
     }
@@ -212,8 +245,8 @@ def test_trainable_state_dict_round_trip_and_strict_load(mode: str) -> None:
     images = torch.rand(1, 3, 64, 64)
     source.eval(), target.eval()
     with torch.no_grad():
-        source_taps = source.backbone_features(source.preprocess(images))
-        target_taps = target.backbone_features(target.preprocess(images))
+        source_taps = source.backbone(source.transform(images)[0])
+        target_taps = target.backbone(target.transform(images)[0])
     for name, value in state.items():
         torch.testing.assert_close(target.state_dict()[name], value)
     assert not torch.allclose(source_taps[-1], target_taps[-1])  # frozen backbone is not in the checkpoint

@@ -195,7 +195,7 @@ def test_api_refuses_texts_as_a_string_and_backwards_boxes() -> None:
     with pytest.raises(ConfigError, match="texts must be a list of strings, got the string 'a dog; a cat'"):
         Tracker.from_pretrained(None, texts="a dog; a cat")
     cfg = load_config("mini", OPEN)
-    tracker = Tracker(build_seeded_model(cfg).eval(), cfg.tracker, cfg.model.image_size)
+    tracker = Tracker(build_seeded_model(cfg).eval(), cfg.tracker)
     frame = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(DataError, match=r"box 0 \[50.0, 50.0, 10.0, 10.0\] is backwards"):
         tracker.update(frame, detections=([[50, 50, 10, 10]], [0.9]))

@@ -6,55 +6,67 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from effowt.config import TrackerConfig
 from effowt.data.detections import read_coco_detections, read_mot_detections
 from effowt.errors import DataError
+from effowt.models import EffOWT, ImageTransform
 from effowt.tracking import Tracker
 
 
-class BoxEmbedder:
-    """EffOWT's stage methods with a ReID head that embeds a box by its left edge
-    (x1 // 16 in the model's input pixels picks a one-hot axis): same place, same id."""
+class CountingBackbone(nn.Module):
+    """Taps = the input; counts its calls."""
 
     def __init__(self):
-        self.backbone_calls = 0
-        self.rois = []
+        super().__init__()
+        self.calls = 0
 
-    def eval(self):
-        return self
-
-    def preprocess(self, images):
-        return images
-
-    def backbone_features(self, x):
-        self.backbone_calls += 1
+    def forward(self, x):
+        self.calls += 1
         return [x]
 
-    def neck(self, x, taps):
+
+class TapPyramid(nn.Module):
+    def forward(self, x, taps):
         return {"p8": taps[0]}
 
-    def reid(self, pyramid, boxes):
+
+class BoxReID(nn.Module):
+    """Embeds a box by its left edge (x1 // 16 in the model's input pixels picks a one-hot
+    axis): same place, same id. Keeps the RoIs it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.rois = []
+
+    def forward(self, pyramid, boxes):
         self.rois.append(boxes[0].clone())
         emb = torch.zeros(len(boxes[0]), 8)
         emb[torch.arange(len(boxes[0])), (boxes[0][:, 0] // 16).long().clamp(0, 7)] = 1.0
         return [emb]
 
 
+def box_embedder() -> EffOWT:
+    """A real EffOWT (its transform at 64 px, its embed path) around the parts above."""
+    return EffOWT("head", CountingBackbone(), "pyramid", TapPyramid(), nn.Identity(), BoxReID(), 0.1,
+                  ImageTransform(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), pad_multiple=1))
+
+
 def test_external_detections_are_embedded_and_associated():
-    model = BoxEmbedder()
-    tracker = Tracker(model, TrackerConfig(), image_size=64)
+    model = box_embedder()
+    tracker = Tracker(model, TrackerConfig())
     frame = np.zeros((64, 128, 3), np.uint8)  # model input 32 x 64: scale 0.5
     boxes = np.array([[0, 0, 30, 30], [70, 10, 100, 40]], np.float32)
     first = tracker.update(frame, detections=(boxes, np.array([0.9, 0.8]), np.array([3, 7])))
     assert [(t.track_id, t.category_id) for t in first] == [(1, 3), (2, 7)]
-    torch.testing.assert_close(model.rois[0], torch.tensor(boxes) * 0.5)  # embedded in model pixels
+    torch.testing.assert_close(model.reid.rois[0], torch.tensor(boxes) * 0.5)  # embedded in model pixels
     second = tracker.update(frame, detections=(boxes[::-1] + 2, np.array([0.8, 0.9])))
     assert [(t.track_id, t.category_id) for t in second] == [(1, None), (2, None)]  # best score first
     assert tracker.update(frame, detections=(np.zeros((0, 4)), np.zeros(0))) == []
     outside = tracker.update(frame, detections=([[-10, -5, 40, 200]], [0.9]))
     np.testing.assert_allclose(outside[0].box, [0, 0, 40, 64])  # clipped to the frame
-    assert outside[0].track_id == 1 and model.backbone_calls == 4  # once per frame
+    assert outside[0].track_id == 1 and model.backbone.calls == 4  # once per frame
     with pytest.raises(ValueError, match="category ids"):
         tracker.update(frame, detections=(boxes, [0.9, 0.9], [1]))
 

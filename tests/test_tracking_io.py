@@ -153,7 +153,7 @@ class OneBoxModel:
 
 
 def test_crash_in_one_video_keeps_the_others(tmp_path):
-    tracker = Tracker(OneBoxModel(), TrackerConfig(), image_size=48)
+    tracker = Tracker(OneBoxModel(), TrackerConfig())
     videos = [FakeVideo("a/one", 1, 3, 0), FakeVideo("a/two", 2, 3, 13), FakeVideo("a/three", 3, 2, 0)]
     outcomes = track_videos(tracker, enumerate(videos), tmp_path)
     assert [o.ok for o in outcomes] == [True, False, True]
@@ -173,7 +173,7 @@ def test_crash_in_one_video_keeps_the_others(tmp_path):
 
 
 def test_empty_video_and_synthetic_ids(tmp_path):
-    tracker = Tracker(OneBoxModel(), TrackerConfig(), image_size=48)
+    tracker = Tracker(OneBoxModel(), TrackerConfig())
     with pytest.raises(DataError, match="no frames"):
         track_video(tracker, FakeVideo("empty", None, 0, 0), 0, tmp_path)
     outcome = track_video(tracker, FakeVideo("clip", None, 2, 0), 4, tmp_path, render=True)
@@ -201,7 +201,7 @@ def test_partial_file_is_appended_in_chunks_and_a_crash_loses_at_most_one(tmp_pa
                 raise RuntimeError("power cut")
             return super().__call__(images)
 
-    tracker = Tracker(CrashAtFrame5(), TrackerConfig(), image_size=48)
+    tracker = Tracker(CrashAtFrame5(), TrackerConfig())
     with pytest.raises(RuntimeError, match="power cut"):
         track_video(tracker, FakeVideo("long", 1, 9, 0), 0, tmp_path, chunk_frames=2)
     part = read_partial(tmp_path / "partial" / "1-long.jsonl")

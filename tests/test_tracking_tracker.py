@@ -1,14 +1,17 @@
-"""Tracker around a duck-typed fake model: resizing, box mapping, timings, memory, errors."""
+"""Tracker around a duck-typed fake model: resizing, box mapping, one model call per batch, timings, memory,
+errors."""
 
 import tracemalloc
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import effowt.runs as runs_module
 from effowt.config import TrackerConfig
 from effowt.errors import DataError, EffOWTError
+from effowt.models import ImageTransform
 from effowt.runs import default_run_dir
 from effowt.tracking import Tracker
 
@@ -21,47 +24,39 @@ def unit(i: int) -> list:
     return v
 
 
-class FakeModel:
-    """``model(images) -> [dict(boxes, scores, embeddings)]``; ``script(call, h, w)``
-    gives (boxes in the input image's pixels, scores, embeddings) for each call."""
+class FakeModel(nn.Module):
+    """EffOWT's contract on a script: ``model(images)`` at the frames' own size -> the
+    real :class:`ImageTransform` (longest side 64, identity normalisation) -> one dict of
+    (boxes in the transformed image's pixels, scores, embeddings) per image from
+    ``script(call, h, w)`` -> boxes mapped back to the frame by the transform."""
 
-    def __init__(self, script):
+    def __init__(self, script, image_size=64):
+        super().__init__()
         self.script = script
         self.calls = 0
         self.shapes = []
+        self.transform = ImageTransform(image_size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), pad_multiple=1)
 
-    def eval(self):
-        return self
+    def features(self, x):
+        return x
 
-    def __call__(self, images):
-        self.shapes.append(tuple(images.shape))
-        boxes, scores, embs = self.script(self.calls, *images.shape[-2:])
+    def heads(self, pyramid):
+        self.shapes.append(tuple(pyramid.shape))
+        boxes, scores, embs = self.script(self.calls, *pyramid.shape[-2:])
         self.calls += 1
-        return [{"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-                 "scores": torch.tensor(scores, dtype=torch.float32),
-                 "embeddings": torch.tensor(embs, dtype=torch.float32).reshape(len(scores), DIM)}]
+        det = {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+               "scores": torch.tensor(scores, dtype=torch.float32),
+               "embeddings": torch.tensor(embs, dtype=torch.float32).reshape(len(scores), DIM)}
+        return [det] * len(pyramid)
 
-
-class StagedFakeModel(FakeModel):
-    """Adds the EffOWT stage methods; ``heads`` returns the scripted detections."""
-
-    def preprocess(self, images):
-        return images
-
-    def backbone_features(self, x):
-        return [x]
-
-    def neck(self, x, taps):
-        return {"p8": taps[0]}
-
-    def heads(self, pyramid, image_sizes):
-        assert image_sizes == [tuple(pyramid["p8"].shape[-2:])]
-        return self(pyramid["p8"])
+    def forward(self, images):
+        x, _, _ = self.transform(images)
+        return self.transform.postprocess(self.heads(self.features(x)), [tuple(images.shape[-2:])] * len(x))
 
 
 def test_resize_and_map_boxes_back_to_frame_pixels():
     model = FakeModel(lambda call, h, w: ([[8, 4, 24, 20]], [0.9], [unit(0)]))
-    tracker = Tracker(model, TrackerConfig(), image_size=64)
+    tracker = Tracker(model, TrackerConfig())
     tracks = tracker.update(np.zeros((100, 200, 3), np.uint8))
     assert model.shapes == [(1, 3, 32, 64)]  # longest side 64, aspect kept
     assert len(tracks) == 1 and tracks[0].track_id == 1
@@ -73,8 +68,18 @@ def test_resize_and_map_boxes_back_to_frame_pixels():
 
 def test_boxes_are_clipped_to_the_frame():
     model = FakeModel(lambda call, h, w: ([[-5, -5, 70, 40]], [0.9], [unit(0)]))
-    box = Tracker(model, TrackerConfig(), image_size=64).update(np.zeros((32, 64, 3), np.uint8))[0].box
+    box = Tracker(model, TrackerConfig()).update(np.zeros((32, 64, 3), np.uint8))[0].box
     np.testing.assert_allclose(box, [0, 0, 64, 32])
+
+
+def test_one_model_call_per_batch_of_frames_of_one_size():
+    model = FakeModel(lambda call, h, w: ([[8, 4, 24, 20]], [0.9], [unit(0)]))
+    tracker = Tracker(model, TrackerConfig())
+    frames = [np.zeros((100, 200, 3), np.uint8)] * 3 + [np.zeros((32, 64, 3), np.uint8)]
+    tracks = tracker.update_batch(frames)
+    assert model.calls == 2 and model.shapes == [(3, 3, 32, 64), (1, 3, 32, 64)]
+    np.testing.assert_allclose(tracks[2][0].box, [25, 12.5, 75, 62.5])
+    np.testing.assert_allclose(tracks[3][0].box, [8, 4, 24, 20])
 
 
 class FakeClock:
@@ -87,37 +92,61 @@ class FakeClock:
         return self.now
 
 
-class ClockedFakeModel(StagedFakeModel):
-    """Each stage takes a known time on ``clock``: preprocess 1, backbone 2, neck 4, heads 8."""
+class Clocked(nn.Module):
+    """``module`` that takes ``seconds`` on ``clock`` per call."""
+
+    def __init__(self, module, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.module, self.clock, self.seconds = module, clock, seconds
+
+    def forward(self, *args):
+        self.clock.now += self.seconds
+        return self.module(*args)
+
+
+class ClockedTransform(ImageTransform):
+    """The transform, taking 1 on ``clock`` per call."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), pad_multiple=1)
+        self.clock = clock
+
+    def forward(self, images, targets=None):
+        self.clock.now += 1
+        return super().forward(images, targets)
+
+
+class ClockedFakeModel(FakeModel):
+    """Each stage takes a known time on ``clock``: preprocess 1, backbone 2, neck 4, heads 8;
+    ``stage_modules`` names the first three, as EffOWT's do."""
 
     def __init__(self, script, clock: FakeClock) -> None:
         super().__init__(script)
         self.clock = clock
+        self.backbone = Clocked(nn.Identity(), clock, 2)
+        self.neck = Clocked(nn.Identity(), clock, 4)
+        self.transform = ClockedTransform(clock)
 
-    def preprocess(self, images):
-        self.clock.now += 1
-        return super().preprocess(images)
+    def stage_modules(self):
+        return {"preprocess": self.transform, "backbone": self.backbone, "neck": self.neck}
 
-    def backbone_features(self, x):
-        self.clock.now += 2
-        return super().backbone_features(x)
+    def features(self, x):
+        return self.neck(self.backbone(x))
 
-    def neck(self, x, taps):
-        self.clock.now += 4
-        return super().neck(x, taps)
-
-    def heads(self, pyramid, image_sizes):
+    def heads(self, pyramid):
         self.clock.now += 8
-        return super().heads(pyramid, image_sizes)
+        return super().heads(pyramid)
 
 
 def test_stage_timings_accumulate(monkeypatch):
+    import effowt.timing as timing_module
     import effowt.tracking.tracker as tracker_module
 
     clock = FakeClock()
     monkeypatch.setattr(tracker_module, "time", clock)
+    monkeypatch.setattr(timing_module, "time", clock)
     model = ClockedFakeModel(lambda call, h, w: ([[8, 4, 24, 20]], [0.9], [unit(0)]), clock)
-    tracker = Tracker(model, TrackerConfig(), image_size=64, time_stages=True)
+    tracker = Tracker(model, TrackerConfig(), time_stages=True)
     for _ in range(3):
         tracker.update(np.zeros((48, 64, 3), np.uint8))
     assert tracker.timings["frames"] == 3
@@ -127,15 +156,15 @@ def test_stage_timings_accumulate(monkeypatch):
     assert {k: v for k, v in tracker.timings.items() if k != "frames"} == {
         "preprocess": 3 * 1, "backbone": 3 * 2, "neck": 3 * 4, "heads": 3 * 8, "association": 0}
     with pytest.raises(ValueError, match="time_stages"):
-        Tracker(FakeModel(None), TrackerConfig(), image_size=64, time_stages=True)
+        Tracker(FakeModel(None), TrackerConfig(), time_stages=True)
 
 
 def test_ids_per_instance_and_reset():
     def script(call, h, w):
         return [[8, 4, 24, 20], [30, 4, 46, 20]], [0.9, 0.8], [unit(0), unit(1)]
 
-    a = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
-    b = Tracker(FakeModel(script), TrackerConfig(), image_size=64)
+    a = Tracker(FakeModel(script), TrackerConfig())
+    b = Tracker(FakeModel(script), TrackerConfig())
     frame = np.zeros((32, 64, 3), np.uint8)
     assert [t.track_id for t in a.update(frame)] == [1, 2]
     assert [t.track_id for t in a.update(frame)] == [1, 2]
@@ -146,7 +175,7 @@ def test_ids_per_instance_and_reset():
 
 
 def test_bad_frames_are_clear_errors():
-    tracker = Tracker(FakeModel(lambda *a: ([], [], [])), TrackerConfig(), image_size=64)
+    tracker = Tracker(FakeModel(lambda *a: ([], [], [])), TrackerConfig())
     for bad in (np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32),
                 np.zeros((0, 10, 3), np.uint8), "frame.jpg"):
         with pytest.raises(DataError, match="uint8"):
@@ -174,7 +203,7 @@ def test_long_stream_keeps_state_and_memory_flat():
         return boxes, [0.9] * len(alive), embs
 
     cfg = TrackerConfig(max_lost=3, nms_thresh=1.0, min_cosine=0.5)
-    tracker = Tracker(FakeModel(script), cfg, image_size=64)
+    tracker = Tracker(FakeModel(script), cfg)
     frames = (np.full((32, 64, 3), i % 255, np.uint8) for i in range(1200))
     sizes = []
     tracemalloc.start()
@@ -229,6 +258,17 @@ def test_batched_frames_give_the_same_tracks(shipped_tracker, n):
             assert abs(a.score - b.score) < 1e-4
 
 
+def test_image_size_is_built_into_the_model():
+    from effowt.runs import create_model
+
+    _, cfg = create_model("effowt-mini")
+    assert Tracker.from_pretrained("effowt-mini", image_size=96).image_size == 96
+    tracker = Tracker.from_pretrained("effowt-mini", config=cfg, image_size=64)  # the config track_source passes
+    assert tracker.model.transform.image_size == 64 and cfg.model.image_size == 128
+    boxes, _, _ = tracker.detect(moving_squares(1)[0])
+    assert len(boxes) and boxes[:, 2].max() <= 128 and boxes[:, 3].max() <= 96  # frame px
+
+
 def test_reduced_precision_runs_the_backbone_and_side_in_it_and_the_heads_in_fp32():
     tracker = Tracker.from_pretrained("effowt-mini", precision="bf16")
     model = tracker.model
@@ -238,9 +278,9 @@ def test_reduced_precision_runs_the_backbone_and_side_in_it_and_the_heads_in_fp3
     boxes, scores, embeddings = tracker.detect(moving_squares(1)[0])
     assert boxes.dtype == np.float32 and np.isfinite(embeddings).all() and len(scores) == len(boxes)
     with pytest.raises(ValueError, match="precision"):
-        Tracker(FakeModel(None), TrackerConfig(), image_size=64, precision="fp8")
+        Tracker(FakeModel(None), TrackerConfig(), precision="fp8")
     with pytest.raises(ValueError, match="set_inference_precision"):
-        Tracker(FakeModel(None), TrackerConfig(), image_size=64, precision="bf16")
+        Tracker(FakeModel(None), TrackerConfig(), precision="bf16")
 
 
 def test_bf16_tracking_agrees_with_fp32():

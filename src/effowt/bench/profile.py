@@ -19,7 +19,6 @@ level ``min(topk_candidates, #scores > score_thresh)``, torchvision's rule).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,8 @@ if TYPE_CHECKING:  # torch is imported when a profile is taken, not with `effowt
     from torch import nn
 
     from effowt.side.blocks import SideBlock
+
+from effowt.timing import ModuleTimer
 
 HEADS_REST = "FCOS decode + top-k + NMS"
 SIDE_REST = "side glue (forward, casts)"
@@ -75,8 +76,9 @@ def model_parts(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
     return parts
 
 
-class ModuleProfiler:
-    """Exclusive seconds per part name, accumulated while attached (a context manager).
+class ModuleProfiler(ModuleTimer):
+    """Exclusive seconds per part name of :func:`model_parts`, accumulated while attached
+    (a context manager; :class:`effowt.timing.ModuleTimer`).
 
     ``sync`` runs before every clock read (``torch.cuda.synchronize`` on CUDA).
     ``candidates`` collects, per detected image, how many FCOS candidates reach NMS.
@@ -84,44 +86,16 @@ class ModuleProfiler:
 
     def __init__(self, model: nn.Module, sync: Callable[[], None] = lambda: None) -> None:
         self.parts = model_parts(model)
+        super().__init__([(name, module) for _, name, module in self.parts], sync)
         self.stage_of = {name: stage for stage, name, _ in self.parts}
-        self.seconds: dict[str, float] = {name: 0.0 for _, name, _ in self.parts}
         self.candidates: list[int] = []
-        self.called: set[str] = set()  # parts that ran at least once (merged stages skip their units)
-        self._sync = sync
-        self._stack: list[list[float]] = []
-        self._handles: list[Any] = []
         fcos = model.detector.fcos
-        self._topk, self._thresh = fcos.topk_candidates, fcos.score_thresh
+        self._towers, self._topk, self._thresh = fcos.head, fcos.topk_candidates, fcos.score_thresh
 
     def __enter__(self) -> ModuleProfiler:
-        for _, name, module in self.parts:
-            self._handles.append(module.register_forward_pre_hook(self._pre))
-            self._handles.append(module.register_forward_hook(self._post(name)))
-        towers = next(module for _, name, module in self.parts if name == "FCOS towers")
-        self._handles.append(towers.register_forward_hook(self._count))
+        super().__enter__()
+        self._handles.append(self._towers.register_forward_hook(self._count))
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
-    def _pre(self, module: nn.Module, args: Any) -> None:
-        self._sync()
-        self._stack.append([time.perf_counter(), 0.0])  # start, time spent in timed children
-
-    def _post(self, name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            self._sync()
-            start, children = self._stack.pop()
-            elapsed = time.perf_counter() - start
-            self.seconds[name] += elapsed - children
-            self.called.add(name)
-            if self._stack:
-                self._stack[-1][1] += elapsed
-
-        return hook
 
     def _count(self, module: nn.Module, args: Any, output: dict[str, torch.Tensor]) -> None:
         import torch
@@ -133,7 +107,7 @@ class ModuleProfiler:
         self.candidates.extend(int(c) for c in counts)
 
     def reset(self) -> None:
-        self.seconds = dict.fromkeys(self.seconds, 0.0)
+        super().reset()
         self.candidates = []
 
 

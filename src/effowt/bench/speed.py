@@ -14,7 +14,7 @@ association: the worst case, not a lucky empty frame.
 Three measurements, all in one run:
 
 * **stages** (``per_frame_ms``): ``frames`` frames one at a time through the
-  tracker's stage methods (CUDA synchronised between stages); medians.
+  tracker with stage timing (forward hooks, CUDA synchronised around each stage); medians.
 * **parts** (``profile``, with ``profile=True``): during the same frames, the
   exclusive time of every side-network and head part (:mod:`effowt.bench.profile`),
   medians per part, by layer type, and the FCOS candidates that reach NMS.
@@ -103,15 +103,15 @@ class _Variant:
     """One model under measurement: its tracker with stage timing (and profiler), the
     plain tracker for throughput, and the per-frame samples gathered so far."""
 
-    def __init__(self, name: str, overrides: list[str], cfg: EffOWTConfig, model: Any, image_size: int,
-                 device: str, precision: str, profile: bool) -> None:
+    def __init__(self, name: str, overrides: list[str], cfg: EffOWTConfig, model: Any, device: str,
+                 precision: str, profile: bool) -> None:
         import torch
 
         from effowt.tracking import Tracker
 
         self.name, self.overrides, self.cfg = name, overrides, cfg
-        self.tracker = Tracker(model, cfg.tracker, image_size, device=device, time_stages=True, precision=precision)
-        self.plain = Tracker(model, cfg.tracker, image_size, device=device, precision=precision)
+        self.tracker = Tracker(model, cfg.tracker, device=device, time_stages=True, precision=precision)
+        self.plain = Tracker(model, cfg.tracker, device=device, precision=precision)
         dev = self.tracker.device
         sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
         self.profiler = ModuleProfiler(self.tracker.model, sync) if profile else None
@@ -199,7 +199,7 @@ def run_speed(config: str, image_size: int | None, frames: int, warmup: int, dev
         model = build_model(cfg.model)
         if arms and cfg.model.backbone == configs["default"].model.backbone:
             model.backbone = arms[0].tracker.model.backbone
-        arms.append(_Variant(name, specs[name], cfg, model, image_size, device, precision, profile))
+        arms.append(_Variant(name, specs[name], cfg, model, device, precision, profile))
     rng = np.random.default_rng(0)
     frame_list = [rng.integers(0, 256, (image_size, image_size, 3), dtype=np.uint8) for _ in range(4)]
     for i in range(warmup + frames):

@@ -11,9 +11,10 @@ training set::
     backward   loss.backward()
     optimizer  AdamW step (the trainer's parameter groups)
 
-What it computes is the trainer's: the same model, parameter groups and loss
-weighting; only the clock is added. Timing phases apart synchronises the device
-between them, so the sum is an upper bound of the trainer's step on a GPU.
+What it computes is the trainer's: the same model, forward, parameter groups and loss
+weighting; only the clock is added (the forward's stages by hooks, :class:`effowt.timing.ModuleTimer`).
+Timing phases apart synchronises the device between them, so the sum is an upper bound
+of the trainer's step on a GPU.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from effowt.bench.output import markdown_table
 from effowt.config import load_config
 from effowt.errors import ConfigError
+from effowt.timing import ModuleTimer
 
 if TYPE_CHECKING:
     import argparse
@@ -77,6 +79,7 @@ def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, s
     optimizer = build_optimizer(model.named_trainable_parameters(), cfg.train)
     batch = cfg.train.batch_size
     times: dict[str, list[float]] = {phase: [] for phase in PHASES}
+    stages = ModuleTimer(model.stage_modules().items(), lambda: _sync(dev))  # the forward's stages, by hooks
     for it in range(warmup + steps):
         marks = [time.perf_counter()]
         images, targets = collate_two_views([dataset[(it * batch + j) % len(dataset)] for j in range(batch)])
@@ -84,17 +87,12 @@ def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, s
         targets = [{k: v.to(dev) for k, v in t.items()} for t in targets]
         _sync(dev)
         marks.append(time.perf_counter())
-        x = model.preprocess(images)
-        taps = model.backbone_features(x)
+        stages.reset()
+        with stages:
+            loss = weighted_loss(model(images, targets), cfg.train)
         _sync(dev)
-        marks.append(time.perf_counter())
-        pyramid = model.neck(x, taps)
-        _sync(dev)
-        marks.append(time.perf_counter())
-        sizes = [tuple(images.shape[-2:])] * images.shape[0]
-        loss = weighted_loss(model.losses(pyramid, sizes, targets), cfg.train)
-        _sync(dev)
-        marks.append(time.perf_counter())
+        start, backbone = marks[-1], stages.seconds["preprocess"] + stages.seconds["backbone"]
+        marks += [start + backbone, start + backbone + stages.seconds["neck"], time.perf_counter()]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         _sync(dev)

@@ -1,16 +1,16 @@
-"""The EffOWT model: frozen backbone -> neck (side network or simple pyramid) -> heads."""
+"""The EffOWT model: transform -> frozen backbone -> neck (side network or simple pyramid) -> heads."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from effowt.backbones import FrozenBackbone
 from effowt.errors import WeightsError
 from effowt.heads import DetectionHead, ReIDHead, reid_losses
+from effowt.models.transform import ImageTransform
 
 MAX_LISTED_KEYS = 5
 
@@ -18,8 +18,11 @@ MAX_LISTED_KEYS = 5
 class EffOWT(nn.Module):
     """Open-world detector + ReID embedder built on a frozen vision-language backbone.
 
-    ``forward`` composes exactly :meth:`preprocess`, :meth:`backbone_features`,
-    :meth:`neck` and :meth:`heads` (the speed benchmark times them separately).
+    ``forward`` is the model, composed here once: :attr:`transform` (resize, normalise,
+    pad) -> :meth:`features` (backbone -> neck) -> :meth:`heads` (or :meth:`losses`)
+    -> ``transform.postprocess`` (boxes back to the input's pixels). :meth:`embed` takes
+    the same path for boxes given from outside. Stages are timed by hooks on the
+    modules of :meth:`stage_modules` (:class:`effowt.timing.ModuleTimer`).
 
     Args:
         mode: transfer mode (``side``, ``head``, ``full``, ``lora``), for messages and
@@ -29,6 +32,7 @@ class EffOWT(nn.Module):
         neck: module ``(x, taps) -> OrderedDict {"p<s>": [B, C, H/s, W/s]}``.
         detector, reid: the heads.
         reid_temperature: temperature of the contrastive ReID loss.
+        transform: the input transform (its ``image_size`` is the input's longest side).
 
     Attributes:
         neck_dtype: the precision the neck runs in (float32; see :meth:`set_inference_precision`).
@@ -46,50 +50,32 @@ class EffOWT(nn.Module):
         detector: DetectionHead,
         reid: ReIDHead,
         reid_temperature: float,
-        pad_multiple: int = 32,
+        transform: ImageTransform,
     ) -> None:
         super().__init__()
         self.mode = mode
+        self.transform = transform
         self.backbone = backbone
         self.neck_name = neck_name
         self.add_module(neck_name, neck)
         self.detector = detector
         self.reid = reid
         self.reid_temperature = reid_temperature
-        self.pad_multiple = pad_multiple
         self.backbone_grad = mode in ("full", "lora")
         self.neck_dtype = torch.float32
-        self.register_buffer("pixel_mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalise with the backbone's mean/std and zero-pad bottom/right to a
-        multiple of ``pad_multiple`` (32, or the largest pyramid stride).
+    def stage_modules(self) -> dict[str, nn.Module]:
+        """The modules whose calls are the stages of :meth:`forward`, by timing name:
+        ``preprocess`` (:attr:`transform`), ``backbone``, ``neck``; the heads are the rest."""
+        return {"preprocess": self.transform, "backbone": self.backbone, "neck": getattr(self, self.neck_name)}
 
-        Args:
-            images: FloatTensor[B, 3, H, W], RGB in [0, 1].
-
-        Returns:
-            FloatTensor[B, 3, H', W'] with H', W' the padded sizes.
-        """
-        if not isinstance(images, torch.Tensor):
-            raise ValueError(f"EffOWT expects images as a float tensor [B, 3, H, W]; got {type(images).__name__}")
-        if images.dim() != 4 or images.shape[1] != 3 or not images.is_floating_point():
-            got = f"{images.dtype} tensor of shape {tuple(images.shape)}"
-            raise ValueError(f"EffOWT expects images as a float tensor of shape [B, 3, H, W] in [0, 1]; got {got}")
-        x = (images.float() - self.pixel_mean) / self.pixel_std
-        m = self.pad_multiple
-        return F.pad(x, (0, -x.shape[-1] % m, 0, -x.shape[-2] % m))
-
-    def backbone_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Tapped backbone maps, list of FloatTensor[B, D, h, w]; under ``no_grad``
-        unless :attr:`backbone_grad`."""
+    def features(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        """Feature pyramid ``{"p8": FloatTensor[B, C, H'/8, W'/8], ...}`` (float32) of a
+        transformed batch ``x`` [B, 3, H', W']: the backbone's taps (under ``no_grad``
+        unless :attr:`backbone_grad`), then the neck (side network or pyramid) in
+        :attr:`neck_dtype`."""
         with torch.set_grad_enabled(self.backbone_grad and torch.is_grad_enabled()):
-            return self.backbone(x)
-
-    def neck(self, x: torch.Tensor, taps: list[torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
-        """Feature pyramid ``{"p8": [B, C, H'/8, W'/8], ...}`` (side network or simple
-        pyramid), float32; the neck itself runs in :attr:`neck_dtype`."""
+            taps = self.backbone(x)
         pyramid = getattr(self, self.neck_name)(x.to(self.neck_dtype), [t.to(self.neck_dtype) for t in taps])
         return OrderedDict((k, v.float()) for k, v in pyramid.items())
 
@@ -106,7 +92,7 @@ class EffOWT(nn.Module):
         self, pyramid: OrderedDict[str, torch.Tensor], image_sizes: list[tuple[int, int]]
     ) -> list[dict[str, torch.Tensor]]:
         """Detections with embeddings, per image: ``{"boxes": FloatTensor[N, 4]
-        [x1, y1, x2, y2] px in the unpadded image (clipped to ``image_sizes``),
+        [x1, y1, x2, y2] px in the transformed, unpadded image (clipped to ``image_sizes``),
         "scores": [N], "embeddings": [N, E] L2-normalised}``."""
         dets = self.detector.detect(pyramid, image_sizes)
         embeddings = self.reid(pyramid, [d["boxes"] for d in dets])
@@ -134,18 +120,31 @@ class EffOWT(nn.Module):
     def forward(
         self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]] | None = None
     ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
-        """Training (``self.training``): loss dict, see :meth:`losses`; ``targets`` is a
-        list of B dicts ``{"boxes": FloatTensor[N, 4] xyxy px, "instance_ids": LongTensor[N]}``.
-        Eval: detections, see :meth:`heads`."""
-        x = self.preprocess(images)
-        image_sizes = [tuple(images.shape[-2:])] * images.shape[0]
-        pyramid = self.neck(x, self.backbone_features(x))
+        """``images``: FloatTensor[B, 3, H, W] RGB in [0, 1], any size (resized by :attr:`transform`).
+
+        Training (``self.training``): loss dict, see :meth:`losses`; ``targets`` is a
+        list of B dicts ``{"boxes": FloatTensor[N, 4] xyxy px of the images,
+        "instance_ids": LongTensor[N]}``. Eval: detections as :meth:`heads` gives them,
+        with boxes in the images' pixels (clipped to them)."""
+        x, image_sizes, targets = self.transform(images, targets)
+        pyramid = self.features(x)
         if not self.training:
-            return self.heads(pyramid, image_sizes)
-        if targets is None or len(targets) != images.shape[0]:
+            return self.transform.postprocess(self.heads(pyramid, image_sizes), [tuple(images.shape[-2:])] * len(x))
+        if targets is None or len(targets) != len(x):
             got = "None" if targets is None else f"{len(targets)} targets"
-            raise ValueError(f"EffOWT in training mode needs one target dict per image ({images.shape[0]}); got {got}")
+            raise ValueError(f"EffOWT in training mode needs one target dict per image ({len(x)}); got {got}")
         return self.losses(pyramid, image_sizes, targets)
+
+    def embed(self, images: torch.Tensor, boxes: list[torch.Tensor]) -> list[torch.Tensor]:
+        """ReID embeddings of given boxes: per image FloatTensor[N, E], L2-normalised.
+
+        Args:
+            images: FloatTensor[B, 3, H, W] RGB in [0, 1], as for :meth:`forward`.
+            boxes: per image FloatTensor[N, 4] ``[x1, y1, x2, y2]`` px of the images
+                (N may be 0); RoIAlign on the level the model's own detections use.
+        """
+        x, _, rois = self.transform(images, [{"boxes": b} for b in boxes])
+        return self.reid(self.features(x), [r["boxes"] for r in rois])
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters with ``requires_grad``: what the optimizer gets."""

@@ -23,6 +23,7 @@ from effowt.errors import ConfigError
 from effowt.heads import DetectionHead, ReIDHead
 from effowt.models.effowt import EffOWT
 from effowt.models.necks import SimpleFeaturePyramid, TapFeaturePyramid
+from effowt.models.transform import ImageTransform
 from effowt.side.anchor import LinearPyramid
 
 
@@ -53,8 +54,9 @@ def build_pyramid(kind: str, backbone: FrozenBackbone, channels: int, strides: l
 
 
 def build_model(cfg: ModelConfig) -> EffOWT:
-    """Build the backbone (weights from ``cfg.backbone.weights``), the neck of
-    ``cfg.mode`` and the heads, and mark what trains. ``cfg`` is checked first
+    """Build the input transform (longest side ``cfg.image_size``, the backbone's mean/std,
+    padding to the largest head stride, at least 32), the backbone (weights from
+    ``cfg.backbone.weights``), the neck of ``cfg.mode`` and the heads, and mark what trains. ``cfg`` is checked first
     (:func:`effowt.config.validate_model`). Never downloads."""
     validate_model(cfg)
     backbone = create_backbone(cfg.backbone)
@@ -81,5 +83,5 @@ def build_model(cfg: ModelConfig) -> EffOWT:
         detector=DetectionHead(cfg.head),
         reid=ReIDHead(cfg.head),
         reid_temperature=cfg.head.reid_temperature,
-        pad_multiple=max(32, max(cfg.head.strides)),
+        transform=ImageTransform(cfg.image_size, backbone.mean, backbone.std, max(32, max(cfg.head.strides))),
     )

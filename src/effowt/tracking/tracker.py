@@ -1,19 +1,21 @@
 """Frame-by-frame open-world tracker: EffOWT detections + online association.
 
-``Tracker.update(frame)`` resizes an RGB frame so its longest side is
-``image_size`` (aspect kept), runs the model, maps the boxes back to frame pixels
-(``[x1, y1, x2, y2]``) and hands them to :class:`OnlineAssociator`.
+``Tracker.update(frame)`` turns an RGB frame into a float tensor on the model's device
+and runs the model on it: the model resizes it so its longest side is its
+``image_size`` (aspect kept) and returns boxes in frame pixels (``[x1, y1, x2, y2]``,
+see :class:`effowt.models.ImageTransform`), which :class:`OnlineAssociator` tracks.
 ``Tracker.update_batch(frames)`` runs consecutive frames through the model as one
-batch (frames of one size together), then associates them in order: the same
-tracks as frame-by-frame updates, up to float rounding in the batched model.
+batch (frames of one size together, one model call each), then associates them in
+order: the same tracks as frame-by-frame updates, up to float rounding in the batched model.
 
 Times accumulate in ``tracker.timings`` (seconds). By default nothing is
-synchronised: ``preprocess``, ``model`` (forward and the copy of the detections
-to the host, which waits for the device) and ``association`` are read off the
-host clock. With ``time_stages=True`` (profiling) the model runs through its
-stage methods (``preprocess``, ``backbone_features``, ``neck``, ``heads``: exactly
-what its forward composes) and CUDA is synchronised after each, so each stage is
-timed on its own.
+synchronised: ``preprocess`` (the frame to a tensor on the device), ``model`` (forward
+and the copy of the detections to the host, which waits for the device) and
+``association`` are read off the host clock. With ``time_stages=True`` (profiling)
+forward hooks on the model's :meth:`~effowt.models.EffOWT.stage_modules` time its
+transform (counted in ``preprocess``), backbone and neck as the forward runs
+(:class:`effowt.timing.ModuleTimer`, synchronising CUDA around each), and ``heads``
+is the rest of the model's time.
 """
 
 from __future__ import annotations
@@ -22,31 +24,33 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from effowt.boxes import clip_boxes
-from effowt.config import PRECISION_NAMES, EffOWTConfig, TrackerConfig
+from effowt.config import PRECISION_NAMES, EffOWTConfig, TrackerConfig, apply_overrides
 from effowt.distributed import resolve_device
 from effowt.errors import DataError
 from effowt.runs import create_model
+from effowt.timing import ModuleTimer
 from effowt.tracking.association import OnlineAssociator, Track
 from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, check_prompt, check_texts, load_labeler
 
-STAGE_METHODS = ("preprocess", "backbone_features", "neck", "heads")
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
+T = TypeVar("T")
 
 
 class Detector(Protocol):
     """What :class:`Tracker` needs of a model (EffOWT satisfies it).
 
-    ``detector(images)`` takes float[B, 3, H, W] in [0, 1] and returns one dict per
-    image: ``boxes`` float[N, 4] ``[x1, y1, x2, y2]`` px, ``scores`` float[N] and
-    ``embeddings`` float[N, E]. With ``time_stages=True`` the model must also have
-    the stage methods of :data:`STAGE_METHODS`.
+    ``detector(images)`` takes float[B, 3, H, W] in [0, 1] at the frames' own size and
+    returns one dict per image: ``boxes`` float[N, 4] ``[x1, y1, x2, y2]`` px of the
+    frame, ``scores`` float[N] and ``embeddings`` float[N, E]. With ``time_stages=True``
+    the model must also have ``stage_modules()`` (stage name -> module, see
+    :meth:`effowt.models.EffOWT.stage_modules`); external detections need ``embed``
+    (:meth:`effowt.models.EffOWT.embed`).
     """
 
     def __call__(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]: ...
@@ -59,13 +63,13 @@ class Tracker:
 
     Args:
         model: EffOWT or any :class:`Detector`; moved to ``device`` (when it has
-            ``.to``) and put in eval mode.
+            ``.to``) and put in eval mode. It resizes the frames itself (EffOWT: to
+            ``model.transform.image_size``).
         cfg: association thresholds.
-        image_size: the longest side frames are resized to before the model.
         device: torch device the model runs on.
-        time_stages: run the model stage by stage and time each stage (synchronising
-            CUDA between stages); otherwise the model's forward is timed as one ``model``
-            and nothing is synchronised.
+        time_stages: time each stage of the model's forward by hooks (synchronising CUDA
+            around each); otherwise the model's forward is timed as one ``model`` and
+            nothing is synchronised.
         labeler: names every track with the best-matching text of a vocabulary
             (:class:`effowt.tracking.labels.TrackLabeler`; ``from_pretrained(texts=...)``
             builds it from the run's VLM); its time counts as ``labels``.
@@ -73,17 +77,16 @@ class Tracker:
             and the neck (``model.set_inference_precision``); the heads stay float32.
 
     Attributes:
-        timings: seconds accumulated per stage: ``preprocess`` (resize, to tensor and
-            the model's normalise/pad), ``backbone``, ``neck``, ``heads`` (or ``model``)
+        timings: seconds accumulated per stage: ``preprocess`` (to tensor; with
+            ``time_stages`` also the model's resize, normalise and pad), ``backbone``,
+            ``neck``, ``heads`` (or ``model``)
             and ``association``; ``frames`` counts the frames. Cleared by
             :meth:`reset_timings`, not by :meth:`reset`.
     """
 
-    def __init__(self, model: Detector, cfg: TrackerConfig, image_size: int,
+    def __init__(self, model: Detector, cfg: TrackerConfig,
                  device: str | torch.device = "cpu", time_stages: bool = False,
                  labeler: TrackLabeler | None = None, precision: str = "fp32") -> None:
-        if image_size < 32:
-            raise ValueError(f"image_size must be >= 32, got {image_size}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = resolve_device(device)
@@ -97,10 +100,10 @@ class Tracker:
         model.eval()
         self.model = model
         self.cfg = cfg
-        self.image_size = int(image_size)
-        if time_stages and not all(hasattr(model, m) for m in STAGE_METHODS):
-            raise ValueError(f"time_stages=True needs a model with {', '.join(STAGE_METHODS)}")
+        if time_stages and not hasattr(model, "stage_modules"):
+            raise ValueError("time_stages=True needs a model with stage_modules() (an EffOWT model)")
         self.time_stages = time_stages
+        self.stage_timer = ModuleTimer(model.stage_modules().items(), self._sync) if time_stages else None
         self.associator = OnlineAssociator(cfg)
         self.labeler = labeler
         self.timings: dict[str, float] = {}
@@ -119,8 +122,9 @@ class Tracker:
         checked like any config override (``ConfigError`` naming the key).
         ``texts``: label tracks with this vocabulary through the run's VLM (its text
         tower; ConfigError for a backbone without one), each put in ``prompt``.
-        ``image_size``: the model input's long side (default: the run's ``model.image_size``);
-        a CNN backbone takes any size, larger sizes find smaller objects.
+        ``image_size``: the model input's long side (default: the run's ``model.image_size``),
+        built into the model (``model.image_size=N``); a CNN backbone takes any size,
+        larger sizes find smaller objects.
         ``config``: the run's ``config.yaml`` already read and its tracker overrides applied
         (as :func:`effowt.tracking.pipeline.track_source` does once per run), used instead
         of reading it again; not together with ``tracker_overrides``."""
@@ -129,10 +133,18 @@ class Tracker:
             texts = check_texts(texts)
             check_prompt(prompt)
         overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
+        if image_size is not None:
+            size = [f"model.image_size={image_size}", f"data.image_size={image_size}"]
+            config, overrides = (apply_overrides(config, size), overrides) if config is not None \
+                else (None, [*overrides, *size])
         model, cfg = create_model(run_dir, device=device, overrides=overrides, config=config)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
-        return cls(model, cfg.tracker, image_size or cfg.model.image_size, device=device, time_stages=time_stages,
-                   labeler=labeler, precision=precision)
+        return cls(model, cfg.tracker, device=device, time_stages=time_stages, labeler=labeler, precision=precision)
+
+    @property
+    def image_size(self) -> int:
+        """The model input's longest side, px (``model.transform.image_size``)."""
+        return self.model.transform.image_size
 
     def reset(self) -> None:
         """Start a new video: forget every track (and its label scores); ids restart at 1."""
@@ -145,53 +157,49 @@ class Tracker:
         self.timings = {"preprocess": 0.0, **{s: 0.0 for s in stages}, "association": 0.0,
                         **({"labels": 0.0} if self.labeler is not None else {}), "frames": 0}
 
-    def _timed(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _timed(self, stage: str, fn: Callable[..., T], *args: Any) -> T:
         start = time.perf_counter()
         out = fn(*args)
-        if self.time_stages and self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        if self.time_stages:
+            self._sync()
         self.timings[stage] += time.perf_counter() - start
         return out
 
-    def _to_input(self, frame: np.ndarray) -> tuple[torch.Tensor, float]:
-        """uint8[H, W, 3] RGB -> (float[1, 3, h, w] in [0, 1] on device, scale h/H)."""
-        height, width = frame.shape[:2]
-        scale = self.image_size / max(height, width)
-        size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        image = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
-        image = image.permute(2, 0, 1)[None].float().div_(255.0)
-        if size != (height, width):
-            image = F.interpolate(image, size=size, mode="bilinear", align_corners=False,
-                                  antialias=True).clamp_(0.0, 1.0)
-        return image, scale
+    def _to_tensor(self, frames: list[np.ndarray]) -> torch.Tensor:
+        """uint8[H, W, 3] RGB frames of one size -> float[B, 3, H, W] in [0, 1] on the device,
+        contiguous (channels first in memory too: the layout the backbone's kernels see)."""
+        images = torch.from_numpy(np.stack(frames)).to(self.device)
+        return images.permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
-    def _run_model(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Detections of a batch ``float[B, 3, h, w]`` as host tensors (stage by stage
-        when timing stages)."""
-        if self.time_stages:
-            x = self._timed("preprocess", self.model.preprocess, images)
-            taps = self._timed("backbone", self.model.backbone_features, x)
-            pyramid = self._timed("neck", self.model.neck, x, taps)
-            dets = self._timed("heads", self.model.heads, pyramid, [tuple(images.shape[-2:])] * len(images))
-        else:
-            dets = self._timed("model", self.model, images)
-        return self._timed("heads" if self.time_stages else "model", _to_host, dets)
+    def _run_model(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` (a model call, its output copied to the host) timed as ``model``, or
+        with ``time_stages`` split into the stages the hooks time and ``heads``, the rest."""
+        if self.stage_timer is None:
+            return self._timed("model", fn, *args)
+        self.stage_timer.reset()
+        with self.stage_timer:
+            out = self._timed("heads", fn, *args)
+        for stage, seconds in self.stage_timer.seconds.items():
+            self.timings[stage] += seconds
+            self.timings["heads"] -= seconds
+        return out
 
     @torch.inference_mode()
     def detect_batch(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Run the model on frames (uint8[H, W, 3] RGB), consecutive frames of one size as
-        one batch: per frame (boxes float32[N, 4] xyxy frame px, scores float32[N],
-        embeddings float32[N, E])."""
+        one batch (one model call): per frame (boxes float32[N, 4] xyxy frame px, scores
+        float32[N], embeddings float32[N, E])."""
         for frame in frames:
             _check_frame(frame)
         out = []
         for group in _runs_of_equal_shape(frames):
-            inputs = [self._timed("preprocess", self._to_input, frame) for frame in group]
-            dets = self._run_model(torch.cat([image for image, _ in inputs]))
-            height, width = group[0].shape[:2]
-            for det, (_, scale) in zip(dets, inputs):
-                boxes = clip_boxes(det["boxes"].float().numpy().reshape(-1, 4) / scale, height, width)
-                out.append((boxes.astype(np.float32), det["scores"].float().numpy().reshape(-1),
+            images = self._timed("preprocess", self._to_tensor, group)
+            for det in self._run_model(self._detections, images):
+                out.append((det["boxes"].float().numpy().reshape(-1, 4), det["scores"].float().numpy().reshape(-1),
                             det["embeddings"].float().numpy()))
         return out
 
@@ -203,21 +211,22 @@ class Tracker:
     @torch.inference_mode()
     def embed(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Appearance embeddings float32[N, E] of given boxes (float[N, 4] xyxy frame px) in
-        one frame: the model's pyramid, then its ReID head (RoIAlign on the same level as
-        for its own detections). Needs a model with ``preprocess``, ``backbone_features``,
-        ``neck`` and ``reid`` (EffOWT); the backbone runs once."""
+        one frame: ``model.embed`` (EffOWT: its pyramid, then its ReID head, RoIAlign on the
+        same level as for its own detections; the backbone runs once)."""
         _check_frame(frame)
-        if not all(hasattr(self.model, m) for m in (*STAGE_METHODS[:3], "reid")):
-            raise ValueError("external detections need a model with preprocess, backbone_features, "
-                             "neck and reid (an EffOWT model)")
-        image, scale = self._timed("preprocess", self._to_input, frame)
-        stage = (lambda name: name) if self.time_stages else (lambda name: "model")
-        x = self._timed(stage("preprocess"), self.model.preprocess, image)
-        taps = self._timed(stage("backbone"), self.model.backbone_features, x)
-        pyramid = self._timed(stage("neck"), self.model.neck, x, taps)
-        rois = torch.as_tensor(boxes * scale, dtype=torch.float32, device=self.device).reshape(-1, 4)
-        embeddings = self._timed(stage("heads"), self.model.reid, pyramid, [rois])[0]
-        return embeddings.detach().float().cpu().numpy()
+        if not hasattr(self.model, "embed"):
+            raise ValueError("external detections need a model with embed (an EffOWT model)")
+        image = self._timed("preprocess", self._to_tensor, [frame])
+        rois = torch.as_tensor(boxes, dtype=torch.float32, device=self.device).reshape(-1, 4)
+        return self._run_model(self._embeddings, image, rois).numpy()
+
+    def _detections(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """The model's detections of a batch, copied to the host (this waits for the device)."""
+        return [{k: v.detach().cpu() for k, v in det.items()} for det in self.model(images)]
+
+    def _embeddings(self, image: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """The model's embeddings of boxes in one image, float32 on the host."""
+        return self.model.embed(image, [rois])[0].detach().float().cpu()
 
     def update(self, frame: np.ndarray, detections: Detections | None = None,
                keep_embeddings: bool = False) -> list[Track]:
@@ -267,11 +276,6 @@ class Tracker:
             self._timed("labels", self.labeler.update, frame, tracks)
         self.timings["frames"] += 1
         return tracks
-
-
-def _to_host(dets: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
-    """Detections copied to the host (this waits for the device)."""
-    return [{k: v.detach().cpu() for k, v in det.items()} for det in dets]
 
 
 def _runs_of_equal_shape(frames: list[np.ndarray]) -> list[list[np.ndarray]]:
