@@ -1,5 +1,6 @@
 """Config loading: presets, YAML files, overrides, strictness."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import effowt
-from effowt.config import EffOWTConfig, load_config, preset_names, save_config, validate
+from effowt.config import EffOWTConfig, load_config, preset_names, save_config
 from effowt.errors import ConfigError
 from effowt.models import build_model
 
@@ -78,15 +79,14 @@ def test_bad_values_fail_when_loaded_naming_key_value_and_range(override, fragme
     assert fragment in str(err.value)
 
 
-def test_dataclass_changes_are_checked_by_validate():
+def test_dataclass_changes_are_checked_where_they_are_made():
     cfg = load_config("mini")
-    cfg.tracker.det_thresh = 1.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.tracker.det_thresh = 1.5  # type: ignore[misc]
     with pytest.raises(ConfigError, match=r"tracker\.det_thresh=1\.5"):
-        validate(cfg)
-    cfg = load_config("mini")
-    cfg.model.side.init = "prunee"
+        dataclasses.replace(cfg.tracker, det_thresh=1.5)
     with pytest.raises(ConfigError, match=r"model\.side\.init"):
-        build_model(cfg.model)
+        build_model(dataclasses.replace(cfg.model, side=dataclasses.replace(cfg.model.side, init="prunee")))
 
 
 @pytest.mark.parametrize("override, key", [("model.side.init=prunee", "model.side.init"),

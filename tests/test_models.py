@@ -224,9 +224,8 @@ def test_bad_pyramid_is_a_config_error() -> None:
 def test_unknown_mode_and_bad_heads_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown transfer mode 'adapter'.*side, head, full, lora"):
         build_model(_cfg("adapter"))
-    head = dataclasses.replace(_cfg("head").head, channels=48)
     with pytest.raises(ConfigError, match="multiple of 32"):
-        build_model(_cfg("head", head=head))
+        build_model(_cfg("head", head=dataclasses.replace(_cfg("head").head, channels=48)))
     lora = dataclasses.replace(_cfg("lora").lora, target_modules=["no_such_layer"])
     with pytest.raises(ConfigError, match="no_such_layer"):
         _build(_cfg("lora", lora=lora))

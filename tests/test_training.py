@@ -267,11 +267,10 @@ def test_two_process_gloo_run_writes_one_checkpoint(coco, tmp_path) -> None:
 def test_load_run_resolves_relative_backbone_weights_and_checks_identity(tmp_path, monkeypatch) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    cfg = load_config("mini", TINY)
+    cfg = load_config("mini", [*TINY, "model.backbone.weights=backbone.safetensors"])  # relative: beside config.yaml
     vit = timm.create_model(cfg.model.backbone.name.split(":")[1], pretrained=False, **cfg.model.backbone.model_kwargs)
     backbone_state = {k: v.contiguous() for k, v in vit.state_dict().items()}
     save_file(backbone_state, run / "backbone.safetensors")
-    cfg.model.backbone.weights = "backbone.safetensors"  # relative: found beside config.yaml
     monkeypatch.chdir(run)
     model = build_seeded_model(cfg)
     save_run(run, model, cfg, step=5)

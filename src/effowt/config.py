@@ -1,26 +1,31 @@
-"""Configuration: dataclasses loaded from YAML presets, with ``key=value`` overrides.
+"""Configuration: frozen dataclasses loaded from YAML presets, with ``key=value`` overrides.
 
 Every field has a default, so a preset only names what differs. Unknown keys are
 errors (a typo must never be silently ignored). Choice fields are ``Literal``
-types, checked while the YAML values are coerced; every load and every override
-then runs :func:`validate`, one check per section (``validate_model``,
-``validate_data``, ``validate_train``, ``validate_tracker``), so a bad value fails
-at once, before a model is built or a file written, with a ``ConfigError``
-naming the key, the value and the valid range. The resolved config is written
-beside every output with :func:`save_config`.
+types, checked while the YAML values are coerced. Each section checks its own
+fields in ``__post_init__``, next to them; what ties sections together is checked
+by the parent that holds them (:class:`ModelConfig`: the side network against the
+backbone's taps and the head's strides; :class:`EffOWTConfig`: ``data.image_size ==
+model.image_size``). So every config is checked where it is built (a preset, an
+override, ``dataclasses.replace``, a constructor call) and, being frozen, stays
+checked: a bad value fails at once with a one-line ``ConfigError`` naming the key,
+the value and the valid range, and no module that receives a config checks it
+again. Overrides are parsed once (:func:`parse_overrides`) and applied with
+:func:`apply_values`. The resolved config is written beside every output with
+:func:`save_config`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -45,9 +50,34 @@ _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 60, 60
 _SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 4
 STAGES: tuple[str, ...] = get_args(Stage)
 STAGE_STRIDES = {"s4": 4, "s8": 8, "s16": 16}
+C = TypeVar("C")
 
 
-@dataclass
+def _check_choice(key: str, value: Any, choices: tuple[Any, ...], where: str = "", what: str = "value") -> None:
+    if value not in choices:
+        raise ConfigError(f"{where}{key}: unknown {what} {short_repr(value)} (valid: {', '.join(map(str, choices))})")
+
+
+def _check_range(key: str, value: float, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """ConfigError unless ``low <= value <= high`` (``<`` where open; ``None``: unbounded; NaN never)."""
+    too_low = math.isnan(value) or low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        valid = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ConfigError(f"{key}={value!r}: out of range, must be in {valid}")
+
+
+def _check_pair(key: str, value: list[float], low: float, high: float | None) -> None:
+    """ConfigError unless ``value`` is ``[a, b]`` with ``low < a <= b (<= high)``."""
+    if len(value) != 2 or not low < value[0] <= value[1] or (high is not None and value[1] > high):
+        bound = f" <= {high}" if high is not None else ""
+        raise ConfigError(f"{key}={value!r}: must be [min, max] with {low} < min <= max{bound}")
+
+
+@dataclass(frozen=True)
 class BackboneConfig:
     """The frozen vision-language backbone.
 
@@ -70,8 +100,15 @@ class BackboneConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     dtype: BackboneDtype = "float32"
 
+    def __post_init__(self) -> None:
+        """Checks that need no model (tap ranges are checked against the built
+        backbone's depth by the backbone)."""
+        if not self.taps or sorted(set(self.taps)) != list(self.taps) or self.taps[0] < 0:
+            raise ConfigError(f"model.backbone.taps={self.taps!r}: must be a non-empty, strictly increasing "
+                              "list of block indices >= 0")
 
-@dataclass
+
+@dataclass(frozen=True)
 class SideConfig:
     """The EffOWT side network (used in ``side`` mode only).
 
@@ -131,8 +168,50 @@ class SideConfig:
     ladder_merge: bool = False
     sim_project_first: bool = False
 
+    def __post_init__(self) -> None:
+        """Checks of the side network's own fields; that ``stage_taps`` hands out the
+        backbone's taps is checked by :class:`ModelConfig` (:func:`check_side_fits`)."""
+        p = "model.side"
+        for key in ("stage_taps", "stage_depths"):
+            value = getattr(self, key)
+            if len(value) != len(STAGES) or any(n < 0 for n in value):
+                raise ConfigError(f"{p}.{key}={value!r}: must be {len(STAGES)} counts >= 0 ({', '.join(STAGES)})")
+        if self.width is not None:
+            _check_range(f"{p}.width", self.width, 1)
+        for key in ("reduction", "num_heads", "sim_grid"):
+            _check_range(f"{p}.{key}", getattr(self, key), 1)
+        for key in ("depth_per_tap", "sim_band", "attention_window"):
+            _check_range(f"{p}.{key}", getattr(self, key), 0)
+        if self.ladder_merge and self.depth_per_tap:
+            raise ConfigError(f"{p}.ladder_merge=true needs {p}.depth_per_tap=0 (no block between "
+                              f"a stage's taps), got {self.depth_per_tap}")
+        _check_range(f"{p}.gate_temperature", self.gate_temperature, 0, low_open=True)
+        _check_range(f"{p}.gate_init", self.gate_init, 0, 1, low_open=True, high_open=True)
+        _check_choice(f"{p}.output", self.output, get_args(SideOutput))
+        _check_range(f"{p}.mlp_ratio", self.mlp_ratio, 0, low_open=True)
+        for stage in self.sim_stages:
+            _check_choice(f"{p}.sim_stages", stage, STAGES, what="stage")
+            if (self.sim_grid * 4) % STAGE_STRIDES[stage]:
+                raise ConfigError(f"{p}.sim_grid={self.sim_grid}: does not scale to stage {stage} "
+                                  f"(sim_grid * 4 / {STAGE_STRIDES[stage]} must be a whole number)")
+        _check_choice(f"{p}.sim_pattern", self.sim_pattern, get_args(SimPattern))
+        _check_choice(f"{p}.init", self.init, get_args(SideInit))
 
-@dataclass
+
+def check_side_fits(cfg: SideConfig, num_taps: int, strides: list[int]) -> None:
+    """ConfigError unless ``cfg.stage_taps`` hands out exactly the ``num_taps`` backbone
+    taps and the pyramid ``strides`` are >= 4 (the side stages start at 1/4). Run by
+    :class:`ModelConfig` and by the side network, which gets ``num_taps`` from its backbone."""
+    if sum(cfg.stage_taps) != num_taps:
+        raise ConfigError(
+            f"model.side.stage_taps={cfg.stage_taps!r} hands out {sum(cfg.stage_taps)} taps but "
+            f"model.backbone.taps has {num_taps}; they must be equal"
+        )
+    if any(s < 4 for s in strides):
+        raise ConfigError(f"model.head.strides={strides!r}: the side network needs strides >= 4")
+
+
+@dataclass(frozen=True)
 class HeadConfig:
     """Feature pyramid fed to the heads, the detection head and the ReID head.
 
@@ -158,8 +237,25 @@ class HeadConfig:
     reid_dim: int = 128
     reid_temperature: float = 0.07
 
+    def __post_init__(self) -> None:
+        p = "model.head"
+        if self.channels <= 0 or self.channels % 32:
+            raise ConfigError(f"{p}.channels={self.channels}: must be a positive multiple of 32 (GroupNorm(32))")
+        powers_of_two = all(s >= 1 and not s & (s - 1) for s in self.strides)
+        if not self.strides or sorted(set(self.strides)) != list(self.strides) or not powers_of_two:
+            raise ConfigError(f"{p}.strides={self.strides!r}: must be non-empty, strictly increasing powers of two")
+        if self.reid_stride not in self.strides:
+            raise ConfigError(f"{p}.reid_stride={self.reid_stride}: must be one of {p}.strides {self.strides}")
+        _check_range(f"{p}.det_convs", self.det_convs, 0)
+        for key in ("score_thresh", "nms_thresh"):
+            _check_range(f"{p}.{key}", getattr(self, key), 0, 1)
+        for key in ("detections_per_img", "topk_candidates", "reid_roi", "reid_hidden", "reid_dim"):
+            _check_range(f"{p}.{key}", getattr(self, key), 1)
+        _check_range(f"{p}.center_sampling_radius", self.center_sampling_radius, 0)
+        _check_range(f"{p}.reid_temperature", self.reid_temperature, 0, low_open=True)
 
-@dataclass
+
+@dataclass(frozen=True)
 class LoraConfig:
     """LoRA on the backbone (``lora`` mode), injected with peft.
 
@@ -171,8 +267,14 @@ class LoraConfig:
     dropout: float = 0.0
     target_modules: list[str] | None = None
 
+    def __post_init__(self) -> None:
+        """Checks of the numbers (target modules are checked when injected)."""
+        _check_range("model.lora.rank", self.rank, 1)
+        _check_range("model.lora.alpha", self.alpha, 0, low_open=True)
+        _check_range("model.lora.dropout", self.dropout, 0, 1, high_open=True)
 
-@dataclass
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The whole model: backbone, transfer mode, neck and heads. ``image_size`` is
     the longest side frames are resized to; training crops (``data.image_size``)
@@ -190,8 +292,18 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
 
+    def __post_init__(self) -> None:
+        """Its own fields; the sections checked themselves. In ``side`` mode (the one
+        that builds a side network) also that the side network fits the backbone's
+        taps and the head's strides (:func:`check_side_fits`)."""
+        _check_choice("model.mode", self.mode, TRANSFER_MODES, what="transfer mode")
+        _check_choice("model.pyramid", self.pyramid, get_args(Pyramid))
+        _check_range("model.image_size", self.image_size, 32)
+        if self.mode == "side":
+            check_side_fits(self.side, len(self.backbone.taps), self.head.strides)
 
-@dataclass
+
+@dataclass(frozen=True)
 class DataConfig:
     """Two-view training data augmentation (static images as pseudo-clips).
     ``image_size`` is the side of the square crops; it must equal ``model.image_size``."""
@@ -204,8 +316,16 @@ class DataConfig:
     min_box_size: float = 2.0
     num_workers: int = 0
 
+    def __post_init__(self) -> None:
+        _check_range("data.image_size", self.image_size, 32)
+        _check_pair("data.scale", self.scale, 0.0, 1.0)
+        _check_pair("data.ratio", self.ratio, 0.0, None)
+        _check_range("data.hflip", self.hflip, 0, 1)
+        for key in ("color_jitter", "min_box_size", "num_workers"):
+            _check_range(f"data.{key}", getattr(self, key), 0)
 
-@dataclass
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation. ``lr`` is the learning rate of the parts that are new (side
     network, pyramid, heads, LoRA); pretrained backbone weights that train
@@ -249,8 +369,26 @@ class TrainConfig:
     reid_aux_weight: float = 0.5
     ddp_find_unused: bool = False
 
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "max_steps", "accumulate", "log_every", "checkpoint_every"):
+            _check_range(f"train.{key}", getattr(self, key), 1)
+        for key in ("warmup_steps", "snapshot_every", "checkpoint_every_s"):
+            _check_range(f"train.{key}", getattr(self, key), 0)
+        if self.global_batch is not None:
+            _check_range("train.global_batch", self.global_batch, 1)
+        _check_range("train.lr", self.lr, 0, low_open=True)
+        _check_range("train.backbone_lr_mult", self.backbone_lr_mult, 0, low_open=True)
+        _check_range("train.weight_decay", self.weight_decay, 0)
+        for key in ("det_weight", "reid_weight", "reid_aux_weight"):
+            _check_range(f"train.{key}", getattr(self, key), 0)
+        _check_choice("train.schedule", self.schedule, get_args(Schedule))
+        _check_choice("train.amp", self.amp, get_args(AmpMode))
+        if any(not 0.0 <= m <= 1.0 for m in self.step_milestones):
+            raise ConfigError(f"train.step_milestones={self.step_milestones!r}: must be fractions of max_steps "
+                              "in [0, 1]")
 
-@dataclass
+
+@dataclass(frozen=True)
 class TrackerConfig:
     """Online association thresholds (see ``effowt.tracking.association``).
 
@@ -284,8 +422,16 @@ class TrackerConfig:
     min_cosine: float = 0.3
     motion: bool = True
 
+    def __post_init__(self) -> None:
+        for key in ("det_thresh", "init_thresh", "match_thresh", "iou_gate", "nms_thresh", "momentum"):
+            _check_range(f"tracker.{key}", getattr(self, key), 0, 1)
+        _check_range("tracker.min_cosine", self.min_cosine, -1, 1)
+        _check_range("tracker.temperature", self.temperature, 0, low_open=True)
+        _check_range("tracker.max_lost", self.max_lost, 0)
+        _check_range("tracker.max_dets", self.max_dets, 1)
 
-@dataclass
+
+@dataclass(frozen=True)
 class EffOWTConfig:
     """Everything a run needs; one YAML preset fills it."""
 
@@ -293,6 +439,14 @@ class EffOWTConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+    def __post_init__(self) -> None:
+        """What ties the sections together (each section checked itself)."""
+        if self.data.image_size != self.model.image_size:
+            raise ConfigError(
+                f"data.image_size={self.data.image_size}: must equal model.image_size={self.model.image_size} "
+                "(the model is trained on the crops it tracks with); set both"
+            )
 
 
 def preset_names() -> list[str]:
@@ -325,55 +479,69 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         raise ConfigError(f"{source}: invalid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping")
-    cfg = from_dict(EffOWTConfig, data, source)
-    return apply_overrides(cfg, overrides)
+    return apply_overrides(from_dict(EffOWTConfig, data, source), overrides)
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["a.b=v", ...]`` -> ``{"a.b": v, ...}``, each value parsed as YAML, once
+    (what :func:`apply_values` takes)."""
+    values = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        values[key.strip()] = yaml.safe_load(raw)
+    return values
 
 
 def apply_overrides(cfg: EffOWTConfig, overrides: list[str] | tuple[str, ...]) -> EffOWTConfig:
-    """Return a checked copy of ``cfg`` with ``a.b.c=value`` overrides applied
-    (:func:`validate` runs even when there are none)."""
+    """A checked copy of ``cfg`` with ``a.b.c=value`` overrides applied (values parsed as YAML)."""
+    return apply_values(cfg, parse_overrides(overrides))
+
+
+def apply_values(cfg: C, values: Mapping[str, Any], prefix: str = "") -> C:
+    """A copy of config dataclass ``cfg`` with ``values`` (dotted key below ``cfg`` ->
+    parsed value) set, checked as a loaded config is: unknown keys, types, then each
+    section's ``__post_init__``. ``prefix`` is ``cfg``'s place in the whole config
+    (``"tracker."`` for a :class:`TrackerConfig`), so that errors name the full key."""
+    if not values:
+        return cfg
     data = to_dict(cfg)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = data
-        for part in parts[:-1]:
-            if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"override {item!r}: unknown key {key!r}")
-            node = node[part]
-        if not isinstance(node, dict) or parts[-1] not in node:
-            raise ConfigError(f"override {item!r}: unknown key {key!r}")
-        node[parts[-1]] = yaml.safe_load(raw)
-    return config_from_dict(data, "overrides")
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or last not in node:
+            name = prefix + key
+            raise ConfigError(f"override '{name}={short_repr(value)}': unknown key {name!r}")
+        node[last] = value
+    return from_dict(type(cfg), data, "overrides", prefix)
 
 
 def config_from_dict(data: dict[str, Any], source: str) -> EffOWTConfig:
-    """:class:`EffOWTConfig` from a plain nested dict (e.g. :func:`to_dict`'s), checked
-    with :func:`validate`; ``source`` names where the dict came from in errors."""
-    return validate(from_dict(EffOWTConfig, data, source))
+    """:class:`EffOWTConfig` from a plain nested dict (e.g. :func:`to_dict`'s), checked;
+    ``source`` names where the dict came from in errors."""
+    return from_dict(EffOWTConfig, data, source)
 
 
 def parse_tracker_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``["tracker.det_thresh=0.2", ...]`` -> ``{"det_thresh": 0.2, ...}``, checked as
-    :func:`apply_overrides` checks them (unknown keys, wrong types) plus: only
-    ``tracker.*`` keys. Ranges are checked where the tracker is built."""
+    :func:`apply_overrides` checks them (unknown keys, types, ranges) plus: only
+    ``tracker.*`` keys."""
     outside = [item for item in overrides if not item.strip().startswith("tracker.")]
     if outside:
         raise ConfigError(f"override {outside[0]!r}: only tracker.KEY=VALUE settings apply when tracking "
                           f"(valid keys: {', '.join(f'tracker.{k}' for k in TrackerConfig.__dataclass_fields__)})")
-    cfg = apply_overrides(EffOWTConfig(), overrides)
-    keys = [item.split("=", 1)[0].strip().split(".", 1)[1] for item in overrides]
-    return {key: getattr(cfg.tracker, key) for key in keys}
+    values = {key.removeprefix("tracker."): value for key, value in parse_overrides(overrides).items()}
+    tracker = apply_values(TrackerConfig(), values, "tracker.")
+    return {key: getattr(tracker, key) for key in values}
 
 
 def with_tracker_overrides(cfg: EffOWTConfig, overrides: dict[str, Any]) -> EffOWTConfig:
     """``cfg`` with tracker ``overrides`` (field -> value, as :func:`parse_tracker_overrides`
-    returns them) applied and checked like any override (ConfigError naming the setting)."""
-    if not overrides:
-        return cfg
-    return apply_overrides(cfg, [f"tracker.{k}={json.dumps(v)}" for k, v in overrides.items()])
+    returns them) applied and checked by :func:`apply_values` (ConfigError naming the setting)."""
+    return dataclasses.replace(cfg, tracker=apply_values(cfg.tracker, overrides, "tracker."))
 
 
 def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
@@ -445,173 +613,6 @@ def _finite(value: float, source: str, key: str) -> float:
     if not math.isfinite(value):
         raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}")
     return value
-
-
-def _check_choice(key: str, value: Any, choices: tuple[Any, ...], where: str = "", what: str = "value") -> None:
-    if value not in choices:
-        raise ConfigError(f"{where}{key}: unknown {what} {short_repr(value)} (valid: {', '.join(map(str, choices))})")
-
-
-def _check_range(key: str, value: float, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False) -> None:
-    """ConfigError unless ``low <= value <= high`` (``<`` where open; ``None``: unbounded)."""
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        left = "(" if low_open or low is None else "["
-        right = ")" if high_open or high is None else "]"
-        valid = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise ConfigError(f"{key}={value!r}: out of range, must be in {valid}")
-
-
-def _check_pair(key: str, value: list[float], low: float, high: float | None) -> None:
-    """ConfigError unless ``value`` is ``[a, b]`` with ``low < a <= b (<= high)``."""
-    if len(value) != 2 or not low < value[0] <= value[1] or (high is not None and value[1] > high):
-        bound = f" <= {high}" if high is not None else ""
-        raise ConfigError(f"{key}={value!r}: must be [min, max] with {low} < min <= max{bound}")
-
-
-def validate_backbone(cfg: BackboneConfig, prefix: str = "model.backbone") -> None:
-    """Checks of ``model.backbone`` that need no model (tap ranges are checked
-    against the built backbone's depth by the backbone)."""
-    if not cfg.taps or sorted(set(cfg.taps)) != list(cfg.taps) or cfg.taps[0] < 0:
-        raise ConfigError(
-            f"{prefix}.taps={cfg.taps!r}: must be a non-empty, strictly increasing list of block indices >= 0"
-        )
-
-
-def validate_side(cfg: SideConfig, num_taps: int, strides: list[int], prefix: str = "model.side") -> None:
-    """Checks of the side network: its own fields, and that ``stage_taps`` hands
-    out exactly the ``num_taps`` backbone taps and the pyramid ``strides`` are
-    powers of two >= 4 (the side stages start at 1/4)."""
-    for key in ("stage_taps", "stage_depths"):
-        value = getattr(cfg, key)
-        if len(value) != len(STAGES) or any(n < 0 for n in value):
-            raise ConfigError(f"{prefix}.{key}={value!r}: must be {len(STAGES)} counts >= 0 ({', '.join(STAGES)})")
-    if sum(cfg.stage_taps) != num_taps:
-        raise ConfigError(
-            f"{prefix}.stage_taps={cfg.stage_taps!r} hands out {sum(cfg.stage_taps)} taps but "
-            f"model.backbone.taps has {num_taps}; they must be equal"
-        )
-    if cfg.width is not None:
-        _check_range(f"{prefix}.width", cfg.width, 1)
-    for key in ("reduction", "num_heads", "sim_grid"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
-    for key in ("depth_per_tap", "sim_band", "attention_window"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
-    if cfg.ladder_merge and cfg.depth_per_tap:
-        raise ConfigError(f"{prefix}.ladder_merge=true needs {prefix}.depth_per_tap=0 (no block between "
-                          f"a stage's taps), got {cfg.depth_per_tap}")
-    _check_range(f"{prefix}.gate_temperature", cfg.gate_temperature, 0, low_open=True)
-    _check_range(f"{prefix}.gate_init", cfg.gate_init, 0, 1, low_open=True, high_open=True)
-    _check_choice(f"{prefix}.output", cfg.output, get_args(SideOutput))
-    _check_range(f"{prefix}.mlp_ratio", cfg.mlp_ratio, 0, low_open=True)
-    for stage in cfg.sim_stages:
-        _check_choice(f"{prefix}.sim_stages", stage, STAGES, what="stage")
-        if (cfg.sim_grid * 4) % STAGE_STRIDES[stage]:
-            raise ConfigError(
-                f"{prefix}.sim_grid={cfg.sim_grid}: does not scale to stage {stage} "
-                f"(sim_grid * 4 / {STAGE_STRIDES[stage]} must be a whole number)"
-            )
-    _check_choice(f"{prefix}.sim_pattern", cfg.sim_pattern, get_args(SimPattern))
-    _check_choice(f"{prefix}.init", cfg.init, get_args(SideInit))
-    if any(s < 4 for s in strides):
-        raise ConfigError(f"model.head.strides={strides!r}: the side network needs strides >= 4")
-
-
-def validate_head(cfg: HeadConfig, prefix: str = "model.head") -> None:
-    """Checks of the pyramid and the detection / ReID heads."""
-    if cfg.channels <= 0 or cfg.channels % 32:
-        raise ConfigError(f"{prefix}.channels={cfg.channels}: must be a positive multiple of 32 (GroupNorm(32))")
-    powers_of_two = all(s >= 1 and not s & (s - 1) for s in cfg.strides)
-    if not cfg.strides or sorted(set(cfg.strides)) != list(cfg.strides) or not powers_of_two:
-        raise ConfigError(f"{prefix}.strides={cfg.strides!r}: must be non-empty, strictly increasing powers of two")
-    if cfg.reid_stride not in cfg.strides:
-        raise ConfigError(f"{prefix}.reid_stride={cfg.reid_stride}: must be one of {prefix}.strides {cfg.strides}")
-    _check_range(f"{prefix}.det_convs", cfg.det_convs, 0)
-    for key in ("score_thresh", "nms_thresh"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0, 1)
-    for key in ("detections_per_img", "topk_candidates", "reid_roi", "reid_hidden", "reid_dim"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
-    _check_range(f"{prefix}.center_sampling_radius", cfg.center_sampling_radius, 0)
-    _check_range(f"{prefix}.reid_temperature", cfg.reid_temperature, 0, low_open=True)
-
-
-def validate_lora(cfg: LoraConfig, prefix: str = "model.lora") -> None:
-    """Checks of the LoRA settings (target modules are checked when injected)."""
-    _check_range(f"{prefix}.rank", cfg.rank, 1)
-    _check_range(f"{prefix}.alpha", cfg.alpha, 0, low_open=True)
-    _check_range(f"{prefix}.dropout", cfg.dropout, 0, 1, high_open=True)
-
-
-def validate_model(cfg: ModelConfig) -> None:
-    """Checks of ``model``: the transfer mode, the input size and every sub-section
-    (the side network only in ``side`` mode, the one that builds it)."""
-    _check_choice("model.mode", cfg.mode, TRANSFER_MODES, what="transfer mode")
-    _check_choice("model.pyramid", cfg.pyramid, get_args(Pyramid))
-    _check_range("model.image_size", cfg.image_size, 32)
-    validate_backbone(cfg.backbone)
-    validate_head(cfg.head)
-    validate_lora(cfg.lora)
-    if cfg.mode == "side":
-        validate_side(cfg.side, len(cfg.backbone.taps), cfg.head.strides)
-
-
-def validate_data(cfg: DataConfig, prefix: str = "data") -> None:
-    """Checks of the two-view augmentation."""
-    _check_range(f"{prefix}.image_size", cfg.image_size, 32)
-    _check_pair(f"{prefix}.scale", cfg.scale, 0.0, 1.0)
-    _check_pair(f"{prefix}.ratio", cfg.ratio, 0.0, None)
-    _check_range(f"{prefix}.hflip", cfg.hflip, 0, 1)
-    for key in ("color_jitter", "min_box_size", "num_workers"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
-
-
-def validate_train(cfg: TrainConfig, prefix: str = "train") -> None:
-    """Checks of the optimisation settings."""
-    for key in ("batch_size", "max_steps", "accumulate", "log_every", "checkpoint_every"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 1)
-    for key in ("warmup_steps", "snapshot_every", "checkpoint_every_s"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
-    if cfg.global_batch is not None:
-        _check_range(f"{prefix}.global_batch", cfg.global_batch, 1)
-    _check_range(f"{prefix}.lr", cfg.lr, 0, low_open=True)
-    _check_range(f"{prefix}.backbone_lr_mult", cfg.backbone_lr_mult, 0, low_open=True)
-    _check_range(f"{prefix}.weight_decay", cfg.weight_decay, 0)
-    for key in ("det_weight", "reid_weight", "reid_aux_weight"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0)
-    _check_choice(f"{prefix}.schedule", cfg.schedule, get_args(Schedule))
-    _check_choice(f"{prefix}.amp", cfg.amp, get_args(AmpMode))
-    if any(not 0.0 <= m <= 1.0 for m in cfg.step_milestones):
-        raise ConfigError(f"{prefix}.step_milestones={cfg.step_milestones!r}: must be fractions of max_steps in [0, 1]")
-
-
-def validate_tracker(cfg: TrackerConfig, prefix: str = "tracker") -> None:
-    """Checks of the association thresholds."""
-    for key in ("det_thresh", "init_thresh", "match_thresh", "iou_gate", "nms_thresh", "momentum"):
-        _check_range(f"{prefix}.{key}", getattr(cfg, key), 0, 1)
-    _check_range(f"{prefix}.min_cosine", cfg.min_cosine, -1, 1)
-    _check_range(f"{prefix}.temperature", cfg.temperature, 0, low_open=True)
-    _check_range(f"{prefix}.max_lost", cfg.max_lost, 0)
-    _check_range(f"{prefix}.max_dets", cfg.max_dets, 1)
-
-
-def validate(cfg: EffOWTConfig) -> EffOWTConfig:
-    """Check every section of ``cfg`` and what ties them together; returns ``cfg``.
-
-    Raises ``ConfigError`` naming the first bad key, its value and the valid range.
-    Runs in microseconds: :func:`load_config` and :func:`apply_overrides` call it.
-    """
-    validate_model(cfg.model)
-    validate_data(cfg.data)
-    validate_train(cfg.train)
-    validate_tracker(cfg.tracker)
-    if cfg.data.image_size != cfg.model.image_size:
-        raise ConfigError(
-            f"data.image_size={cfg.data.image_size}: must equal model.image_size={cfg.model.image_size} "
-            "(the model is trained on the crops it tracks with); set both"
-        )
-    return cfg
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -26,7 +26,6 @@ warns, saying whether the rebuilt frozen weights match.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -40,7 +39,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
 from effowt import __version__
-from effowt.config import EffOWTConfig, load_config, save_config
+from effowt.config import EffOWTConfig, apply_values, load_config, save_config
 from effowt.errors import WeightsError
 from effowt.fileio import atomic_write_bytes
 from effowt.models import EffOWT, build_model
@@ -180,12 +179,12 @@ def save_run(run_dir: str | Path, model: torch.nn.Module, cfg: EffOWTConfig, ste
 def resolve_backbone_weights(cfg: EffOWTConfig, run_dir: str | Path) -> EffOWTConfig:
     """Resolve a relative ``model.backbone.weights`` path: against ``run_dir`` first
     (weights kept inside or beside a copied run folder), then as given (relative to
-    the working directory). Absolute paths and ``None`` are left alone."""
+    the working directory). Absolute paths and ``None`` are left alone. Returns a copy."""
     weights = cfg.model.backbone.weights
     if weights and not Path(weights).is_absolute():
         candidate = Path(run_dir) / weights
         if candidate.exists():
-            cfg.model.backbone.weights = str(candidate)
+            return apply_values(cfg, {"model.backbone.weights": str(candidate)})
     return cfg
 
 
@@ -217,7 +216,7 @@ def load_run(
         raise WeightsError(f"{run_dir}: not a run folder ({CONFIG_FILE} not found)")
     if config is not None and overrides:
         raise ValueError("give config (already resolved) or overrides, not both")
-    cfg = copy.deepcopy(config) if config is not None else load_config(str(config_path), overrides)
+    cfg = config if config is not None else load_config(str(config_path), overrides)
     cfg = resolve_backbone_weights(cfg, run_dir)
     model = build_seeded_model(cfg)
     load_weights(run_dir / WEIGHTS_FILE, model)
@@ -253,6 +252,13 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG_FILE).is_file()
 
 
+def run_config(name_or_run: str | os.PathLike | None = None) -> EffOWTConfig:
+    """The config :func:`create_model` builds ``name_or_run`` from (same precedence): a
+    run folder's ``config.yaml``, or a preset or YAML file."""
+    source = resolve_run_dir(name_or_run)
+    return load_config(str(source / CONFIG_FILE if is_run_dir(source) else source))
+
+
 def create_model(
     name_or_run: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
@@ -279,5 +285,5 @@ def create_model(
         return load_run(source, device=device, overrides=overrides, config=config)
     if config is not None and overrides:
         raise ValueError("give config (already resolved) or overrides, not both")
-    cfg = copy.deepcopy(config) if config is not None else load_config(str(source), overrides)
+    cfg = config if config is not None else load_config(str(source), overrides)
     return build_seeded_model(cfg).to(device).eval(), cfg

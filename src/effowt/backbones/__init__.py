@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from effowt.backbones.base import FrozenBackbone
-from effowt.config import BackboneConfig, validate_backbone
+from effowt.config import BackboneConfig
 from effowt.errors import ConfigError
 
 BackboneBuilder = Callable[[BackboneConfig, str], FrozenBackbone]
@@ -49,8 +49,7 @@ def _open_clip(cfg: BackboneConfig, model_name: str) -> FrozenBackbone:
 
 def create_backbone(cfg: BackboneConfig) -> FrozenBackbone:
     """Build the frozen backbone named ``cfg.name`` (``"<library>:<model>"``), frozen and in eval mode
-    (``cfg`` is checked first with :func:`effowt.config.validate_backbone`)."""
-    validate_backbone(cfg)
+    (``cfg`` was checked when it was built: :class:`effowt.config.BackboneConfig`)."""
     prefix, sep, model_name = cfg.name.partition(":")
     if not sep or prefix not in BACKBONE_REGISTRY or not model_name:
         valid = ", ".join(f"{p}:<model>" for p in BACKBONE_REGISTRY)

@@ -63,7 +63,7 @@ class FrozenBackbone(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        bad = [t for t in taps if not 0 <= t < depth]  # the rest of taps' checks: effowt.config.validate_backbone
+        bad = [t for t in taps if not 0 <= t < depth]  # the rest of taps' checks: effowt.config.BackboneConfig
         if bad:
             raise ConfigError(
                 f"model.backbone.taps: {bad} out of range for {name} ({depth} blocks, valid 0..{depth - 1})"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effowt.bench.output import METRIC_LABELS, METRICS, new_figure, write_outputs
-from effowt.config import validate_tracker
+from effowt.config import apply_values
 from effowt.errors import ConfigError, DataError
 from effowt.fileio import prepare_output_dir
 
@@ -88,9 +88,8 @@ def run_tracker_sweep(weights: str | Path | None, data: str | Path, out_dir: str
     if bad:
         raise ConfigError(f"bench tracker: unknown tracker field(s) {', '.join(bad)}")
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    configs = [dataclasses.replace(tracker.cfg, **settings) for settings in points]
-    for cfg in configs:  # every point is checked before the model runs once
-        validate_tracker(cfg)
+    # every point checked as a tracker.KEY=VALUE override is, before the model runs once
+    configs = [apply_values(tracker.cfg, settings, "tracker.") for settings in points]
     videos = []
     for video in open_source(gt_json):
         videos.append((video.video_id, [(frame.image_id, tracker.detect(frame.image)) for frame in video]))

@@ -18,7 +18,7 @@ from peft import inject_adapter_in_model
 from torch import nn
 
 from effowt.backbones import FrozenBackbone, create_backbone
-from effowt.config import ModelConfig, validate_model
+from effowt.config import ModelConfig
 from effowt.errors import ConfigError
 from effowt.heads import DetectionHead, ReIDHead
 from effowt.models.effowt import EffOWT
@@ -43,7 +43,7 @@ def inject_lora(backbone: FrozenBackbone, rank: int, alpha: float, dropout: floa
 
 
 def build_pyramid(kind: str, backbone: FrozenBackbone, channels: int, strides: list[int]) -> nn.Module:
-    """The neck of the non-side modes (``kind`` checked by :func:`effowt.config.validate_model`):
+    """The neck of the non-side modes (``kind`` checked by :class:`effowt.config.ModelConfig`):
     ``simple`` (:class:`SimpleFeaturePyramid`), ``linear`` (:class:`~effowt.side.anchor.LinearPyramid`),
     both on the last tap, or ``fpn`` (:class:`TapFeaturePyramid`, on every tap)."""
     if kind == "simple":
@@ -56,9 +56,8 @@ def build_pyramid(kind: str, backbone: FrozenBackbone, channels: int, strides: l
 def build_model(cfg: ModelConfig) -> EffOWT:
     """Build the input transform (longest side ``cfg.image_size``, the backbone's mean/std,
     padding to the largest head stride, at least 32), the backbone (weights from
-    ``cfg.backbone.weights``), the neck of ``cfg.mode`` and the heads, and mark what trains. ``cfg`` is checked first
-    (:func:`effowt.config.validate_model`). Never downloads."""
-    validate_model(cfg)
+    ``cfg.backbone.weights``), the neck of ``cfg.mode`` and the heads, and mark what trains
+    (``cfg`` was checked when it was built). Never downloads."""
     backbone = create_backbone(cfg.backbone)
     if cfg.mode == "side":
         from effowt.side import SideNetwork, prune_init_

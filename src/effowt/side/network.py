@@ -70,7 +70,7 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from effowt.config import STAGE_STRIDES, STAGES, SideConfig, validate_side
+from effowt.config import STAGE_STRIDES, STAGES, SideConfig, check_side_fits
 from effowt.side.anchor import build_output
 from effowt.side.blocks import Attention, BlockSequence, ConvDownsample, PatchMerging, SideBlock, WindowAttention
 from effowt.side.connections import SideConnection
@@ -161,7 +161,7 @@ class SideNetwork(nn.Module):
     def __init__(self, cfg: SideConfig, embed_dim: int, num_taps: int, out_channels: int,
                  out_strides: list[int], tap_dims: list[int] | None = None) -> None:
         super().__init__()
-        validate_side(cfg, num_taps, out_strides)
+        check_side_fits(cfg, num_taps, out_strides)  # num_taps comes from the backbone, not the config
         tap_dims = [embed_dim] * num_taps if tap_dims is None else list(tap_dims)
         if len(tap_dims) != num_taps:
             raise ValueError(f"tap_dims has {len(tap_dims)} entries for {num_taps} taps")

@@ -32,7 +32,7 @@ import torchvision
 from scipy.optimize import linear_sum_assignment
 
 from effowt.boxes import box_iou as box_iou  # re-exported: the association gates on it
-from effowt.config import TrackerConfig, validate_tracker
+from effowt.config import TrackerConfig
 
 
 @dataclass
@@ -173,7 +173,6 @@ class OnlineAssociator:
     """
 
     def __init__(self, cfg: TrackerConfig) -> None:
-        validate_tracker(cfg)
         self.cfg = cfg
         self.tracks: list[TrackState] = []
         self.next_id = 1

@@ -20,7 +20,6 @@ is the rest of the model's time.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -30,10 +29,10 @@ import numpy as np
 import torch
 
 from effowt.boxes import clip_boxes
-from effowt.config import PRECISION_NAMES, EffOWTConfig, TrackerConfig, apply_overrides
+from effowt.config import PRECISION_NAMES, EffOWTConfig, TrackerConfig, apply_values, with_tracker_overrides
 from effowt.distributed import resolve_device
 from effowt.errors import DataError
-from effowt.runs import create_model
+from effowt.runs import create_model, run_config
 from effowt.timing import ModuleTimer
 from effowt.tracking.association import OnlineAssociator, Track
 from effowt.tracking.labels import DEFAULT_PROMPT, TrackLabeler, check_prompt, check_texts, load_labeler
@@ -125,19 +124,17 @@ class Tracker:
         ``image_size``: the model input's long side (default: the run's ``model.image_size``),
         built into the model (``model.image_size=N``); a CNN backbone takes any size,
         larger sizes find smaller objects.
-        ``config``: the run's ``config.yaml`` already read and its tracker overrides applied
-        (as :func:`effowt.tracking.pipeline.track_source` does once per run), used instead
-        of reading it again; not together with ``tracker_overrides``."""
+        ``config``: the run's ``config.yaml`` already read (with its tracker overrides
+        applied, as :func:`effowt.tracking.pipeline.track_source` does once per run), used
+        instead of reading it again."""
         resolve_device(device)
         if texts is not None:  # before the model loads: a bare string is not 12 one-letter texts
             texts = check_texts(texts)
             check_prompt(prompt)
-        overrides = [f"tracker.{k}={json.dumps(v)}" for k, v in (tracker_overrides or {}).items()]
+        config = with_tracker_overrides(run_config(run_dir) if config is None else config, tracker_overrides or {})
         if image_size is not None:
-            size = [f"model.image_size={image_size}", f"data.image_size={image_size}"]
-            config, overrides = (apply_overrides(config, size), overrides) if config is not None \
-                else (None, [*overrides, *size])
-        model, cfg = create_model(run_dir, device=device, overrides=overrides, config=config)
+            config = apply_values(config, {"model.image_size": image_size, "data.image_size": image_size})
+        model, cfg = create_model(run_dir, device=device, config=config)
         labeler = None if texts is None else load_labeler(cfg.model.backbone, texts, prompt, device)
         return cls(model, cfg.tracker, device=device, time_stages=time_stages, labeler=labeler, precision=precision)
 

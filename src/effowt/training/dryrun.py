@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from effowt.backbones.weights import weights_problem
-from effowt.config import EffOWTConfig, TrainConfig, validate
+from effowt.config import EffOWTConfig, TrainConfig
 from effowt.distributed import env_world_size
 from effowt.fileio import writable_parent
 from effowt.models.params import build_for_counting, count_parameters
@@ -98,7 +98,7 @@ def dry_run(
     current ``WORLD_SIZE``) raise ``ConfigError`` as a real run would; missing
     paths are returned as problems, one line each.
     """
-    tcfg = validate(cfg).train
+    tcfg = cfg.train
     world = env_world_size()
     batch = per_process_batch(tcfg, world)
     ann_file, image_dir, run_dir = Path(ann_file), Path(image_dir), Path(run_dir)

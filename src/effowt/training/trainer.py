@@ -30,7 +30,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from effowt.config import EffOWTConfig, load_config, save_config, to_dict, validate
+from effowt.config import EffOWTConfig, load_config, save_config, to_dict
 from effowt.data.coco import TwoViewCocoDataset, collate_two_views
 from effowt.distributed import DistEnv, agree, barrier, distributed
 from effowt.errors import ConfigError, EffOWTError, Interrupted, OutputError, WeightsError
@@ -409,7 +409,6 @@ def train(
     for the model's size, the usable cores shared among the processes). Returns
     the end-of-run efficiency report with the last logged values under ``"last"``.
     """
-    validate(cfg)
     with distributed(device) as env, contextlib.ExitStack() as held:
         per_process_batch(cfg.train, env.world_size)  # a batch that does not split fails before any work
         run_dir = Path(run_dir)
