@@ -260,6 +260,11 @@ def test_resume_refuses_other_settings(run_dir, tmp_path, capsys):
     assert main(track_args(run_dir, source, out)) == 0
     assert main(track_args(run_dir, source, out, "--resume", "--max-dets", "3")) == 2
     assert "max_dets None -> 3" in capsys.readouterr().err
+    settings = out / "partial" / "settings.json"  # as an effowt whose partial chunks held MOT text wrote it
+    settings.write_text(json.dumps({k: v for k, v in json.loads(settings.read_text()).items()
+                                    if k != "partial_format"}))
+    assert main(track_args(run_dir, source, out, "--resume")) == 2
+    assert "partial_format None -> 2" in capsys.readouterr().err
 
 
 # --- 8. odd inputs ------------------------------------------------------------------------

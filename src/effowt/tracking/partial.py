@@ -35,6 +35,11 @@ from effowt.fileio import output_error
 CHUNK_FRAMES = 100  # ~3 KB of results per frame: a chunk is a few hundred KB
 
 
+
+# The layout of a chunk line, recorded in settings.json: resume refuses another layout at
+# the start (format 1, before MOT rows, held MOT text).
+PARTIAL_FORMAT = 2
+
 class PartialWriter:
     """Writes one video's partial file: header now, a chunk every ``chunk_frames``
     frames, the end line in :meth:`finish`. Use as a context manager; leaving the

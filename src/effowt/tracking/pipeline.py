@@ -67,6 +67,7 @@ from effowt.fileio import check_outside
 from effowt.runs import CONFIG_FILE, resolve_run_dir
 from effowt.tracking.labels import DEFAULT_PROMPT, text_tower_config
 from effowt.tracking.output import PARTIAL_DIR, OutputFolder, TrackReport, VideoOutcome
+from effowt.tracking.partial import PARTIAL_FORMAT
 from effowt.tracking.tracker import PRECISIONS, Tracker
 from effowt.tracking.video_loop import track_videos
 
@@ -168,7 +169,7 @@ def track_source(source: str | os.PathLike | VideoSource, out_dir: str | os.Path
     videos = open_source(source, root)  # fails early and clearly on a bad source
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         check_outside(out_dir, source, "the source folder")
-    settings = {"source": source_id(source),
+    settings = {"partial_format": PARTIAL_FORMAT, "source": source_id(source),
                 "frames_root": None if root is None else str(Path(root).resolve()),
                 "weights": None if run is None else str(Path(run).resolve()),
                 "max_dets": max_dets, "render": render, "tracker_overrides": overrides or None,
