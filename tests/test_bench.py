@@ -332,3 +332,19 @@ def test_accuracy_summary_covers_the_finished_seeds_only():
     assert summary["seeds"] == [0, 2]  # seed 1 has not finished: the summary says which seeds it holds
     assert summary["known"]["OWTA"]["mean"] == pytest.approx(0.3)
     assert summary["unknown"]["OWTA"]["std"] == pytest.approx(0.1414, abs=1e-4)
+
+
+@pytest.mark.parametrize("world,margin", [("mini", ""), ("cutout-far", " + 3")])
+def test_accuracy_targets_follow_the_world_and_mark_the_spread(world, margin):
+    from effowt_paper.accuracy import claims
+
+    def mode(known, unknown, std):
+        return {"known": {"OWTA": {"mean": known, "std": std}}, "unknown": {"OWTA": {"mean": unknown, "std": std}}}
+
+    report = {"setup": {"world": world},
+              "modes": {"side": mode(0.40, 0.32, 0.01), "head": mode(0.38, 0.30, 0.02), "full": mode(0.39, 0.31, 0.0)}}
+    lines = claims(report)
+    assert lines[0].startswith(f"- side unknown OWTA >= full{margin}: ")
+    assert ("NOT met" in lines[0]) == (world != "mini")  # +1 point: met at margin 0, not at 3
+    assert lines[1] == "- side unknown OWTA >= head + 3: NOT met (+2.0 points; spread 3.0: within the spread)"
+    assert lines[2] == "- side known OWTA >= head: met (+2.0 points; spread 3.0: within the spread)"
