@@ -18,16 +18,16 @@ from pathlib import Path
 import torch
 from torchvision.ops import box_iou
 
+from effowt.data.detections import read_mot_detections
 from effowt.fileio import atomic_write_text
 
 
 def frame_boxes(mot: Path) -> dict[int, torch.Tensor]:
-    """MOT rows ``frame, id, left, top, width, height, score, ...`` as xyxy boxes per frame."""
-    boxes: dict[int, list[list[float]]] = {}
-    for line in mot.read_text().splitlines():
-        frame, _, left, top, width, height = (float(v) for v in line.split(",")[:6])
-        boxes.setdefault(int(frame), []).append([left, top, left + width, top + height])
-    return {f: torch.tensor(b) for f, b in boxes.items()}
+    """A run's MOT file (``frame, id, left, top, width, height, score, ...``) as xyxy boxes
+    per 1-based frame, read by the project's MOTChallenge reader."""
+    names = sorted(p.stem for p in mot.parent.glob("*.txt"))
+    video = read_mot_detections(mot.parent, names)[names.index(mot.stem)]
+    return {index + 1: torch.from_numpy(boxes) for index, (boxes, _, _) in video.items()}
 
 
 def coverage(marks: dict[str, list[list[float]]], predicted: dict[int, torch.Tensor]) -> dict[str, float | int]:
