@@ -9,11 +9,11 @@ here=$(dirname "$0")
 work=${1:-/tmp/shipped-cutout}
 run=${2:-}
 out=${3:-$here}
+suffix=${run:+-$(basename "$out")}  # tracks of another run go beside the shipped model's
 for seed in 7 8 9; do
-  [ -f "$work/world$seed/val/annotations.json" ] || effowt synth --world cutout --split far \
+  gt="$work/world$seed/val/annotations.json" tracks="$work/tracks$seed$suffix"
+  [ -f "$gt" ] || effowt synth --world cutout --split far \
     --out "$work/world$seed" --seed "$seed" --size 160 --train-images 0 --val-videos 8 --frames 40 --quiet
-  effowt track --source "$work/world$seed/val/annotations.json" --out "$work/tracks$seed${run:+-$(basename "$out")}" \
-    ${run:+--weights "$run"} --quiet
-  effowt eval --gt "$work/world$seed/val/annotations.json" \
-    --pred "$work/tracks$seed${run:+-$(basename "$out")}/results.json" --out "$out/seed$seed"
+  effowt track --source "$gt" --out "$tracks" ${run:+--weights "$run"} --quiet
+  effowt eval --gt "$gt" --pred "$tracks/results.json" --out "$out/seed$seed"
 done
