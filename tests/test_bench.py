@@ -157,6 +157,37 @@ def test_a_stopped_ablation_keeps_a_summary_of_the_runs_it_finished(tmp_path, mo
     assert "0 of 2 seeds" in title  # r8 has no finished run
 
 
+def test_ablation_curves_score_evenly_spaced_snapshots(tmp_path, monkeypatch):
+    import effowt_paper.ablation as ablation
+    from effowt.errors import ConfigError
+
+    world = tmp_path / "world"
+    generate_miniowt(world, seed=3, size=128, train_images=2, pretrain_images=0, val_videos=1, frames=2)
+    asked = []
+
+    def fake_experiment(cfg, world, out_dir, evaluations, **kwargs):
+        asked.append((cfg.train.snapshot_every, cfg.model.mode, evaluations[0].steps))
+        seed = cfg.train.seed
+        scores = {str(step): {split: {"OWTA": step / 10 + seed / 100, "DetRe": 0.5, "AssA": 0.3}
+                              for split in ("known", "unknown")} for step in (2, 4)}
+        return {"trainable": 7, "train_s": 1.0, "scores": {"test": scores}}
+
+    monkeypatch.setattr(ablation, "run_experiment_in_subprocess", fake_experiment)
+    ablation.run_ablation(tmp_path / "out", names=["default", "full"], seeds=2, budget=4, data=world, curve_points=2)
+    assert asked[0] == (2, "side", (2, 4)) and asked[1] == (2, "full", (2, 4))
+    report = json.loads((tmp_path / "out" / "ablation.json").read_text())
+    assert report["setup"]["curve_steps"] == [2, 4]
+    curve = report["variants"]["default"]["curve"]
+    assert [p["step"] for p in curve] == [2, 4]
+    assert curve[0]["unknown"]["mean"] == pytest.approx(0.205) and curve[1]["known"]["mean"] == pytest.approx(0.405)
+    assert (tmp_path / "out" / "curves.png").stat().st_size > 0
+    assert "| step 2 | step 4 |" in (tmp_path / "out" / "ablation.md").read_text()
+    with pytest.raises(ConfigError, match="--curve-points"):
+        ablation.run_ablation(tmp_path / "other", names=["default"], seeds=1, budget=4, data=world, curve_points=3)
+    with pytest.raises(ConfigError, match="another curve_steps"):  # the same folder, another evaluation schedule
+        ablation.run_ablation(tmp_path / "out", names=["default"], seeds=1, budget=4, data=world)
+
+
 def test_a_finished_experiment_without_its_weights_is_a_clear_error(tmp_path):
     from effowt.errors import EffOWTError
     from effowt_paper.experiment import _weights_at

@@ -1,8 +1,10 @@
-"""``effowt bench ablation --world mini``: the paper's design questions, with error bars.
+"""``effowt bench ablation``: the paper's design questions, with error bars.
 
-Every variant is the ``miniowt`` side-mode config plus named overrides, trained on
-the same MiniOWT train split with the same step budget, tracked and scored on the
-same val split, once per seed. Results per (variant, seed) live in their own folder
+Every variant is the benchmark world's side-mode preset (``--world``: MiniOWT or a
+cut-out split) plus named overrides, trained on the same train split with the same
+step budget, tracked and scored on the same test world, once per seed; with
+``--curve-points N`` also at N steps along training (the long-training curves).
+Results per (variant, seed) live in their own folder
 and are never re-run once finished, so an interrupted benchmark resumes.
 
 ``pure_transformer`` removes every convolution but the patchify stem. Its patch
@@ -63,6 +65,9 @@ VARIANTS: dict[str, list[str]] = {
     # training cost: the frozen backbone in bfloat16 (docs/benchmarks/efficiency.md, "Where a MiniOWT training
     # step goes")
     "bf16_backbone": ["model.backbone.dtype=bfloat16"],
+    # not a side-network variant: the full fine-tuning baseline of the long-training curves (issue 23, item 4),
+    # at the backbone multiplier the cut-out far tuning chose (benchmarks/cutout-far/accuracy.json)
+    "full": ["model.mode=full", "train.backbone_lr_mult=0.1"],
 }
 # The claim-by-claim set re-run at the tuned recipe (`--variants` default).
 CORE_VARIANTS = ["default", "no_gate", "pure_transformer", "sim_none", "sim_random", "no_fusion", "random_init",
@@ -79,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default=None,
                         help="comma-separated names (default: the claim-by-claim set; 'all': every variant)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant")
+    parser.add_argument("--curve-points", type=int, default=1,
+                        help="score the test world at N evenly spaced steps (the last: the budget), for curves "
+                             "along training (default: %(default)s, the end only)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chosen = list(VARIANTS) if args.variants == "all" else names(args.variants) if args.variants else default
     return run_ablation(args.out, names=chosen, seeds=args.seeds, budget=args.budget, data=args.data,
                         device=args.device, workers=args.workers, overrides=args.overrides, jobs=args.jobs,
-                        world=args.world, threads=args.threads)
+                        world=args.world, threads=args.threads, curve_points=args.curve_points)
 
 
 def trainable_parameters(cfg: EffOWTConfig) -> int:
@@ -148,23 +156,29 @@ def resolve_variants(names: list[str], base: EffOWTConfig) -> dict[str, tuple[Ef
 
 def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: int, data: str | Path | None = None,
                  device: str = "cpu", workers: int = 1, overrides: list[str] | tuple[str, ...] = (),
-                 jobs: int = 1, world: str = "mini", threads: int | None = None) -> dict[str, Any]:
+                 jobs: int = 1, world: str = "mini", threads: int | None = None,
+                 curve_points: int = 1) -> dict[str, Any]:
     """Run every (variant, seed) not yet finished, ``jobs`` side by side (each on
     ``cpu_count // jobs`` threads; what is computed does not depend on it), rewriting
     ``ablation.json/.md/.png`` as each run finishes (a stopped benchmark keeps a
-    summary of what it finished)."""
+    summary of what it finished). ``curve_points > 1`` also scores each run at that
+    many evenly spaced steps (from weight snapshots) and adds ``curves.png``."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    steps = curve_steps(budget, curve_points)
     threads = threads_per_job(jobs, threads)
     out = Path(out_dir)
     bench = BENCH_WORLDS[world]
     base = world_config(budget, 0, overrides, bench.preset)
+    if len(steps) > 1:
+        base = apply_overrides(base, [f"train.snapshot_every={steps[0]}"])
     variants = resolve_variants(names, base)
     paths = ensure_world(out / "world", data, bench.settings, generate=bench.generate)
-    evaluation = Evaluation("test", paths.val_json, (budget,))
+    evaluation = Evaluation("test", paths.val_json, steps)
     report: dict[str, Any] = {
         "setup": {"world": describe_world(paths), "budget_steps": budget, "seeds": seeds, "device": device,
-                  "backbone": base.model.backbone.name, "overrides": list(overrides), "variants": list(variants)},
+                  "backbone": base.model.backbone.name, "overrides": list(overrides), "variants": list(variants),
+                  **({"curve_steps": list(steps)} if len(steps) > 1 else {})},
         "variants": {},
     }
     _claim_folder(out / "ablation.json", {**report, "config": to_dict(base)})
@@ -177,11 +191,13 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
         with lock:
             finished[name][seed] = {**result, **result["scores"]["test"][str(budget)]}
             report["variants"] = {
-                n: summarise(variants[n][1], sorted(runs), [runs[k] for k in sorted(runs)])
+                n: summarise(variants[n][1], sorted(runs), [runs[k] for k in sorted(runs)], steps)
                 for n, runs in finished.items() if runs
             }
-            write_outputs(out / OUTPUTS[0], {**report, "config": to_dict(base)}, markdown(report),
-                          {OUTPUTS[2]: plot_ablation(report)})
+            figures = {OUTPUTS[2]: plot_ablation(report)}
+            if len(steps) > 1:
+                figures["curves.png"] = plot_curves(report)
+            write_outputs(out / OUTPUTS[0], {**report, "config": to_dict(base)}, markdown(report), figures)
         return result
 
     # seed-major in one queue: a stopped run has every variant at (nearly) equal seeds,
@@ -196,7 +212,14 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
 
 
 # What a (variant, seed) folder's result depends on besides the variant and the seed.
-SETUP_KEYS = ("world", "budget_steps", "backbone", "overrides")
+SETUP_KEYS = ("world", "budget_steps", "backbone", "overrides", "curve_steps")
+
+
+def curve_steps(budget: int, points: int) -> tuple[int, ...]:
+    """``points`` evenly spaced steps ending at ``budget``: ``(budget,)`` for one point."""
+    if points < 1 or budget % points:
+        raise ConfigError(f"--curve-points must be >= 1 and divide --budget {budget}, got {points}")
+    return tuple(budget * i // points for i in range(1, points + 1))
 
 
 def _claim_folder(path: Path, report: dict[str, Any]) -> None:
@@ -208,14 +231,16 @@ def _claim_folder(path: Path, report: dict[str, Any]) -> None:
         atomic_write_json(path, report)
         return
     previous = json.loads(path.read_text())["setup"]
-    changed = [k for k in SETUP_KEYS if previous.get(k) != report["setup"][k]]
+    changed = [k for k in SETUP_KEYS if previous.get(k) != report["setup"].get(k)]
     if changed:
         raise ConfigError(f"{path}: its runs were made with another {', '.join(changed)} "
                           f"({', '.join(f'{k}={previous.get(k)}' for k in changed)}); choose another --out")
 
 
-def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sample standard deviation over seeds (std 0 for a single seed)."""
+def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, Any]],
+              steps: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Mean and sample standard deviation over seeds (std 0 for a single seed); with
+    more than one of ``steps``, the OWTA curve along training too."""
 
     summary: dict[str, Any] = {
         "overrides": {o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides},
@@ -225,6 +250,12 @@ def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, An
     }
     for split in ("known", "unknown"):
         summary[split] = {k: mean_std([r[split][k] for r in results]) for k in METRICS}
+    if len(steps) > 1:
+        summary["curve"] = [
+            {"step": step, **{split: mean_std([r["scores"]["test"][str(step)][split]["OWTA"] for r in results])
+                              for split in ("known", "unknown")}}
+            for step in steps
+        ]
     return summary
 
 
@@ -247,9 +278,21 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     header = ["variant", *[f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS],
               "trainable", "train (s)"]
-    title = (f"# Ablations on MiniOWT ({s['backbone']}, {s['budget_steps']} steps, {_seeds_done(report)} seeds, "
-             f"{s['device']})")
-    return "\n".join([title, "", *markdown_table(header, rows)]) + "\n"
+    title = (f"# Ablations on {_world_name(s)} ({s['backbone']}, {s['budget_steps']} steps, "
+             f"{_seeds_done(report)} seeds, {s['device']})")
+    lines = [title, "", *markdown_table(header, rows)]
+    if "curve_steps" in s:
+        curve_rows = [[name, *[f"{100 * p['known']['mean']:.1f} / {100 * p['unknown']['mean']:.1f}"
+                               f" ± {100 * p['unknown']['std']:.1f}" for p in v["curve"]]]
+                      for name, v in report["variants"].items()]
+        lines += ["", "OWTA along training (test world, known / unknown ± std, %):", "",
+                  *markdown_table(["variant", *[f"step {step}" for step in s["curve_steps"]]], curve_rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _world_name(setup: dict[str, Any]) -> str:
+    world = setup["world"]
+    return f"the cut-out world ({world['split']} split)" if world.get("world") == "cutout" else "MiniOWT"
 
 
 def plot_ablation(report: dict[str, Any]) -> Any:
@@ -262,5 +305,21 @@ def plot_ablation(report: dict[str, Any]) -> Any:
     ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=colours)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
-    ax.set_title(f"MiniOWT ablations ({_seeds_done(report)} seeds, mean ± std)")
+    ax.set_title(f"{_world_name(report['setup'])}: ablations ({_seeds_done(report)} seeds, mean ± std)")
+    return fig
+
+
+def plot_curves(report: dict[str, Any]) -> Any:
+    """Unknown-category OWTA along training per variant, mean with a ± std band."""
+    fig, ax = new_figure(6, 3.5)
+    for name, v in report["variants"].items():
+        steps = [p["step"] for p in v["curve"]]
+        mean = [100 * p["unknown"]["mean"] for p in v["curve"]]
+        std = [100 * p["unknown"]["std"] for p in v["curve"]]
+        ax.plot(steps, mean, marker="o", label=name)
+        ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("unknown OWTA (%)")
+    ax.set_title(f"{_world_name(report['setup'])}: unknown OWTA along training ({_seeds_done(report)} seeds)")
+    ax.legend()
     return fig
