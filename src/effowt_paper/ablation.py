@@ -28,7 +28,14 @@ from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt.fileio import atomic_write_json
-from effowt_paper.bench_worlds import BENCH_WORLDS, add_experiment_arguments, describe_world, ensure_world, world_config
+from effowt_paper.bench_worlds import (
+    BENCH_WORLDS,
+    add_experiment_arguments,
+    describe_world,
+    ensure_world,
+    world_config,
+    world_title,
+)
 from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 
 if TYPE_CHECKING:
@@ -176,8 +183,9 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
     paths = ensure_world(out / "world", data, bench.settings, generate=bench.generate)
     evaluation = Evaluation("test", paths.val_json, steps)
     report: dict[str, Any] = {
-        "setup": {"world": describe_world(paths), "budget_steps": budget, "seeds": seeds, "device": device,
-                  "backbone": base.model.backbone.name, "overrides": list(overrides), "variants": list(variants),
+        "setup": {"bench_world": world, "world": describe_world(paths), "budget_steps": budget, "seeds": seeds,
+                  "device": device, "backbone": base.model.backbone.name, "overrides": list(overrides),
+                  "variants": list(variants),
                   **({"curve_steps": list(steps)} if len(steps) > 1 else {})},
         "variants": {},
     }
@@ -291,8 +299,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _world_name(setup: dict[str, Any]) -> str:
-    world = setup["world"]
-    return f"the cut-out world ({world['split']} split)" if world.get("world") == "cutout" else "MiniOWT"
+    return world_title(setup.get("bench_world", "mini"))
 
 
 def plot_ablation(report: dict[str, Any]) -> Any:

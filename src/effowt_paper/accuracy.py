@@ -39,7 +39,14 @@ from effowt.bench import names
 from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, write_outputs
 from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
-from effowt_paper.bench_worlds import BENCH_WORLDS, add_experiment_arguments, describe_world, ensure_world, world_config
+from effowt_paper.bench_worlds import (
+    BENCH_WORLDS,
+    add_experiment_arguments,
+    describe_world,
+    ensure_world,
+    world_config,
+    world_title,
+)
 from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 
 if TYPE_CHECKING:
@@ -314,8 +321,7 @@ def claims(report: dict[str, Any]) -> list[str]:
 
 
 def _world_title(report: dict[str, Any]) -> str:
-    world = report["setup"].get("world", "mini")
-    return "MiniOWT" if world == "mini" else f"the cut-out world ({world.split('-')[-1]} split)"
+    return world_title(report["setup"].get("world", "mini"))
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -86,6 +86,11 @@ BENCH_WORLDS: dict[str, BenchWorld] = {
 }
 
 
+def world_title(name: str) -> str:
+    """A report title's name for benchmark world ``name`` (a :data:`BENCH_WORLDS` key)."""
+    return "MiniOWT" if name == "mini" else f"the cut-out world ({name.split('-')[-1]} split)"
+
+
 def ensure_world(folder: Path, data: str | Path | None, settings: dict[str, Any] = WORLD_SETTINGS,
                  needs_train: bool = True, generate: Callable[..., None] = _generate_miniowt) -> MiniOWTPaths:
     """A benchmark world: ``data`` when given (it must hold val/, and train/ when
