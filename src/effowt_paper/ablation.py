@@ -31,6 +31,7 @@ from effowt.fileio import atomic_write_json
 from effowt_paper.bench_worlds import (
     BENCH_WORLDS,
     add_experiment_arguments,
+    curve_steps,
     describe_world,
     ensure_world,
     world_config,
@@ -172,6 +173,8 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
     many evenly spaced steps (from weight snapshots) and adds ``curves.png``."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if curve_points < 1 or budget % curve_points:
+        raise ConfigError(f"--curve-points must be >= 1 and divide --budget {budget}, got {curve_points}")
     steps = curve_steps(budget, curve_points)
     threads = threads_per_job(jobs, threads)
     out = Path(out_dir)
@@ -222,12 +225,6 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
 # What a (variant, seed) folder's result depends on besides the variant and the seed.
 SETUP_KEYS = ("world", "budget_steps", "backbone", "overrides", "curve_steps")
 
-
-def curve_steps(budget: int, points: int) -> tuple[int, ...]:
-    """``points`` evenly spaced steps ending at ``budget``: ``(budget,)`` for one point."""
-    if points < 1 or budget % points:
-        raise ConfigError(f"--curve-points must be >= 1 and divide --budget {budget}, got {points}")
-    return tuple(budget * i // points for i in range(1, points + 1))
 
 
 def _claim_folder(path: Path, report: dict[str, Any]) -> None:

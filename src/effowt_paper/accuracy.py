@@ -42,6 +42,7 @@ from effowt.errors import ConfigError
 from effowt_paper.bench_worlds import (
     BENCH_WORLDS,
     add_experiment_arguments,
+    curve_steps,
     describe_world,
     ensure_world,
     world_config,
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
 OUTPUTS = ("accuracy.json", "accuracy.md", "accuracy.png")
 logger = logging.getLogger(__name__)
-CURVE_POINTS = (0.25, 0.5, 0.75, 1.0)
+CURVE_POINTS = 4  # validation scores at 25 / 50 / 75 / 100 % of the budget
 LEARNING_RATES = [1e-3, 3e-4, 3e-3]
 
 # Axes in order; the last axis varies fastest, so `--trials 3` is the learning-rate
@@ -165,11 +166,11 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
     if trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {trials}")
-    if budget < len(CURVE_POINTS) or budget % len(CURVE_POINTS):
-        raise ConfigError(f"--budget must be a positive multiple of {len(CURVE_POINTS)} "
+    if budget < CURVE_POINTS or budget % CURVE_POINTS:
+        raise ConfigError(f"--budget must be a positive multiple of {CURVE_POINTS} "
                           f"(validation curve points at 25/50/75/100 %), got {budget}")
     base = world_config(budget, 0, overrides, BENCH_WORLDS[world].preset)
-    snapshot = f"train.snapshot_every={budget // len(CURVE_POINTS)}"
+    snapshot = f"train.snapshot_every={budget // CURVE_POINTS}"
     resolved: dict[str, list[tuple[dict[str, Any], EffOWTConfig]]] = {}
     for mode, grid in parse_grid(grid_items, modes, WORLD_GRIDS[world]).items():
         points = grid_points(grid)
@@ -199,7 +200,7 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
     test_world = ensure_world(out / "world", data, bench.settings, generate=bench.generate)
     val_world = ensure_world(out / "val-world", val_data, bench.validation_settings, needs_train=False,
                              generate=bench.generate)
-    steps = tuple(round(budget * f) for f in CURVE_POINTS)
+    steps = curve_steps(budget, CURVE_POINTS)
     validation = Evaluation("validation", val_world.val_json, steps)
     test = Evaluation("test", test_world.val_json, (budget,))
     report: dict[str, Any] = {

@@ -86,6 +86,12 @@ BENCH_WORLDS: dict[str, BenchWorld] = {
 }
 
 
+def curve_steps(budget: int, points: int) -> tuple[int, ...]:
+    """``points`` evenly spaced steps ending at ``budget`` (a multiple of ``points``; the
+    caller checks it against its own option): the steps a benchmark scores along training."""
+    return tuple(budget * i // points for i in range(1, points + 1))
+
+
 def world_title(name: str) -> str:
     """A report title's name for benchmark world ``name`` (a :data:`BENCH_WORLDS` key)."""
     return "MiniOWT" if name == "mini" else f"the cut-out world ({name.split('-')[-1]} split)"
