@@ -379,3 +379,11 @@ def test_accuracy_targets_follow_the_world_and_mark_the_spread(world, margin):
     assert ("NOT met" in lines[0]) == (world != "mini")  # +1 point: met at margin 0, not at 3
     assert lines[1] == "- side unknown OWTA >= head + 3: NOT met (+2.0 points; spread 3.0: within the spread)"
     assert lines[2] == "- side known OWTA >= head: met (+2.0 points; spread 3.0: within the spread)"
+
+
+def test_a_benchmark_jobs_warnings_are_one_line_and_its_result_comes_back(capfd):
+    from effowt.bench.jobs import run_job
+
+    assert run_job("posixpath:basename", {"p": "runs/seed0"}, "basename job") == "seed0"
+    run_job("warnings:warn", {"message": "taking over the stale lock of pid 7"}, "warning job")
+    assert capfd.readouterr().err == "effowt bench job: warning: taking over the stale lock of pid 7\n"

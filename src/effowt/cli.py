@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from effowt.progress import set_quiet
 
     set_quiet(args.quiet)
-    with _one_line_warnings(f"effowt {name}"), _signals_interrupt():
+    with one_line_warnings(f"effowt {name}"), _signals_interrupt():
         try:
             return int(module.run(args) or 0)
         except EffOWTError as err:
@@ -156,7 +156,7 @@ def _signals_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _one_line_warnings(prefix: str) -> Iterator[None]:
+def one_line_warnings(prefix: str) -> Iterator[None]:
     """Format warnings as ``<prefix>: warning: <message>`` (no source line); recording
     (``pytest.warns``, ``catch_warnings(record=True)``) is unaffected."""
     def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -46,8 +46,9 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from effowt.cli import configure_logging
+    from effowt.cli import configure_logging, one_line_warnings
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     configure_logging()
-    main(sys.argv[1:])
+    with one_line_warnings("effowt bench job"):
+        main(sys.argv[1:])
