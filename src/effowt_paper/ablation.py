@@ -35,7 +35,6 @@ from effowt_paper.bench_worlds import (
     describe_world,
     ensure_world,
     world_config,
-    world_title,
 )
 from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 
@@ -296,7 +295,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _world_name(setup: dict[str, Any]) -> str:
-    return world_title(setup.get("bench_world", "mini"))
+    return BENCH_WORLDS[setup.get("bench_world", "mini")].title
 
 
 def plot_ablation(report: dict[str, Any]) -> Any:

@@ -12,9 +12,10 @@ The protocol (issue: "EffOWT must earn its claim")::
                 own run) and scored on the TEST world's videos: mean and std over seeds
 
 The validation world is another ``effowt synth`` seed than the test world: nothing
-in tuning reads the test videos. Grids (:data:`TUNING_GRIDS`) vary the learning
-rate over 10x and one structural switch per mode; ``--grid [MODE:]KEY=V1,V2`` replaces
-or adds an axis. Trials and seeds live in folders keyed by a hash of their resolved
+in tuning reads the test videos. Grids (the world's
+:attr:`~effowt_paper.bench_worlds.BenchWorld.grids`) vary the learning rate over 10x
+and one structural switch per mode; ``--grid [MODE:]KEY=V1,V2`` replaces or adds an
+axis. Trials and seeds live in folders keyed by a hash of their resolved
 config, so a finished one is never re-run and a changed recipe is never mistaken
 for a finished one.
 
@@ -41,12 +42,13 @@ from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt_paper.bench_worlds import (
     BENCH_WORLDS,
+    MINI_GRIDS,
+    Grids,
     add_experiment_arguments,
     curve_steps,
     describe_world,
     ensure_world,
     world_config,
-    world_title,
 )
 from effowt_paper.experiment import Evaluation, run_experiment_in_subprocess, run_side_by_side, threads_per_job
 
@@ -56,21 +58,6 @@ if TYPE_CHECKING:
 OUTPUTS = ("accuracy.json", "accuracy.md", "accuracy.png")
 logger = logging.getLogger(__name__)
 CURVE_POINTS = 4  # validation scores at 25 / 50 / 75 / 100 % of the budget
-LEARNING_RATES = [1e-3, 3e-4, 3e-3]
-
-# Axes in order; the last axis varies fastest, so `--trials 3` is the learning-rate
-# sweep at each mode's first switch value. The first point of every grid is the
-# preset's recipe.
-TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "side": {"model.side.output": ["residual", "replace"], "train.lr": LEARNING_RATES},
-    "head": {"model.pyramid": ["simple", "linear"], "train.lr": LEARNING_RATES},
-    "full": {"train.backbone_lr_mult": [0.1, 1.0], "train.lr": LEARNING_RATES},
-    "lora": {"model.lora.rank": [8, 16], "train.lr": LEARNING_RATES},
-}
-# The cut-out worlds' backbone is a CNN: the preset's neck for head/full/lora is the FPN over
-# its taps (model.pyramid=fpn), and head's switch tries ViTDet's one-map pyramid against it.
-CUTOUT_GRIDS = {**TUNING_GRIDS, "head": {"model.pyramid": ["fpn", "simple"], "train.lr": LEARNING_RATES}}
-WORLD_GRIDS = {"mini": TUNING_GRIDS, "cutout-far": CUTOUT_GRIDS, "cutout-near": CUTOUT_GRIDS}
 # Config fields that change neither training nor scores (how often to log / checkpoint).
 _BOOKKEEPING = ("log_every", "checkpoint_every", "checkpoint_every_s")
 
@@ -95,7 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_grid(items: list[str], modes: list[str],
-               base: dict[str, dict[str, list[Any]]] = TUNING_GRIDS) -> dict[str, dict[str, list[Any]]]:
+               base: Grids = MINI_GRIDS) -> Grids:
     """Each mode's grid (from ``base``) after ``[MODE:]KEY=V1,V2,...`` items (values parsed
     as YAML); an item without a mode applies to every mode. ConfigError for an empty value
     list, an unknown mode or a key the config does not have."""
@@ -172,7 +159,7 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
     base = world_config(budget, 0, overrides, BENCH_WORLDS[world].preset)
     snapshot = f"train.snapshot_every={budget // CURVE_POINTS}"
     resolved: dict[str, list[tuple[dict[str, Any], EffOWTConfig]]] = {}
-    for mode, grid in parse_grid(grid_items, modes, WORLD_GRIDS[world]).items():
+    for mode, grid in parse_grid(grid_items, modes, BENCH_WORLDS[world].grids).items():
         points = grid_points(grid)
         if len(points) < trials:
             raise ConfigError(f"mode {mode}: its grid has {len(points)} points, fewer than --trials {trials}")
@@ -292,23 +279,13 @@ def _pm(stat: dict[str, float]) -> str:
     return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
-# The target comparisons (split, mode, other mode, margin in OWTA) of each world's issue, keyed
-# like WORLD_GRIDS: MiniOWT's "EffOWT must earn its claim"; the cut-out worlds' "a world where the
-# pretrained model knows more than the detector is taught" (side beats full and head by 3 on unknown).
-CUTOUT_TARGETS = (("unknown", "side", "full", 0.03), ("unknown", "side", "head", 0.03), ("known", "side", "head", 0.0))
-TARGETS = {
-    "mini": (("unknown", "side", "full", 0.0), ("unknown", "side", "head", 0.03), ("known", "side", "head", 0.0)),
-    "cutout-far": CUTOUT_TARGETS,
-    "cutout-near": CUTOUT_TARGETS,
-}
-
-
 def claims(report: dict[str, Any]) -> list[str]:
-    """The world's target comparisons (:data:`TARGETS`) on the test means, each marked shown
-    only when the difference exceeds the two standard deviations together."""
+    """The world's target comparisons (:attr:`~effowt_paper.bench_worlds.BenchWorld.targets`)
+    on the test means, each marked shown only when the difference exceeds the two
+    standard deviations together."""
     modes = report["modes"]
     lines = []
-    for split, a, b, margin in TARGETS[report["setup"].get("world", "mini")]:
+    for split, a, b, margin in BENCH_WORLDS[report["setup"].get("world", "mini")].targets:
         if a not in modes or b not in modes:
             continue
         sa, sb = modes[a][split]["OWTA"], modes[b][split]["OWTA"]
@@ -322,7 +299,7 @@ def claims(report: dict[str, Any]) -> list[str]:
 
 
 def _world_title(report: dict[str, Any]) -> str:
-    return world_title(report["setup"].get("world", "mini"))
+    return BENCH_WORLDS[report["setup"].get("world", "mini")].title
 
 
 def markdown(report: dict[str, Any]) -> str:
