@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from effowt.commands import int_at_least
-from effowt.data.miniowt import MiniOWTPaths
 from effowt.errors import DataError
 from effowt.fileio import prepare_output_dir
 from effowt.pretrain_config import PretrainConfig
@@ -35,6 +34,8 @@ def known_category_ids(train_json: Path) -> set[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effowt.data.miniowt import MiniOWTPaths
+
     world = MiniOWTPaths(Path(args.data)).require("train_json", "pretrain_json")
     prepare_output_dir(args.out)  # an empty --out is an error, not the current folder
     from effowt.vlm import VLM_WEIGHTS_FILE, pretrain_vlm  # torch, once the paths are good

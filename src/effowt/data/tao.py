@@ -29,12 +29,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from effowt.errors import DataError
 from effowt.fileio import read_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 GT_KEYS = ("annotations", "tracks", "categories")
 GT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -252,6 +253,8 @@ class TaoDataset:
         self.videos = self._build_videos(data)
 
     def _build_videos(self, data: dict[str, Any]) -> list[TaoVideo]:
+        import numpy as np  # here, not at import: `effowt bench ... --help` reaches this module
+
         videos = {int(v["id"]): v for v in data["videos"]}
         images = {int(img["id"]): img for img in data["images"]}
         per_image: dict[int, list[tuple[list[float], int, int]]] = {k: [] for k in images}
