@@ -153,8 +153,9 @@ def test_a_stopped_ablation_keeps_a_summary_of_the_runs_it_finished(tmp_path, mo
         ablation.run_ablation(tmp_path / "out", names=["default", "r8"], seeds=2, budget=2, data=world)
     report = json.loads((tmp_path / "out" / "ablation.json").read_text())
     assert list(report["variants"]) == ["default"] and report["variants"]["default"]["seeds"] == [0]
-    title = (tmp_path / "out" / "ablation.md").read_text().splitlines()[0]
-    assert "0 of 2 seeds" in title  # r8 has no finished run
+    lines = (tmp_path / "out" / "ablation.md").read_text().splitlines()
+    assert "0 of 2 seeds" in lines[0]  # r8 has no finished run
+    assert lines[-1] == "| default | 1 | 40.0 | 50.0 | 30.0 | 40.0 | 50.0 | 30.0 | 7 | 1 |"  # one seed: no spread shown
 
 
 def test_ablation_curves_score_evenly_spaced_snapshots(tmp_path, monkeypatch):
@@ -181,7 +182,9 @@ def test_ablation_curves_score_evenly_spaced_snapshots(tmp_path, monkeypatch):
     assert [p["step"] for p in curve] == [2, 4]
     assert curve[0]["unknown"]["mean"] == pytest.approx(0.205) and curve[1]["known"]["mean"] == pytest.approx(0.405)
     assert (tmp_path / "out" / "curves.png").stat().st_size > 0
-    assert "| step 2 | step 4 |" in (tmp_path / "out" / "ablation.md").read_text()
+    text = (tmp_path / "out" / "ablation.md").read_text()
+    assert "| step 2 | step 4 |" in text and "2 seeds" in text.splitlines()[0]
+    assert "| default | 20.5 / 20.5 ± 0.7 | 40.5 / 40.5 ± 0.7 |" in text  # known mean / unknown mean ± std
     with pytest.raises(ConfigError, match="--curve-points"):
         ablation.run_ablation(tmp_path / "other", names=["default"], seeds=1, budget=4, data=world, curve_points=3)
     with pytest.raises(ConfigError, match="another curve_steps"):  # the same folder, another evaluation schedule

@@ -264,30 +264,36 @@ def summarise(overrides: list[str], seeds: list[int], results: list[dict[str, An
 
 
 def _seeds_done(report: dict[str, Any]) -> str:
-    """Seeds finished by every variant asked for, and the number asked for when fewer
-    (a stopped run; a variant without a finished run counts 0)."""
+    """``"N seeds"``: seeds finished by every variant asked for, and the number asked
+    for when fewer (a stopped run; a variant without a finished run counts 0)."""
     done = min(len(report["variants"].get(n, {"seeds": []})["seeds"]) for n in report["setup"]["variants"])
     asked = report["setup"]["seeds"]
-    return str(done) if done == asked else f"{done} of {asked}"
+    return ("1 seed" if asked == 1 else f"{asked} seeds") if done == asked else f"{done} of {asked} seeds"
+
+
+def _pm(stat: dict[str, float], seeds: int) -> str:
+    """``mean ± std`` in %, the mean alone for one seed (no spread to show)."""
+    return f"{100 * stat['mean']:.1f}" + (f" ± {100 * stat['std']:.1f}" if seeds > 1 else "")
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """One row per variant: mean ± std (%) of OWTA / D.Re / A.Acc, known and unknown."""
+    """One row per variant with its finished seeds: mean ± std (%) of OWTA / D.Re /
+    A.Acc, known and unknown (the mean alone for a variant with one seed)."""
     s = report["setup"]
     rows = [
-        [name, *[f"{100 * v[split][k]['mean']:.1f} ± {100 * v[split][k]['std']:.1f}"
-                 for split in ("known", "unknown") for k in METRICS],
+        [name, str(len(v["seeds"])),
+         *[_pm(v[split][k], len(v["seeds"])) for split in ("known", "unknown") for k in METRICS],
          f"{v['trainable']:,}", f"{v['train_s']:.0f}"]
         for name, v in report["variants"].items()
     ]
-    header = ["variant", *[f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS],
+    header = ["variant", "seeds", *[f"{split} {name}" for split in ("known", "unknown") for name in METRIC_LABELS],
               "trainable", "train (s)"]
     title = (f"# Ablations on {_world_name(s)} ({s['backbone']}, {s['budget_steps']} steps, "
-             f"{_seeds_done(report)} seeds, {s['device']})")
+             f"{_seeds_done(report)}, {s['device']})")
     lines = [title, "", *markdown_table(header, rows)]
     if "curve_steps" in s:
-        curve_rows = [[name, *[f"{100 * p['known']['mean']:.1f} / {100 * p['unknown']['mean']:.1f}"
-                               f" ± {100 * p['unknown']['std']:.1f}" for p in v["curve"]]]
+        curve_rows = [[name, *[f"{100 * p['known']['mean']:.1f} / {_pm(p['unknown'], len(v['seeds']))}"
+                               for p in v["curve"]]]
                       for name, v in report["variants"].items()]
         lines += ["", "OWTA along training (test world, known / unknown ± std, %):", "",
                   *markdown_table(["variant", *[f"step {step}" for step in s["curve_steps"]]], curve_rows)]
@@ -308,7 +314,7 @@ def plot_ablation(report: dict[str, Any]) -> Any:
     ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=colours)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
-    ax.set_title(f"{_world_name(report['setup'])}: ablations ({_seeds_done(report)} seeds, mean ± std)")
+    ax.set_title(f"{_world_name(report['setup'])}: ablations ({_seeds_done(report)}, mean ± std)")
     return fig
 
 
@@ -323,6 +329,6 @@ def plot_curves(report: dict[str, Any]) -> Any:
         ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2)
     ax.set_xlabel("training step")
     ax.set_ylabel("unknown OWTA (%)")
-    ax.set_title(f"{_world_name(report['setup'])}: unknown OWTA along training ({_seeds_done(report)} seeds)")
+    ax.set_title(f"{_world_name(report['setup'])}: unknown OWTA along training ({_seeds_done(report)})")
     ax.legend()
     return fig

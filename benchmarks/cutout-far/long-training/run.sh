@@ -4,10 +4,10 @@
 # pure-Transformer side network (width matched to default's trainable parameters) and full
 # fine-tuning (its tuned backbone multiplier 0.1, lr 1e-3), trained to 3x the protocol's
 # 800-step budget and scored on the test world at 6 evenly spaced steps. Resumable.
-# The committed ablation.json/.md were written by this command with `--seeds 1 --jobs 3`,
-# full's run stopped at step 850 for lack of CPU time and the report then rewritten with
-# `--variants default,pure_transformer --seeds 1` (finished runs are reused, nothing retrains);
-# this command as it stands adds full and seeds 1 and 2.
+# The committed ablation.json was written by this command with `--seeds 1` (default and
+# pure_transformer first, with `--jobs 3`; full later, with `--jobs 1 --threads 1`: finished runs
+# are reused, nothing retrains); ablation.md rewritten from it by the current report code.
+# This command as it stands adds seeds 1 and 2.
 # Needs the Debian packages tuxpaint-stamps-default and openclipart-png.
 cd "$(dirname "$0")/../../.."
 export HF_HUB_OFFLINE=1 PYTHONHASHSEED=0
