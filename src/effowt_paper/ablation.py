@@ -314,7 +314,7 @@ def plot_ablation(report: dict[str, Any]) -> Any:
     ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=colours)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("unknown OWTA (%)")
-    ax.set_title(f"{_world_name(report['setup'])}: ablations ({_seeds_done(report)}, mean ± std)")
+    ax.set_title(f"{_world_name(report['setup'])}\nablations ({_seeds_done(report)}, mean ± std)")
     return fig
 
 
@@ -329,6 +329,6 @@ def plot_curves(report: dict[str, Any]) -> Any:
         ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2)
     ax.set_xlabel("training step")
     ax.set_ylabel("unknown OWTA (%)")
-    ax.set_title(f"{_world_name(report['setup'])}: unknown OWTA along training ({_seeds_done(report)})")
+    ax.set_title(f"{_world_name(report['setup'])}\nunknown OWTA along training ({_seeds_done(report)})")
     ax.legend()
     return fig

@@ -55,10 +55,11 @@ def wrote_line(paths: list[Path]) -> str:
 
 
 def new_figure(width: float, height: float) -> tuple[Any, Any]:
-    """A pyplot-free matplotlib ``(Figure, Axes)`` of ``width x height`` inches."""
+    """A pyplot-free matplotlib ``(Figure, Axes)`` of ``width x height`` inches, laid out
+    so that rotated tick labels and long titles stay inside it."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot(1, 1, 1)
