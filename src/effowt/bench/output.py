@@ -44,7 +44,6 @@ def write_outputs(json_path: str | Path, report: dict[str, Any], markdown: str |
         atomic_write_text(written[-1], markdown)
     for name, fig in (figures or {}).items():
         written.append(path.parent / name)
-        fig.tight_layout()
         atomic_save_figure(fig, written[-1], dpi=FIGURE_DPI)
     return written
 
