@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import open_clip
 import pytest
@@ -13,6 +12,7 @@ from safetensors.torch import save_file
 
 from effowt.backbones import create_backbone
 from effowt.backbones.open_clip_backbone import register_open_clip_configs
+from effowt.backbones.weights import random_init_expected
 from effowt.config import BackboneConfig
 from effowt.errors import ConfigError, WeightsError
 
@@ -26,8 +26,7 @@ TINY_CLIP = {
 
 
 def _build(cfg: BackboneConfig):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random-initialised backbone")
+    with random_init_expected():
         return create_backbone(cfg)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import pytest
 import torch
 
+from effowt.backbones.weights import random_init_expected
 from effowt.config import BackboneConfig, ModelConfig, load_config
 from effowt.errors import ConfigError, WeightsError
 from effowt.models import EffOWT, ImageTransform, build_model
@@ -21,8 +21,7 @@ def _cfg(mode: str, **changes) -> ModelConfig:
 
 
 def _build(cfg: ModelConfig) -> EffOWT:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random-initialised backbone")
+    with random_init_expected():
         return build_model(cfg)
 
 

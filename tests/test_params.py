@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import warnings
 
+from effowt.backbones.weights import random_init_expected
 from effowt.cli import main
 from effowt.config import load_config
 from effowt.models import build_model, count_parameters, parameter_report
@@ -25,8 +25,7 @@ def test_params_json_has_every_mode_and_the_side_split(capsys) -> None:
 
 def test_meta_device_counts_equal_real_build() -> None:
     cfg = load_config("mini").model
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random-initialised backbone")
+    with random_init_expected():
         real = {mode: count_parameters(build_model(load_config("mini", [f"model.mode={mode}"]).model))
                 for mode in ("side", "lora")}
     report = parameter_report(cfg, ("side", "lora"))

@@ -120,6 +120,7 @@ def run_probe(gt_json: str | Path, config: str = "miniowt", max_frames: int = 10
     from PIL import Image
 
     from effowt.backbones import create_backbone
+    from effowt.backbones.weights import random_init_expected
 
     gt_json = Path(gt_json)
     gt = json.loads(gt_json.read_text())
@@ -131,7 +132,7 @@ def run_probe(gt_json: str | Path, config: str = "miniowt", max_frames: int = 10
         gt["_by_image"].setdefault(ann["image_id"], []).append(ann)
     cfg = load_config(config)
     backbones = {"pretrained": create_backbone(cfg.model.backbone)}
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), random_init_expected():
         torch.manual_seed(seed)
         backbones["random"] = create_backbone(dataclasses.replace(cfg.model.backbone, weights=None))
     mean = torch.tensor(backbones["pretrained"].mean).view(1, 3, 1, 1)

@@ -27,11 +27,12 @@ local one (same strictness, same sha256 record).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -331,11 +332,23 @@ def _keys_with_shapes(keys: list[str], state: dict[str, torch.Tensor]) -> str:
     return ", ".join(shown) + more
 
 
+RANDOM_INIT_WARNING = "random-initialised backbone"
+
+
 def warn_random_init(name: str) -> None:
     """The loud warning for a backbone built without weights."""
     warnings.warn(
-        f"random-initialised backbone {name}: no weights given, features are meaningless "
+        f"{RANDOM_INIT_WARNING} {name}: no weights given, features are meaningless "
         "for transfer; pass --backbone-weights FILE or hf-hub:ORG/NAME (model.backbone.weights=...)",
         UserWarning,
         stacklevel=3,
     )
+
+
+@contextlib.contextmanager
+def random_init_expected() -> Iterator[None]:
+    """Build backbones without weights on purpose (parameter counts, a probe's random
+    reference) without :func:`warn_random_init`'s warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=RANDOM_INIT_WARNING)
+        yield

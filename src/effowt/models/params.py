@@ -9,11 +9,11 @@ weights are not loaded and the side network uses random init for counting
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import torch
 from torch import nn
 
+from effowt.backbones.weights import random_init_expected
 from effowt.config import TRANSFER_MODES, ModelConfig
 from effowt.models.effowt import EffOWT
 from effowt.models.transfer import build_model
@@ -33,8 +33,7 @@ def build_for_counting(cfg: ModelConfig, mode: str) -> EffOWT:
         backbone=dataclasses.replace(cfg.backbone, weights=None),
         side=dataclasses.replace(cfg.side, init="random"),
     )
-    with warnings.catch_warnings(), torch.device("meta"):
-        warnings.filterwarnings("ignore", message="random-initialised backbone")
+    with random_init_expected(), torch.device("meta"):
         return build_model(cfg)
 
 
