@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effowt.bench import names
-from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, write_outputs
+from effowt.bench.output import (
+    METRIC_LABELS,
+    METRICS,
+    markdown_table,
+    mean_std,
+    new_figure,
+    percent,
+    write_outputs,
+)
 from effowt.config import EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt.fileio import atomic_write_json
@@ -271,18 +279,13 @@ def _seeds_done(report: dict[str, Any]) -> str:
     return ("1 seed" if asked == 1 else f"{asked} seeds") if done == asked else f"{done} of {asked} seeds"
 
 
-def _pm(stat: dict[str, float], seeds: int) -> str:
-    """``mean ± std`` in %, the mean alone for one seed (no spread to show)."""
-    return f"{100 * stat['mean']:.1f}" + (f" ± {100 * stat['std']:.1f}" if seeds > 1 else "")
-
-
 def markdown(report: dict[str, Any]) -> str:
     """One row per variant with its finished seeds: mean ± std (%) of OWTA / D.Re /
     A.Acc, known and unknown (the mean alone for a variant with one seed)."""
     s = report["setup"]
     rows = [
         [name, str(len(v["seeds"])),
-         *[_pm(v[split][k], len(v["seeds"])) for split in ("known", "unknown") for k in METRICS],
+         *[percent(v[split][k], len(v["seeds"]) > 1) for split in ("known", "unknown") for k in METRICS],
          f"{v['trainable']:,}", f"{v['train_s']:.0f}"]
         for name, v in report["variants"].items()
     ]
@@ -292,7 +295,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"{_seeds_done(report)}, {s['device']})")
     lines = [title, "", *markdown_table(header, rows)]
     if "curve_steps" in s:
-        curve_rows = [[name, *[f"{100 * p['known']['mean']:.1f} / {_pm(p['unknown'], len(v['seeds']))}"
+        curve_rows = [[name, *[f"{100 * p['known']['mean']:.1f} / {percent(p['unknown'], len(v['seeds']) > 1)}"
                                for p in v["curve"]]]
                       for name, v in report["variants"].items()]
         lines += ["", "OWTA along training (test world, known / unknown ± std, %):", "",

@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from effowt.bench import names
-from effowt.bench.output import METRIC_LABELS, METRICS, markdown_table, mean_std, new_figure, write_outputs
+from effowt.bench.output import (
+    METRIC_LABELS,
+    METRICS,
+    markdown_table,
+    mean_std,
+    new_figure,
+    percent,
+    write_outputs,
+)
 from effowt.config import TRANSFER_MODES, EffOWTConfig, apply_overrides, to_dict
 from effowt.errors import ConfigError
 from effowt_paper.bench_worlds import (
@@ -275,10 +283,6 @@ def _write(out: Path, report: dict[str, Any]) -> None:
     write_outputs(out / OUTPUTS[0], report, markdown(report), {**figures, "curves.png": plot_curves(report)})
 
 
-def _pm(stat: dict[str, float]) -> str:
-    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
-
-
 def claims(report: dict[str, Any]) -> list[str]:
     """The world's target comparisons (:attr:`~effowt_paper.bench_worlds.BenchWorld.targets`)
     on the test means, each marked shown only when the difference exceeds the two
@@ -309,7 +313,7 @@ def markdown(report: dict[str, Any]) -> str:
     header = ["mode", "chosen", "seeds", *metric_columns, "trainable", "train (s)"]
     rows = [
         [mode, ", ".join(f"{k}={v}" for k, v in m["chosen"].items()), str(len(m["seeds"])),
-         *[_pm(m[split][k]) for split in ("known", "unknown") for k in METRICS], f"{m['trainable']:,}",
+         *[percent(m[split][k]) for split in ("known", "unknown") for k in METRICS], f"{m['trainable']:,}",
          f"{m['train_s']:.0f}"]
         for mode, m in report["modes"].items()
     ]

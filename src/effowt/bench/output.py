@@ -24,6 +24,12 @@ def mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
+def percent(stat: dict[str, float], spread: bool = True) -> str:
+    """A :func:`mean_std` as ``mean ± std`` in %, or the mean alone (``spread=False``:
+    one seed, no spread to show)."""
+    return f"{100 * stat['mean']:.1f}" + (f" ± {100 * stat['std']:.1f}" if spread else "")
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """Lines of a Markdown table: the first column left-aligned, the others (numbers) right."""
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
