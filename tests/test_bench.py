@@ -386,6 +386,26 @@ def test_accuracy_targets_follow_the_world_and_mark_the_spread(world, margin):
     assert lines[2] == "- side known OWTA >= head: met (+2.0 points; spread 3.0: within the spread)"
 
 
+def test_ablation_report_compares_each_variant_with_default_against_the_spread():
+    from effowt_paper.ablation import markdown
+
+    def variant(seeds, known, unknown, std):
+        stat = {"mean": 0.3, "std": 0.0}
+        return {"seeds": seeds, "trainable": 9, "train_s": 1.0,
+                "known": {"OWTA": {"mean": known, "std": std}, "DetRe": stat, "AssA": stat},
+                "unknown": {"OWTA": {"mean": unknown, "std": std}, "DetRe": stat, "AssA": stat}}
+
+    report = {"setup": {"budget_steps": 8, "seeds": 3, "backbone": "b", "device": "cpu",
+                        "variants": ["default", "no_gate", "r2"]},
+              "variants": {"default": variant([0, 1, 2], 0.30, 0.30, 0.01),
+                           "no_gate": variant([0, 1, 2], 0.31, 0.25, 0.01),
+                           "r2": variant([0], 0.20, 0.20, 0.0)}}
+    rows = [line for line in markdown(report).splitlines() if line.startswith(("| no_gate | +", "| r2 | -"))]
+    # +1 point inside a 2-point spread is not shown, -5 beyond it is; one seed has no spread at all
+    assert rows == ["| no_gate | +1.0 (spread 2.0) | -5.0 (spread 2.0, shown) |",
+                    "| r2 | -10.0 (1 seed) | -10.0 (1 seed) |"]
+
+
 def test_a_benchmark_jobs_warnings_are_one_line_and_its_result_comes_back(capfd):
     from effowt.bench.jobs import run_job
 

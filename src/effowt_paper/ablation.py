@@ -27,6 +27,7 @@ from effowt.bench import names
 from effowt.bench.output import (
     METRIC_LABELS,
     METRICS,
+    difference,
     markdown_table,
     mean_std,
     new_figure,
@@ -293,7 +294,7 @@ def markdown(report: dict[str, Any]) -> str:
               "trainable", "train (s)"]
     title = (f"# Ablations on {_world_name(s)} ({s['backbone']}, {s['budget_steps']} steps, "
              f"{_seeds_done(report)}, {s['device']})")
-    lines = [title, "", *markdown_table(header, rows)]
+    lines = [title, "", *markdown_table(header, rows), *_against_default(report)]
     if "curve_steps" in s:
         curve_rows = [[name, *[f"{100 * p['known']['mean']:.1f} / {percent(p['unknown'], len(v['seeds']) > 1)}"
                                for p in v["curve"]]]
@@ -301,6 +302,27 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "OWTA along training (test world, known / unknown ± std, %):", "",
                   *markdown_table(["variant", *[f"step {step}" for step in s["curve_steps"]]], curve_rows)]
     return "\n".join(lines) + "\n"
+
+
+def _against_default(report: dict[str, Any]) -> list[str]:
+    """Each variant's OWTA minus ``default``'s (points) with the two standard deviations
+    together; ``shown`` only where the difference exceeds them. A variant or a default
+    with one seed has no spread, and nothing is shown for it."""
+    variants = report["variants"]
+    if "default" not in variants or len(variants) < 2:
+        return []
+    base = variants["default"]
+
+    def cell(v: dict[str, Any], split: str) -> str:
+        diff, spread, shown = difference(v[split]["OWTA"], base[split]["OWTA"])
+        if min(len(v["seeds"]), len(base["seeds"])) < 2:
+            return f"{100 * diff:+.1f} (1 seed)"
+        return f"{100 * diff:+.1f} (spread {100 * spread:.1f}{', shown' if shown else ''})"
+
+    rows = [[name, cell(v, "known"), cell(v, "unknown")] for name, v in variants.items() if name != "default"]
+    return ["", "Against `default` (OWTA points; shown only where the difference exceeds the two standard "
+                "deviations together):", "",
+            *markdown_table(["variant", "known OWTA - default", "unknown OWTA - default"], rows)]
 
 
 def _world_name(setup: dict[str, Any]) -> str:

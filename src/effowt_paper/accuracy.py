@@ -40,6 +40,7 @@ from effowt.bench import names
 from effowt.bench.output import (
     METRIC_LABELS,
     METRICS,
+    difference,
     markdown_table,
     mean_std,
     new_figure,
@@ -292,13 +293,11 @@ def claims(report: dict[str, Any]) -> list[str]:
     for split, a, b, margin in BENCH_WORLDS[report["setup"].get("world", "mini")].targets:
         if a not in modes or b not in modes:
             continue
-        sa, sb = modes[a][split]["OWTA"], modes[b][split]["OWTA"]
-        diff = sa["mean"] - sb["mean"]
-        spread = sa["std"] + sb["std"]
+        diff, spread, shown = difference(modes[a][split]["OWTA"], modes[b][split]["OWTA"])
         target = f"{a} {split} OWTA >= {b}" + (f" + {100 * margin:.0f}" if margin else "")
         met = "met" if diff >= margin else "NOT met"
-        shown = "shown (difference exceeds the spread)" if abs(diff) > spread else "within the spread"
-        lines.append(f"- {target}: {met} ({100 * diff:+.1f} points; spread {100 * spread:.1f}: {shown})")
+        verdict = "shown (difference exceeds the spread)" if shown else "within the spread"
+        lines.append(f"- {target}: {met} ({100 * diff:+.1f} points; spread {100 * spread:.1f}: {verdict})")
     return lines
 
 

@@ -16,7 +16,8 @@ FIGURE_DPI = 120
 METRIC_LABELS = ("OWTA", "D.Re", "A.Acc")
 """The paper's names of :data:`METRICS`, in the same order (table headers)."""
 
-__all__ = ["METRICS", "METRIC_LABELS", "markdown_table", "mean_std", "new_figure", "write_outputs"]
+__all__ = ["METRICS", "METRIC_LABELS", "difference", "markdown_table", "mean_std", "new_figure", "percent",
+           "write_outputs"]
 
 
 def mean_std(values: list[float]) -> dict[str, float]:
@@ -28,6 +29,14 @@ def percent(stat: dict[str, float], spread: bool = True) -> str:
     """A :func:`mean_std` as ``mean ± std`` in %, or the mean alone (``spread=False``:
     one seed, no spread to show)."""
     return f"{100 * stat['mean']:.1f}" + (f" ± {100 * stat['std']:.1f}" if spread else "")
+
+
+def difference(a: dict[str, float], b: dict[str, float]) -> tuple[float, float, bool]:
+    """``(a - b, spread, shown)`` of two :func:`mean_std`: the spread is the two standard
+    deviations together, and a difference is *shown* only where it exceeds them (the
+    benchmarks' rule for making a claim)."""
+    diff, spread = a["mean"] - b["mean"], a["std"] + b["std"]
+    return diff, spread, abs(diff) > spread
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
