@@ -54,8 +54,8 @@ def test_included_tables_come_from_the_reports_the_benchmarks_wrote():
     include_tables = _checker().include_tables
     page = "before\n\n<!-- include-table: benchmarks/ablation/ablation.md 1 -->\n\nafter\n"
     text, errors = include_tables(page)
-    assert errors == [] and "before\n\n| variant | known OWTA |" in text and text.endswith("|\n\nafter\n")
-    assert "| no_fusion | 29.9 ± 3.3 |" in text  # as `effowt bench ablation` wrote it
+    assert errors == [] and "before\n\n| variant | seeds | known OWTA |" in text and text.endswith("|\n\nafter\n")
+    assert "| no_fusion | 3 | 29.9 ± 3.3 |" in text  # as `effowt bench ablation` wrote it
     assert include_tables(page.replace("ablation.md 1", "ablation.md 9"))[1]  # no such table
     assert include_tables(page.replace("ablation.md 1", "nope.md"))[1]  # no such file
     for path in sorted(DOCS.rglob("*.md")):  # every include in the docs resolves
