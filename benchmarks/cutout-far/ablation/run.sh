@@ -6,6 +6,8 @@
 # on the far test world. Variants: the core claims without random_init (the cutout preset's
 # side network already starts random: a CNN has no blocks to prune from) and the SIM placement
 # study (default = SIM at 1/4; sim_s8, sim_s16, sim_all). Resumable (finished runs are kept).
+# The committed results: all 33 runs, by this command with `--threads 1`, stopped and resumed
+# over three sessions (a resumed run's train_s counts only its time after resuming).
 # Needs the Debian packages tuxpaint-stamps-default and openclipart-png.
 cd "$(dirname "$0")/../../.."
 export HF_HUB_OFFLINE=1 PYTHONHASHSEED=0
