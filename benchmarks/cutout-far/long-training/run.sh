@@ -6,8 +6,9 @@
 # 800-step budget and scored on the test world at 6 evenly spaced steps. Resumable.
 # The committed ablation.json was written by this command with `--seeds 1` (default and
 # pure_transformer first, with `--jobs 3`; full later, with `--jobs 1 --threads 1`: finished runs
-# are reused, nothing retrains); ablation.md rewritten from it by the current report code.
-# This command as it stands adds seeds 1 and 2.
+# are reused, nothing retrains); seed 1 of each later with `--seeds 2 --jobs 1 --threads 1`
+# (default and full in one process, pure_transformer in another), and the report then written by
+# `--seeds 2`. This command as it stands adds seed 2.
 # Needs the Debian packages tuxpaint-stamps-default and openclipart-png.
 cd "$(dirname "$0")/../../.."
 export HF_HUB_OFFLINE=1 PYTHONHASHSEED=0
