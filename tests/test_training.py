@@ -24,7 +24,7 @@ from effowt.cli import main
 from effowt.config import load_config
 from effowt.errors import WeightsError
 from effowt.runs import CONFIG_FILE, WEIGHTS_FILE, build_seeded_model, load_run, read_weights, save_run
-from effowt.training.resume import STATE_FILE, load_train_state
+from effowt.training.resume import STATE_FILE, load_train_state, save_train_state
 from effowt.training.trainer import EFFICIENCY_FILE, LOSS_PLOT_FILE, METRICS_FILE
 
 TINY = ["model.image_size=64", "data.image_size=64", "train.batch_size=2", "train.warmup_steps=0"]
@@ -173,8 +173,13 @@ def test_kill_and_resume_is_exact(coco, tmp_path, monkeypatch) -> None:
         main(args("killed"))
     monkeypatch.setattr(trainer_module, "save_checkpoint", save)
     assert read_weights(tmp_path / "killed" / WEIGHTS_FILE)[1]["step"] == "3"
+    state_file = tmp_path / "killed" / STATE_FILE
+    state = load_train_state(state_file)
+    assert state["train_s"] > 0
+    save_train_state(state_file, {**state, "train_s": 1000.0})  # as if the first 3 steps had taken 1000 s
     with pytest.warns(UserWarning, match="no weight file"):
         assert main(args("killed", "--resume")) == 0
+    assert load_train_state(state_file)["train_s"] > 1000.0  # the resumed run adds its time to the 1000 s
 
     straight, resumed = step_rows(tmp_path / "straight"), step_rows(tmp_path / "killed")
     assert [r["step"] for r in resumed] == list(range(1, 7))

@@ -1,7 +1,8 @@
 """Resume state of a training run: what ``--resume`` needs beyond the run folder.
 
 A training run folder (see :mod:`effowt.runs`) adds ``train_state.pt``:
-optimizer, scheduler, GradScaler, RNG states, data position and step -- plain
+optimizer, scheduler, GradScaler, RNG states, data position, step and the training
+wall time so far (``train_s``, so that a resumed run reports its whole time) -- plain
 tensors and containers, read back with ``torch.load(weights_only=True)``;
 nothing else is ever unpickled. It is written atomically together with the
 trainable weights (:func:`save_checkpoint`); both files record the step, and

@@ -205,6 +205,8 @@ class Trainer:
         self.step = 0
         self.saved_step: int | None = None
         self.saved_at = time.monotonic()  # the clock of train.checkpoint_every_s
+        self.train_s_before = 0.0  # training wall time of the runs this one resumes
+        self.fit_started = time.monotonic()
         if resume:
             self._restore()
         if env.enabled:
@@ -233,6 +235,7 @@ class Trainer:
         self.loader.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.step = self.saved_step = int(state["step"])
+        self.train_s_before = float(state.get("train_s", 0.0))  # older checkpoints did not record it
 
     def _train_state(self) -> dict[str, Any]:
         return {
@@ -242,7 +245,13 @@ class Trainer:
             "data": self.loader.state_dict(),
             "rng": rng_state(),
             "world_size": self.env.world_size,
+            "train_s": self._train_s(),
         }
+
+    def _train_s(self) -> float:
+        """Training wall time up to now, across resumes (the time between a run's
+        last checkpoint and its interruption is trained again, so not counted twice)."""
+        return self.train_s_before + time.monotonic() - self.fit_started
 
     def checkpoint(self) -> None:
         """Write the checkpoint of the current step (rank 0; every rank first checks
@@ -311,7 +320,8 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train from the current step to ``train.max_steps``; returns the end
-        efficiency report plus the last logged values under ``"last"``. SIGINT /
+        efficiency report plus the last logged values under ``"last"`` and the
+        training wall time across resumes under ``"train_s"``. SIGINT /
         SIGTERM (KeyboardInterrupt) raise :class:`Interrupted` naming the checkpoint kept."""
         try:
             return self._fit()
@@ -337,6 +347,7 @@ class Trainer:
         )
         lines = self.env.is_main and show_progress()
         started, first_step = time.monotonic(), self.step
+        self.fit_started = started
         last: dict[str, Any] = {}
         window: list[float] = []
         with bar:
@@ -374,7 +385,7 @@ class Trainer:
         if self.env.is_main:
             atomic_write_json(self.run_dir / EFFICIENCY_FILE, report)
             plot_losses(self.run_dir / METRICS_FILE, self.run_dir / LOSS_PLOT_FILE)
-        return {**report, "last": last}
+        return {**report, "last": last, "train_s": round(self._train_s(), 1)}
 
 
 def _truncate_metrics(path: Path, step: int, resume: bool) -> None:
