@@ -296,11 +296,11 @@ class Trainer:
             self._log(report)
         return report
 
-    def _progress_line(self, record: dict[str, Any], step_s: float, started: float, first_step: int) -> str:
+    def _progress_line(self, record: dict[str, Any], step_s: float, first_step: int) -> str:
         """``step 20/1000  loss 1.234 (loss_cls 0.5, ...)  lr 2e-04  0.41 s/step  ETA 6m41s``:
         the mean step time since this fit started gives the ETA."""
         max_steps = self.cfg.train.max_steps
-        mean_s = (time.monotonic() - started) / max(1, self.step - first_step)
+        mean_s = (time.monotonic() - self.fit_started) / max(1, self.step - first_step)
         eta_s = int(mean_s * (max_steps - self.step))
         terms = ", ".join(f"{k} {record[k]:.3f}" for k in LOSS_TERMS if k in record)
         lr = self.train_step.optimizer.param_groups[0]["lr"]
@@ -346,8 +346,7 @@ class Trainer:
             disable=bar_disable() if self.env.is_main else True,
         )
         lines = self.env.is_main and show_progress()
-        started, first_step = time.monotonic(), self.step
-        self.fit_started = started
+        self.fit_started, first_step = time.monotonic(), self.step
         last: dict[str, Any] = {}
         window: list[float] = []
         with bar:
@@ -372,7 +371,7 @@ class Trainer:
                     self._log(last)
                     window = []
                     if lines:
-                        tqdm.write(self._progress_line(record, step_s, started, first_step), file=sys.stderr)
+                        tqdm.write(self._progress_line(record, step_s, first_step), file=sys.stderr)
                 overdue = bool(tcfg.checkpoint_every_s) and agree(
                     time.monotonic() - self.saved_at >= tcfg.checkpoint_every_s, self.env)
                 if self.step % tcfg.checkpoint_every == 0 or (overdue and self.step < tcfg.max_steps):
