@@ -45,18 +45,28 @@ def world(tmp_path_factory):
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Files of the served folder; ``/stall/NAME`` and ``/cut/NAME`` send the first 60 %
     of NAME, then ``stall`` sends nothing until the test ends (at most 20 s), like a
-    camera that stopped sending, and ``cut`` closes the connection."""
+    camera that stopped sending, and ``cut`` closes the connection; ``/trickle/NAME``
+    sends all of NAME in 10 parts 0.25 s apart, like a slow but live link."""
 
     release = threading.Event()
 
     def do_GET(self) -> None:
         mode, _, name = self.path.lstrip("/").partition("/")
-        if mode not in ("stall", "cut"):
+        if mode not in ("stall", "cut", "trickle"):
             return super().do_GET()
         data = (Path(self.directory) / name).read_bytes()
         self.send_response(200)
         self.send_header("Content-Type", "video/mp2t")
+        if mode == "trickle":
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if mode == "trickle":
+            for part in range(10):
+                self.wfile.write(data[len(data) * part // 10: len(data) * (part + 1) // 10])
+                self.wfile.flush()
+                time.sleep(0.25)
+            self.close_connection = True
+            return
         self.wfile.write(data[: len(data) * 6 // 10])
         self.wfile.flush()
         if mode == "stall":
@@ -147,15 +157,20 @@ def test_cat_of_an_mp4_gives_the_same_results(world, tmp_path, monkeypatch, capl
     assert "index at the end" in caplog.text  # read whole first, and said so
 
 
-@pytest.mark.parametrize("mode, message", [("stall", "stream stalled: no data for 1 s"),
-                                           ("cut", "stream broke off after")])
-def test_server_that_stops_mid_stream_keeps_what_was_tracked(world, server, tmp_path, capsys, mode, message):
+def _long_stream(world) -> Path:
+    """The clip's frames 5 times over as MPEG-TS (30 frames, 3 s at 10 fps)."""
     long = world["root"] / "long.ts"
     if not long.exists():
         with long.open("wb") as f:
             subprocess.run([sys.executable, str(WRITER), "mpegts", "10", "0", "5", *map(str, world["frames"])],
                            stdout=f, stderr=subprocess.DEVNULL, check=True, timeout=60)
-    url = f"{server}/{mode}/long.ts"
+    return long
+
+
+@pytest.mark.parametrize("mode, message", [("stall", "stream stalled: no data for 1 s"),
+                                           ("cut", "stream broke off after")])
+def test_server_that_stops_mid_stream_keeps_what_was_tracked(world, server, tmp_path, capsys, mode, message):
+    url = f"{server}/{mode}/{_long_stream(world).name}"
     start = time.monotonic()
     assert _track(world, url, tmp_path / "out", "--stream-timeout", "1") == 1
     assert time.monotonic() - start < 30
@@ -165,6 +180,15 @@ def test_server_that_stops_mid_stream_keeps_what_was_tracked(world, server, tmp_
     assert 0 < videos[0]["frames"] < 30
     tracked = {r["image_id"] for r in _results(tmp_path / "out")}
     assert tracked == {1_000_000 + i + 1 for i in range(videos[0]["frames"])}
+
+
+def test_a_slow_stream_that_keeps_sending_is_not_stalled(world, server, tmp_path):
+    # data arrives for 2.5 s, never 1 s apart: the probe outlasts --stream-timeout 1 but the
+    # stream never stalls, so every frame is tracked
+    url = f"{server}/trickle/{_long_stream(world).name}"
+    assert _track(world, url, tmp_path / "out", "--stream-timeout", "1") == 0
+    videos = json.loads((tmp_path / "out" / "videos.json").read_text())
+    assert [(v["frames"], v["error"]) for v in videos] == [(30, None)]
 
 
 def test_refused_address_is_one_error_line_quickly(world, tmp_path, capsys):

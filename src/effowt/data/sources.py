@@ -409,6 +409,7 @@ class StreamSource(VideoSource):
             raise ValueError(f"buffer_frames must be >= 1, got {buffer_frames}")
         self.url, self.name = url, stream_name(url)
         self.timeout_s, self.max_frames, self.duration_s, self.realtime = timeout_s, max_frames, duration_s, realtime
+        self._open_timeout_s = 2 * timeout_s + 1.0  # opening and probing: see _open
         self.fps: float | None = None
         self.frames = self.dropped = self.skipped_packets = 0
         self.stopped_by: str | None = None
@@ -469,16 +470,16 @@ class StreamSource(VideoSource):
         ``("error", message)``; ``error`` after ``timeout_s`` without data (a stall), here
         or in FFmpeg (the decoder's ``("stalled",)``).
 
-        While FFmpeg opens a URL or device (and probes it), its own timeouts (``timeout_s``
-        per operation) end a silent stream, so a probe that read part of a stream keeps
-        it; the wait here is then only a backstop."""
+        While FFmpeg opens a URL or device (and probes it), its own timeouts end a silent
+        stream (see ``_open``), so a probe that read part of a stream keeps it; the wait
+        here is then only a backstop."""
         waited_from = time.monotonic()
         while True:
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
                 own_io = self.url == STDIN or self._opened
-                limit = self.timeout_s if own_io else 2 * self.timeout_s + 1.0
+                limit = self.timeout_s if own_io else self._open_timeout_s
                 if time.monotonic() - max(waited_from, self._heartbeat) > limit:
                     self.error = self._stalled(waiting_for)
                     return ("error", self.error)
@@ -592,7 +593,7 @@ class StreamSource(VideoSource):
         except DataError as err:
             self._put(("error", str(err)))
             return
-        except av.ExitError:  # FFmpeg's own timeout
+        except (av.ExitError, av.TimeoutError):  # FFmpeg's own timeouts (see _open)
             self._put(("stalled",))
             return
         except (av.FFmpegError, OSError) as err:
@@ -602,15 +603,22 @@ class StreamSource(VideoSource):
         self._put(("end",))
 
     def _open(self) -> Any:
+        """The opened container. Two timeouts end a silent stream, our choices: a network
+        read with no data for ``timeout_s`` fails with ETIMEDOUT (FFmpeg's ``rw_timeout``),
+        which ends a probe with the packets it read; PyAV's interrupt covers what has no
+        network read (devices): ``timeout_s`` per packet read, and ``2 * timeout_s + 1`` for
+        opening and probing, whose wall time includes decoding the probed frames (on a busy
+        machine that alone can take ``timeout_s`` while data still flows)."""
         import av
 
-        timeout = (self.timeout_s, self.timeout_s)
+        timeout = (self._open_timeout_s, self.timeout_s)
         if self.url == STDIN:
             return av.open(self._stdin(), timeout=timeout)
         if self._format is not None and not _has_format(self._format):
             raise DataError(f"{self.url}: the FFmpeg inside PyAV has no {self._format!r} input device; "
                             "install PyAV built on an FFmpeg with it (pip install av --no-binary av)")
-        return av.open(self._target, format=self._format, timeout=timeout)
+        return av.open(self._target, format=self._format, timeout=timeout,
+                       options={"rw_timeout": str(round(self.timeout_s * 1e6))})
 
     def _stdin(self) -> Any:
         """Standard input as a file-like object PyAV reads (see the class docstring)."""
