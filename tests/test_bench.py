@@ -120,6 +120,10 @@ def test_ablation_end_to_end_on_a_tiny_world(tmp_path, capsys):
     assert main(args) == 0
     report = json.loads((out / "ablation.json").read_text())
     assert set(report["variants"]) == {"default", "r8"}
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[ablation]")]
+    assert progress[0] == "[ablation] 2 variants x 1 seeds: default, r8"  # the paper package's log lines show
+    assert sorted(line.split(":")[0] for line in progress[1:]) == ["[ablation] default seed 0", "[ablation] r8 seed 0"]
+    assert sorted(line.rsplit("(", 1)[1] for line in progress[1:]) == ["1 of 2 runs done)", "2 of 2 runs done)"]
     for v in report["variants"].values():
         assert v["seeds"] == [0]
         for split in ("known", "unknown"):

@@ -53,18 +53,22 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOGGED_PACKAGES = ("effowt", "effowt_paper")
+
+
 def configure_logging() -> None:
-    """Show effowt's own ``logging`` messages (progress of benchmarks, streams) on stderr,
-    one plain line each; other libraries' loggers are left as they are, except that the
-    root logger gets a warnings-only handler when it has none, so that a library's
-    ``logging.info(...)`` (open_clip's) cannot install the default one that would print
-    effowt's lines a second time."""
-    logger = logging.getLogger("effowt")
-    if not logger.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    """Show the ``logging`` messages of effowt and of the paper's experiments beside it
+    (progress of benchmarks, streams) on stderr, one plain line each; other libraries'
+    loggers are left as they are, except that the root logger gets a warnings-only
+    handler when it has none, so that a library's ``logging.info(...)`` (open_clip's)
+    cannot install the default one that would print effowt's lines a second time."""
+    for package in LOGGED_PACKAGES:
+        logger = logging.getLogger(package)
+        if not logger.handlers:
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(_StderrHandler(logging.WARNING))

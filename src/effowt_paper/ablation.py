@@ -217,6 +217,10 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
             if len(steps) > 1:
                 figures["curves.png"] = plot_curves(report)
             write_outputs(out / OUTPUTS[0], {**report, "config": to_dict(base)}, markdown(report), figures)
+            scores = finished[name][seed]
+            logger.info("[ablation] %s seed %d: known OWTA %.1f, unknown OWTA %.1f (%d of %d runs done)", name, seed,
+                        100 * scores["known"]["OWTA"], 100 * scores["unknown"]["OWTA"],
+                        sum(map(len, finished.values())), len(variants) * seeds)
         return result
 
     # seed-major in one queue: a stopped run has every variant at (nearly) equal seeds,
