@@ -73,6 +73,21 @@ def test_track_argument_errors_come_before_torch(extra, words, tmp_path) -> None
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command, option, value", [
+    ("track", "--stream-timeout", "inf"),  # would wait forever on a silent stream
+    ("track", "--duration", "nan"), ("track", "--duration", "0"), ("track", "--stream-timeout", "-1"),
+    ("pretrain-lit", "--lr", "nan"), ("pretrain-vlm", "--lr", "0"),  # these trained on before
+])
+def test_seconds_and_rates_must_be_finite_and_positive(command, option, value, tmp_path) -> None:
+    required = {"track": ["--source", "http://127.0.0.1:9/x.ts"], "pretrain-lit": [],
+                "pretrain-vlm": ["--data", str(tmp_path)]}[command]
+    result, err = run_cli([command, *required, "--out", str(tmp_path / "out"), option, value])
+    assert result == {"rc": 2, "heavy": []}
+    expected = f"effowt {command}: error: argument {option}: must be a finite number > 0, got {value}"
+    assert err.splitlines()[-1] == expected
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_held_folder_is_refused_before_torch(tmp_path) -> None:
     out = tmp_path / "out"
     out.mkdir()

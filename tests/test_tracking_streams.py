@@ -231,6 +231,9 @@ def test_max_frames_duration_and_realtime_drops():
     with StreamSource(source, duration_s=0.3) as stream:
         assert 2 <= sum(1 for _ in stream if not time.sleep(0.05)) <= 8
     assert stream.stopped_by == "--duration" and time.monotonic() - start < 5
+    for bad in ({"timeout_s": float("inf")}, {"timeout_s": 0.0}, {"duration_s": float("nan")}):
+        with pytest.raises(ValueError, match="must be a finite number > 0"):
+            StreamSource(source, **bad)  # refused before a decoder thread starts
 
 
 @pytest.mark.skipif("v4l2" in av.formats_available or "video4linux2" in av.formats_available,

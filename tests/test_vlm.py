@@ -9,7 +9,8 @@ from effowt.backbones import create_backbone
 from effowt.cli import main
 from effowt.config import BackboneConfig
 from effowt.data.miniowt import generate_miniowt
-from effowt.errors import DataError, WeightsError
+from effowt.errors import ConfigError, DataError, WeightsError
+from effowt.pretrain_config import LiTConfig, PretrainConfig
 from effowt.vlm import VLM_WEIGHTS_FILE, load_object_crops
 
 
@@ -55,3 +56,19 @@ def test_pretrain_on_a_folder_without_minowt_layout_is_a_clear_error(tmp_path, c
     assert "annotations.json" in capsys.readouterr().err
     with pytest.raises(DataError, match="not found"):
         load_object_crops(tmp_path / "missing.json", tmp_path, 64)
+
+
+@pytest.mark.parametrize("config, field, value, message", [
+    (PretrainConfig, "lr", float("nan"), "PretrainConfig.lr must be a finite number > 0, got nan"),
+    (PretrainConfig, "steps", 2.5, "PretrainConfig.steps must be an integer > 0, got 2.5"),
+    (PretrainConfig, "val_fraction", 1.0, "PretrainConfig.val_fraction must be a finite number in (0, 1), got 1.0"),
+    (PretrainConfig, "seed", True, "PretrainConfig.seed must be an integer, got True"),
+    (LiTConfig, "weight_decay", -0.1, "LiTConfig.weight_decay must be a finite number >= 0, got -0.1"),
+    (LiTConfig, "lr", float("inf"), "LiTConfig.lr must be a finite number > 0, got inf"),
+    (LiTConfig, "categories_per_step", 0, "LiTConfig.categories_per_step must be an integer > 0, got 0"),
+])
+def test_pretraining_configs_are_checked_where_they_are_built(config, field, value, message):
+    assert config(warmup_steps=0).warmup_steps == 0  # the defaults and a zero warm-up are valid
+    with pytest.raises(ConfigError) as err:
+        config(**{field: value})
+    assert str(err.value) == message

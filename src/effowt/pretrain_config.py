@@ -4,7 +4,32 @@ and ``effowt pretrain-lit --help`` show their defaults without importing torch."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
+
+from effowt.errors import ConfigError
+
+# the checks a field can have: (test of a finite number, the condition in words)
+_RULES = {
+    "positive": (lambda v: v > 0, " > 0"),
+    "non_negative": (lambda v: v >= 0, " >= 0"),
+    "fraction": (lambda v: 0 < v < 1, " in (0, 1)"),
+    "any": (lambda v: True, ""),
+}
+
+
+def _check(config: object, rules: dict[str, str]) -> None:
+    """ConfigError naming the first field of ``config`` that is not a finite number of
+    its annotated type (an ``int`` field takes no float or bool) or breaks its rule
+    (``rules``: field name -> key of ``_RULES``; every field has one)."""
+    for field in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, field.name)
+        integer = field.type == "int"
+        test, condition = _RULES[rules[field.name]]
+        number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and test(value)):
+            kind = "an integer" if integer else "a finite number"
+            raise ConfigError(f"{type(config).__name__}.{field.name} must be {kind}{condition}, got {value!r}")
 
 
 @dataclass
@@ -21,6 +46,11 @@ class PretrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _check(self, {"steps": "positive", "batch_size": "positive", "lr": "positive", "weight_decay": "non_negative",
+                      "warmup_steps": "non_negative", "crop": "positive", "jitter": "non_negative",
+                      "val_fraction": "fraction", "seed": "any"})
+
 
 @dataclass
 class LiTConfig:
@@ -35,3 +65,8 @@ class LiTConfig:
     crops_per_category: int = 16
     held_out_per_category: int = 4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self, {"steps": "positive", "categories_per_step": "positive", "crops_per_step": "positive",
+                      "lr": "positive", "weight_decay": "non_negative", "warmup_steps": "non_negative",
+                      "crops_per_category": "positive", "held_out_per_category": "positive", "seed": "any"})

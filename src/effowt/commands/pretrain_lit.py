@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from effowt.commands import int_at_least
+from effowt.commands import int_at_least, positive_float
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int_at_least(1), default=d.steps, help="optimiser steps (default: %(default)s)")
     parser.add_argument("--categories-per-step", type=int_at_least(2), default=d.categories_per_step,
                         help="distinct categories (and captions) per step (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--lr", type=positive_float, default=d.lr, help="peak learning rate (default: %(default)s)")
     parser.add_argument("--crops", type=int_at_least(1), default=d.crops_per_category,
                         help="training crops per category (default: %(default)s)")
     parser.add_argument("--held-out", type=int_at_least(1), default=d.held_out_per_category,

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from effowt.commands import int_at_least
+from effowt.commands import int_at_least, positive_float
 from effowt.errors import DataError
 from effowt.fileio import prepare_output_dir
 from effowt.pretrain_config import PretrainConfig
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int_at_least(1), default=defaults.steps, help="optimizer steps")
     parser.add_argument("--batch-size", type=int_at_least(1), default=defaults.batch_size,
                         help="image-text pairs per step (the contrastive loss's batch)")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="AdamW learning rate")
+    parser.add_argument("--lr", type=positive_float, default=defaults.lr, help="AdamW learning rate")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="random seed of the initialisation, the batches and the held-out split")
 

@@ -41,6 +41,7 @@ file.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import re
@@ -399,12 +400,12 @@ class StreamSource(VideoSource):
 
     def __init__(self, url: str, *, timeout_s: float = 10.0, max_frames: int | None = None,
                  duration_s: float | None = None, realtime: bool = False, buffer_frames: int = 8) -> None:
-        if not timeout_s > 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        if not (math.isfinite(timeout_s) and timeout_s > 0):
+            raise ValueError(f"timeout_s must be a finite number > 0, got {timeout_s}")
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-        if duration_s is not None and not duration_s > 0:
-            raise ValueError(f"duration_s must be > 0, got {duration_s}")
+        if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration_s must be a finite number > 0, got {duration_s}")
         if buffer_frames < 1:
             raise ValueError(f"buffer_frames must be >= 1, got {buffer_frames}")
         self.url, self.name = url, stream_name(url)
