@@ -236,6 +236,19 @@ def test_max_frames_duration_and_realtime_drops():
             StreamSource(source, **bad)  # refused before a decoder thread starts
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failing_decoder_thread_ends_the_wait_at_once(monkeypatch):
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(StreamSource, "_open", broken)
+    start = time.monotonic()
+    with pytest.raises(DataError) as err:
+        StreamSource("lavfi:testsrc", timeout_s=30)
+    assert time.monotonic() - start < 10  # not the 61 s backstop
+    assert str(err.value) == "lavfi:testsrc: the stream's decoder failed after 0 frame(s): RuntimeError('boom')"
+
+
 @pytest.mark.skipif("v4l2" in av.formats_available or "video4linux2" in av.formats_available,
                     reason="this PyAV can open V4L2 devices")
 def test_device_without_the_input_format_is_one_line(world, tmp_path, capsys):

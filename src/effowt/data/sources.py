@@ -601,6 +601,9 @@ class StreamSource(VideoSource):
             what = "cannot open stream" if index == 0 else f"stream broke off after {index} frame(s)"
             self._put(("error", f"{self.url}: {what}: {err}"))
             return
+        except Exception as err:  # a bug here: end the wait for frames at once, keep the traceback
+            self._put(("error", f"{self.url}: the stream's decoder failed after {index} frame(s): {err!r}"))
+            raise
         self._put(("end",))
 
     def _open(self) -> Any:
