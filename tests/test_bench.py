@@ -34,6 +34,20 @@ def test_efficiency_rejects_unknown_mode(tmp_path, capsys):
     assert "unknown mode" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("bench, option, value, least", [
+    ("efficiency", "--steps", "0", 1), ("efficiency", "--batch", "0", 1), ("efficiency", "--warmup", "-1", 0),
+    ("speed", "--frames", "0", 1), ("step", "--steps", "0", 1),
+])
+def test_counts_below_their_least_fail_before_anything_runs(tmp_path, capsys, bench, option, value, least):
+    # efficiency used to start its jobs and fail in them with a traceback, or (--warmup -1) run on
+    data = ["--data", str(tmp_path), "--images", str(tmp_path)] if bench == "step" else []
+    out = tmp_path / "out"
+    write = ["--out", str(out)] if bench == "efficiency" else ["--json", str(out)]
+    assert main(["bench", bench, "--config", "mini", *data, option, value, *write]) == 2
+    assert capsys.readouterr().err.strip() == f"effowt bench: error: {option} must be >= {least}, got {value}"
+    assert not out.exists()
+
+
 def test_speed_json_splits_stages(tmp_path):
     path = tmp_path / "speed.json"
     assert main(["bench", "speed", "--config", "mini", "--image-size", "64", "--frames", "2", "--warmup", "1",

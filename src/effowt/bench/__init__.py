@@ -12,6 +12,17 @@ Speed and memory live here, as JSON + Markdown outputs, never in timed test asse
 RANDOM_BACKBONE = "model.backbone.weights=null"
 
 
+def check_counts(*counts: tuple[str, int, int]) -> None:
+    """ConfigError for the first ``(option, value, least)`` whose value is below its
+    least (``--steps must be >= 1, got 0``): a benchmark checks its counts before it
+    builds or starts anything."""
+    from effowt.errors import ConfigError
+
+    for option, value, least in counts:
+        if value < least:
+            raise ConfigError(f"{option} must be >= {least}, got {value}")
+
+
 def names(text: str) -> list[str]:
     """A comma-separated option (``--modes side,head``) as its list of names."""
     return [t.strip() for t in text.split(",") if t.strip()]

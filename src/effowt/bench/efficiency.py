@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from effowt.bench import RANDOM_BACKBONE, names
+from effowt.bench import RANDOM_BACKBONE, check_counts, names
 from effowt.bench.jobs import run_job
 from effowt.bench.output import markdown_table, write_outputs
 from effowt.config import TRANSFER_MODES, apply_overrides, load_config, to_dict
@@ -148,6 +148,7 @@ def run_efficiency(config: str, *, modes: list[str], image_size: int, batch: int
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
+    check_counts(("--batch", batch, 1), ("--steps", steps, 1), ("--warmup", warmup, 0))
     cfg = apply_overrides(load_config(config, [RANDOM_BACKBONE, *overrides]),
                           [f"model.image_size={image_size}", f"data.image_size={image_size}"])
     resolve_device(device)

@@ -36,7 +36,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
-from effowt.bench import RANDOM_BACKBONE
+from effowt.bench import RANDOM_BACKBONE, check_counts
 from effowt.bench.profile import HEADS_REST, SIDE_REST, ModuleProfiler, by_layer_type
 from effowt.commands import int_at_least
 from effowt.config import PRECISION_NAMES, EffOWTConfig, apply_overrides, load_config
@@ -184,10 +184,8 @@ def run_speed(config: str, image_size: int | None, frames: int, warmup: int, dev
     from effowt.models import build_model
 
     resolve_device(device)
-    for name, value, least in (("--frames", frames, 1), ("--warmup", warmup, 0), ("--batch-frames", batch_frames, 1),
-                               ("--repeats", repeats, 1)):
-        if value < least:
-            raise EffOWTError(f"{name} must be >= {least}, got {value}")
+    check_counts(("--frames", frames, 1), ("--warmup", warmup, 0), ("--batch-frames", batch_frames, 1),
+                 ("--repeats", repeats, 1))
     if "default" in (variants or {}):
         raise EffOWTError("--variant: 'default' names the command's own config; choose another name")
     specs = {"default": [], **(variants or {})}

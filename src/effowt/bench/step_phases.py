@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from effowt.bench import check_counts
 from effowt.bench.output import markdown_table
 from effowt.config import load_config
-from effowt.errors import ConfigError
 from effowt.timing import ModuleTimer
 
 if TYPE_CHECKING:
@@ -70,8 +70,7 @@ def run_step_profile(config: str, ann_file: str | Path, image_dir: str | Path, s
     from effowt.runs import build_seeded_model
     from effowt.training.optim import build_optimizer, weighted_loss
 
-    if steps < 1 or warmup < 0:
-        raise ConfigError(f"--steps must be >= 1 and --warmup >= 0, got {steps} and {warmup}")
+    check_counts(("--steps", steps, 1), ("--warmup", warmup, 0))
     cfg = load_config(config, list(overrides))
     dev = torch.device(device)
     dataset = TwoViewCocoDataset(ann_file, image_dir, cfg.data, seed=cfg.train.seed)
