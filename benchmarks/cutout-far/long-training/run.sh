@@ -8,7 +8,8 @@
 # pure_transformer first, with `--jobs 3`; full later, with `--jobs 1 --threads 1`: finished runs
 # are reused, nothing retrains); seed 1 of each later with `--seeds 2 --jobs 1 --threads 1`
 # (default and full in one process, pure_transformer in another), and the report then written by
-# `--seeds 2`. This command as it stands adds seed 2.
+# `--seeds 2`; seed 2 of all three a session later by this command as it stands, with
+# `--jobs 2 --threads 1` (seeds 0 and 1 reused). Running it again retrains nothing.
 # Needs the Debian packages tuxpaint-stamps-default and openclipart-png.
 cd "$(dirname "$0")/../../.."
 export HF_HUB_OFFLINE=1 PYTHONHASHSEED=0
