@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from effowt.bench import names
+from effowt.bench import check_counts, names
 from effowt.bench.output import (
     METRIC_LABELS,
     METRICS,
@@ -179,8 +179,7 @@ def run_ablation(out_dir: str | Path, *, names: list[str], seeds: int, budget: i
     ``ablation.json/.md/.png`` as each run finishes (a stopped benchmark keeps a
     summary of what it finished). ``curve_points > 1`` also scores each run at that
     many evenly spaced steps (from weight snapshots) and adds ``curves.png``."""
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    check_counts(("--seeds", seeds, 1))
     if curve_points < 1 or budget % curve_points:
         raise ConfigError(f"--curve-points must be >= 1 and divide --budget {budget}, got {curve_points}")
     steps = curve_steps(budget, curve_points)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from effowt.bench import names
+from effowt.bench import check_counts, names
 from effowt.bench.output import (
     METRIC_LABELS,
     METRICS,
@@ -160,8 +160,7 @@ def resolve_trials(modes: list[str], budget: int, trials: int, grid_items: list[
     unknown = [m for m in modes if m not in TRANSFER_MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {unknown}; choose from {list(TRANSFER_MODES)}")
-    if trials < 1:
-        raise ConfigError(f"--trials must be >= 1, got {trials}")
+    check_counts(("--trials", trials, 1))
     if budget < CURVE_POINTS or budget % CURVE_POINTS:
         raise ConfigError(f"--budget must be a positive multiple of {CURVE_POINTS} "
                           f"(validation curve points at 25/50/75/100 %), got {budget}")
@@ -187,8 +186,7 @@ def run_accuracy(out_dir: str | Path, *, modes: list[str], budget: int, seeds: i
     ``seeds`` seeds and score it on the test world (see the module docstring).
     ``jobs`` experiments run side by side, each on ``cpu_count // jobs`` threads
     (what is computed does not depend on it)."""
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    check_counts(("--seeds", seeds, 1))
     threads = threads_per_job(jobs, threads)
     bench = BENCH_WORLDS[world]
     resolved = resolve_trials(modes, budget, trials, list(grid), list(overrides), world)

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from effowt.bench import check_counts
 from effowt.bench.jobs import run_job
 from effowt.config import EffOWTConfig, config_from_dict, to_dict
-from effowt.errors import ConfigError, EffOWTError
+from effowt.errors import EffOWTError
 from effowt.fileio import atomic_write_json
 
 if TYPE_CHECKING:
@@ -136,8 +137,7 @@ def threads_per_job(jobs: int, threads: int | None = None) -> int | None:
     (``None``: one experiment, torch's default); ConfigError for ``jobs < 1``."""
     from effowt.threads import usable_cores
 
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    check_counts(("--jobs", jobs, 1))
     if threads is not None:
         return threads
     return max(1, usable_cores() // jobs) if jobs > 1 else None
