@@ -46,7 +46,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     """Files of the served folder; ``/stall/NAME`` and ``/cut/NAME`` send the first 60 %
     of NAME, then ``stall`` sends nothing until the test ends (at most 20 s), like a
     camera that stopped sending, and ``cut`` closes the connection; ``/trickle/NAME``
-    sends all of NAME in 10 parts 0.25 s apart, like a slow but live link."""
+    sends all of NAME in 10 parts 0.4 s apart, like a slow but live link."""
 
     release = threading.Event()
 
@@ -64,7 +64,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             for part in range(10):
                 self.wfile.write(data[len(data) * part // 10: len(data) * (part + 1) // 10])
                 self.wfile.flush()
-                time.sleep(0.25)
+                time.sleep(0.4)
             self.close_connection = True
             return
         self.wfile.write(data[: len(data) * 6 // 10])
@@ -183,10 +183,10 @@ def test_server_that_stops_mid_stream_keeps_what_was_tracked(world, server, tmp_
 
 
 def test_a_slow_stream_that_keeps_sending_is_not_stalled(world, server, tmp_path):
-    # data arrives for 2.5 s, never 1 s apart: the probe outlasts --stream-timeout 1 but the
-    # stream never stalls, so every frame is tracked
+    # data arrives for 4 s, 0.4 s apart: FFmpeg's probe (about 2.8 s here) outlasts
+    # --stream-timeout 2, but no read waits that long, so every frame is tracked
     url = f"{server}/trickle/{_long_stream(world).name}"
-    assert _track(world, url, tmp_path / "out", "--stream-timeout", "1") == 0
+    assert _track(world, url, tmp_path / "out", "--stream-timeout", "2") == 0
     videos = json.loads((tmp_path / "out" / "videos.json").read_text())
     assert [(v["frames"], v["error"]) for v in videos] == [(30, None)]
 

@@ -20,8 +20,9 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 def positive_float(text: str) -> float:
-    """An argparse ``type`` for finite numbers ``> 0`` (seconds), with a clear message
-    otherwise (``inf`` too: a timeout or duration of forever is leaving the option out)."""
+    """An argparse ``type`` for finite numbers ``> 0`` (seconds, learning rates), with a
+    clear message otherwise (``inf`` too: a timeout or duration of forever is leaving the
+    option out)."""
     value = float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
