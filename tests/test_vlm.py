@@ -65,7 +65,7 @@ def test_pretrain_on_a_folder_without_minowt_layout_is_a_clear_error(tmp_path, c
     (PretrainConfig, "seed", True, "PretrainConfig.seed must be an integer, got True"),
     (LiTConfig, "weight_decay", -0.1, "LiTConfig.weight_decay must be a finite number >= 0, got -0.1"),
     (LiTConfig, "lr", float("inf"), "LiTConfig.lr must be a finite number > 0, got inf"),
-    (LiTConfig, "categories_per_step", 0, "LiTConfig.categories_per_step must be an integer > 0, got 0"),
+    (LiTConfig, "categories_per_step", 1, "LiTConfig.categories_per_step must be an integer >= 2, got 1"),
 ])
 def test_pretraining_configs_are_checked_where_they_are_built(config, field, value, message):
     assert config(warmup_steps=0).warmup_steps == 0  # the defaults and a zero warm-up are valid

@@ -13,6 +13,7 @@ from effowt.errors import ConfigError
 _RULES = {
     "positive": (lambda v: v > 0, " > 0"),
     "non_negative": (lambda v: v >= 0, " >= 0"),
+    "pair": (lambda v: v >= 2, " >= 2"),  # a contrastive step needs two or more captions
     "fraction": (lambda v: 0 < v < 1, " in (0, 1)"),
     "any": (lambda v: True, ""),
 }
@@ -67,6 +68,6 @@ class LiTConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check(self, {"steps": "positive", "categories_per_step": "positive", "crops_per_step": "positive",
+        _check(self, {"steps": "positive", "categories_per_step": "pair", "crops_per_step": "positive",
                       "lr": "positive", "weight_decay": "non_negative", "warmup_steps": "non_negative",
                       "crops_per_category": "positive", "held_out_per_category": "positive", "seed": "any"})
