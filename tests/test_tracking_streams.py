@@ -236,6 +236,38 @@ def test_max_frames_duration_and_realtime_drops():
             StreamSource(source, **bad)  # refused before a decoder thread starts
 
 
+class _SlowFirstPacket:
+    """A container whose first packet comes 0.3 s after it was opened."""
+
+    def __init__(self, container) -> None:
+        self._container, self.streams = container, container.streams
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._container.close()
+
+    def demux(self, stream):
+        time.sleep(0.3)
+        yield from self._container.demux(stream)
+
+
+def test_a_stream_whose_opening_outlasts_the_timeout_is_not_stalled(monkeypatch):
+    # opening and probing took 1.5 s (data flowing; the open's limit is 2 x 1 + 1 s), then the
+    # first packet 0.3 s: the wait for the first frame counts from the open, so no stall
+    real_open = StreamSource._open
+
+    def slow_open(self):
+        time.sleep(1.5)
+        return _SlowFirstPacket(real_open(self))
+
+    monkeypatch.setattr(StreamSource, "_open", slow_open)
+    with StreamSource("lavfi:testsrc=size=32x24:rate=50", timeout_s=1.0, max_frames=3) as stream:
+        assert [f.index for f in stream] == [0, 1, 2]
+    assert stream.error is None
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_failing_decoder_thread_ends_the_wait_at_once(monkeypatch):
     def broken(self):

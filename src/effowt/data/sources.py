@@ -570,6 +570,9 @@ class StreamSource(VideoSource):
                 if not container.streams.video:
                     self._put(("error", f"{self.url}: no video stream"))
                     return
+                # opening read data: the wait for the first frame counts from here, not from
+                # the call (heartbeat before _opened, which switches the wait to timeout_s)
+                self._heartbeat = time.monotonic()
                 self._opened = True
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate
