@@ -410,7 +410,6 @@ class StreamSource(VideoSource):
             raise ValueError(f"buffer_frames must be >= 1, got {buffer_frames}")
         self.url, self.name = url, stream_name(url)
         self.timeout_s, self.max_frames, self.duration_s, self.realtime = timeout_s, max_frames, duration_s, realtime
-        self._open_timeout_s = 2 * timeout_s + 1.0  # opening and probing: see _open
         self.fps: float | None = None
         self.frames = self.dropped = self.skipped_packets = 0
         self.stopped_by: str | None = None
@@ -430,6 +429,11 @@ class StreamSource(VideoSource):
             self.close()
             raise DataError(self.error or f"{url}: stream has no frames")
         self._first: tuple[Any, ...] | None = first
+
+    @property
+    def _open_timeout_s(self) -> float:
+        """Wall time allowed for opening and probing (see ``_open``)."""
+        return 2 * self.timeout_s + 1.0
 
     def __len__(self) -> int:
         """Unknown for a stream: ``max_frames`` when given, else 0."""
@@ -572,14 +576,14 @@ class StreamSource(VideoSource):
                     return
                 # opening read data: the wait for the first frame counts from here, not from
                 # the call (heartbeat before _opened, which switches the wait to timeout_s)
-                self._heartbeat = time.monotonic()
+                self._beat()
                 self._opened = True
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate
                 self.fps = float(rate) if rate else None
                 clock: tuple[float, float] | None = None
                 for packet in container.demux(stream):
-                    self._heartbeat = time.monotonic()
+                    self._beat()
                     try:
                         decoded = packet.decode()
                     except av.FFmpegError:
@@ -591,7 +595,7 @@ class StreamSource(VideoSource):
                         if self.realtime and frame.time is not None:
                             clock = clock or (frame.time, time.monotonic())
                             self._stop.wait(max(0.0, frame.time - clock[0] - (time.monotonic() - clock[1])))
-                        self._heartbeat = time.monotonic()
+                        self._beat()
                         self._put(("frame", index, frame.to_ndarray(format="rgb24")), droppable=True)
                         index += 1
         except DataError as err:
